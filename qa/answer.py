@@ -1,0 +1,163 @@
+"""From ranked sentences to an `Answer`: verbatim quotes, numbered citations, or "not found".
+
+The default answer needs no generator: it quotes the best sentence(s) exactly, so every number,
+date and name in it is copied from the cited text. Whether to answer at all is decided by a
+logistic model over a few retrieval features, fit on XQuAD questions asked against an index
+that lacks their paragraph (see `qa.calibrate`); its coefficients live in `calibration.json`
+keyed by embedder fingerprint, because cosine scales differ between embedders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.lexical import BM25
+from qa.retrieval import Query, ScoredSentence
+from qa.text import folded_words
+from qa.types import Answer, Citation, Document, Hit
+
+CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+FEATURES = ("sentence_dense", "chunk_dense", "dense_gap", "coverage", "has_terms")
+
+MESSAGES = {
+    "vi": {
+        "not_found": "Các bài viết không có thông tin để trả lời câu hỏi này.",
+        "prefix": "Theo bài viết: ",
+    },
+    "en": {
+        "not_found": "The articles do not say.",
+        "prefix": "From the articles (quoted in Vietnamese): ",
+    },
+}
+
+
+def coverage(query: Query, text: str, bm25: BM25) -> float:
+    """IDF-weighted share of the query's single-syllable terms that occur in `text`."""
+    query_words = [t for t in query.terms if "_" not in t]
+    if not query_words:
+        return 0.0
+    present = set(folded_words(text))
+    weights = [bm25.idf(t) for t in query_words]
+    covered = sum(w for t, w in zip(query_words, weights, strict=True) if t in present)
+    return covered / max(sum(weights), 1e-9)
+
+
+def features(query: Query, hits: list[Hit], ranked: list[ScoredSentence], bm25: BM25) -> dict[str, float]:
+    """The answerability features of one question (see FEATURES)."""
+    if not ranked:
+        return dict.fromkeys(FEATURES, 0.0)
+    dense = np.array([s.dense for s in ranked], dtype=np.float32)
+    best = ranked[0]
+    chunk_text = next((h.text for h in hits if h.chunk_id == best.chunk_id), best.sentence.text)
+    return {
+        "sentence_dense": float(dense.max()),
+        "chunk_dense": max(h.dense for h in hits),
+        "dense_gap": float(dense.max() - dense.mean()),
+        "coverage": coverage(query, chunk_text, bm25),
+        "has_terms": 1.0 if any("_" not in t for t in query.terms) else 0.0,
+    }
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per language group: logistic weights over FEATURES, bias, and the decision threshold."""
+
+    weights: dict[str, tuple[list[float], float, float]]
+
+    def probability(self, group: str, values: dict[str, float]) -> float | None:
+        if group not in self.weights:
+            return None
+        coef, bias, _ = self.weights[group]
+        z = bias + sum(c * values[f] for c, f in zip(coef, FEATURES, strict=True))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def threshold(self, group: str) -> float:
+        return self.weights[group][2]
+
+
+@lru_cache(maxsize=8)
+def load_calibration(fingerprint: str, path: Path = CALIBRATION_PATH) -> Calibration | None:
+    """The calibration fit for this embedder, or None (then only the lexical fallback abstains)."""
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    entry = table.get(fingerprint)
+    if not entry:
+        return None
+    return Calibration({g: (v["coef"], v["bias"], v["threshold"]) for g, v in entry["groups"].items()})
+
+
+def answerable(
+    query: Query, values: dict[str, float], calibration: Calibration | None, threshold: float | None
+) -> tuple[bool, float]:
+    """(answer or not, confidence). Without a calibration only a query none of whose content
+    words occur in the best passage is refused (Vietnamese only: English has no shared words)."""
+    group = "en" if query.language == "en" else "vi"
+    probability = calibration.probability(group, values) if calibration else None
+    if probability is None:
+        if group == "vi" and values["has_terms"]:
+            return values["coverage"] > 0.2, values["coverage"]
+        return True, values["sentence_dense"]
+    cut = calibration.threshold(group) if threshold is None else threshold
+    return probability >= cut, probability
+
+
+def cite(n: int, scored: ScoredSentence, document: Document) -> Citation:
+    sentence = scored.sentence
+    return Citation(
+        n=n,
+        doc_id=sentence.doc_id,
+        title=document.title,
+        chunk_id=scored.chunk_id,
+        quote=sentence.text,
+        start=sentence.start,
+        end=sentence.end,
+        score=round(scored.score, 4),
+        date=document.date,
+    )
+
+
+def compose(
+    query: Query,
+    ranked: list[ScoredSentence],
+    documents: dict[str, Document],
+    found: bool,
+    confidence: float,
+    max_sentences: int = 2,
+    related: int = 3,
+) -> Answer:
+    """Quote the best sentence, plus the runner-up when it scores nearly as well."""
+    messages = MESSAGES[query.language]
+    if not found or not ranked:
+        return Answer(
+            question=query.text,
+            language=query.language,
+            found=False,
+            answer=messages["not_found"],
+            related=[cite(i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(ranked[:related])],
+            confidence=confidence,
+        )
+    chosen = [ranked[0]]
+    for candidate in ranked[1:max_sentences]:
+        if candidate.score >= 0.9 * ranked[0].score:
+            chosen.append(candidate)
+    citations = [cite(i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(chosen)]
+    body = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    used = {(c.doc_id, c.start) for c in citations}
+    others = [s for s in ranked[1:] if (s.sentence.doc_id, s.sentence.start) not in used][:related]
+    return Answer(
+        question=query.text,
+        language=query.language,
+        found=True,
+        answer=messages["prefix"] + body,
+        citations=citations,
+        related=[cite(len(citations) + i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(others)],
+        confidence=confidence,
+    )

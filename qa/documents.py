@@ -1,0 +1,123 @@
+"""Reading articles: UTF-8 `.txt`/`.md` files, optional front matter, NFC text, stable ids.
+
+A file may start with a front-matter block::
+
+    ---
+    title: ...
+    date: 2023-11-17
+    source: https://...
+    language: vi
+    ---
+
+Without one, the title is the first sentence (shortened). The document id is the file name
+without its extension, so it is stable across runs and machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from qa.chunking import split_sentences
+from qa.errors import DocumentError
+from qa.text import clean
+from qa.types import Document
+
+SUFFIXES = (".txt", ".md")
+_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_TITLE_CHARS = 120
+_FIELDS = ("title", "date", "source", "language")
+
+def doc_id_for(name: str) -> str:
+    """A safe, stable document id from a file name: its stem with odd characters replaced.
+
+    Raises DocumentError if nothing usable is left (e.g. "../" or only punctuation).
+    """
+    stem = Path(name).name
+    for suffix in SUFFIXES:
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    safe = re.sub(r"[^A-Za-z0-9_.\-]+", "_", stem).strip("._-")
+    if not safe or not _DOC_ID_RE.match(safe):
+        raise DocumentError(f"{name!r}: cannot derive a document id from this file name")
+    return safe
+
+
+def check_doc_id(doc_id: str) -> str:
+    """Validate an id given by a user (CLI/HTTP) so it can never name a path."""
+    if not _DOC_ID_RE.match(doc_id or ""):
+        raise DocumentError(f"invalid document id {doc_id!r}")
+    return doc_id
+
+
+def _derive_title(text: str) -> str:
+    sentences = split_sentences(text)
+    first = sentences[0].text if sentences else text.strip()
+    if len(first) <= _TITLE_CHARS:
+        return first
+    cut = first[:_TITLE_CHARS].rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+def parse_document(doc_id: str, raw: str, path: str = "") -> Document:
+    """Build a Document from already-decoded text (front matter optional)."""
+    text = clean(raw).replace("\r\n", "\n")
+    meta: dict[str, str] = {}
+    match = _FRONT_MATTER_RE.match(text)
+    if match:
+        for line in match.group(1).splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip().lower() in _FIELDS:
+                meta[key.strip().lower()] = value.strip().strip("\"'")
+        text = text[match.end() :]
+    if not text.strip():
+        raise DocumentError(f"{path or doc_id}: document has no text")
+    return Document(
+        doc_id=check_doc_id(doc_id),
+        title=meta.get("title") or _derive_title(text),
+        text=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        path=path,
+        date=meta.get("date", ""),
+        source=meta.get("source", ""),
+        language=meta.get("language", "vi"),
+    )
+
+
+def decode(data: bytes, name: str, max_bytes: int) -> str:
+    """Decode article bytes as UTF-8 (BOM allowed), refusing oversize or non-UTF-8 input."""
+    if len(data) > max_bytes:
+        raise DocumentError(f"{name}: {len(data)} bytes is over the limit of {max_bytes}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
+
+
+def read_document(path: Path, max_bytes: int = 2_000_000) -> Document:
+    """Read one article file."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise DocumentError(f"{path}: only {', '.join(SUFFIXES)} files are articles")
+    raw = decode(path.read_bytes(), str(path), max_bytes)
+    return parse_document(doc_id_for(path.name), raw, str(path))
+
+
+def read_corpus(corpus_dir: Path, max_bytes: int = 2_000_000) -> list[Document]:
+    """Read every article under `corpus_dir` (sorted, recursive).
+
+    All files are read before anything is returned, so one bad file fails the whole read and
+    the caller changes nothing. Two files with the same id are an error.
+    """
+    if not corpus_dir.is_dir():
+        raise DocumentError(f"{corpus_dir}: corpus folder does not exist")
+    docs: dict[str, Document] = {}
+    for path in sorted(p for p in corpus_dir.rglob("*") if p.suffix.lower() in SUFFIXES):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(corpus_dir).parts):
+            continue
+        doc = read_document(path, max_bytes)
+        if doc.doc_id in docs:
+            raise DocumentError(f"{path}: duplicate document id {doc.doc_id!r} ({docs[doc.doc_id].path})")
+        docs[doc.doc_id] = doc
+    return list(docs.values())

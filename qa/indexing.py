@@ -1,0 +1,187 @@
+"""Building the index from documents, incrementally.
+
+A document whose text hash and chunking parameters are unchanged keeps its chunks and vectors
+from the previous generation; new or edited documents are chunked and embedded; documents that
+left the corpus disappear. The result is written as one new generation (see `qa.store`).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import chunk_document
+from qa.documents import read_corpus
+from qa.embedding import Embedder
+from qa.errors import IndexMismatch, IndexMissing
+from qa.settings import Settings
+from qa.store import IndexData, load_index, write_index, writer_lock
+from qa.types import Chunk, Document, Sentence
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IndexReport:
+    """What an indexing run did, for the CLI and for tests."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    chunks: int = 0
+    embedded_texts: int = 0
+    seconds: float = 0.0
+    generation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def embedder_manifest(embedder: Embedder) -> dict[str, Any]:
+    return {"name": embedder.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim}
+
+
+def chunking_manifest(settings: Settings) -> dict[str, Any]:
+    return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 1}
+
+
+def check_compatible(manifest: dict[str, Any], embedder: Embedder) -> None:
+    """Raise IndexMismatch when the index was built by another embedder (other vector space)."""
+    built = manifest.get("embedder", {})
+    if built.get("fingerprint") != embedder.fingerprint or built.get("dim") != embedder.dim:
+        raise IndexMismatch(
+            f"index was built with embedder {built.get('fingerprint')!r} (dim {built.get('dim')}), "
+            f"but {embedder.fingerprint!r} (dim {embedder.dim}) is configured; "
+            "use the same embedder or rebuild with `qa index --rebuild`"
+        )
+
+
+def _embed(embedder: Embedder, texts: list[str], batch: int, progress: Progress | None) -> np.ndarray:
+    parts = []
+    for i in range(0, len(texts), batch):
+        parts.append(embedder.embed(texts[i : i + batch], "passage"))
+        if progress:
+            progress(min(i + batch, len(texts)), len(texts))
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+
+
+def build_data(
+    documents: list[Document],
+    embedder: Embedder,
+    settings: Settings,
+    previous: IndexData | None = None,
+    progress: Progress | None = None,
+) -> tuple[IndexData, IndexReport]:
+    """Chunk and embed `documents`, reusing `previous` vectors for unchanged documents."""
+    report = IndexReport()
+    chunking = chunking_manifest(settings)
+    reusable: dict[str, Document] = {}
+    if previous is not None and previous.manifest.get("chunking") == chunking:
+        reusable = previous.documents
+    chunks: list[Chunk] = []
+    sentences: list[Sentence] = []
+    chunk_rows: list[np.ndarray | int] = []  # a reused vector, or a position in `to_embed`
+    sentence_rows: list[np.ndarray | int] = []
+    to_embed: list[str] = []
+    old_chunks = _rows_by_doc(previous.chunks) if previous else {}
+    old_sentences = _rows_by_doc(previous.sentences) if previous else {}
+    for doc in documents:
+        old = reusable.get(doc.doc_id)
+        if old is not None and old.sha256 == doc.sha256:
+            report.unchanged.append(doc.doc_id)
+            for row in old_chunks[doc.doc_id]:
+                chunks.append(previous.chunks[row])
+                chunk_rows.append(previous.chunk_vectors[row])
+            for row in old_sentences[doc.doc_id]:
+                sentences.append(previous.sentences[row])
+                sentence_rows.append(previous.sentence_vectors[row])
+            continue
+        (report.updated if previous and doc.doc_id in previous.documents else report.added).append(doc.doc_id)
+        doc_chunks, doc_sentences = chunk_document(
+            doc.text, doc.doc_id, settings.chunk_chars, settings.chunk_overlap
+        )
+        for item, rows in ((doc_chunks, chunk_rows), (doc_sentences, sentence_rows)):
+            for record in item:
+                rows.append(len(to_embed))
+                to_embed.append(record.text)
+        chunks.extend(doc_chunks)
+        sentences.extend(doc_sentences)
+    if previous:
+        present = {d.doc_id for d in documents}
+        report.removed = sorted(set(previous.documents) - present)
+    fresh = _embed(embedder, to_embed, settings.embed_batch, progress)
+    report.embedded_texts = len(to_embed)
+    report.chunks = len(chunks)
+
+    def stack(rows: list[np.ndarray | int]) -> np.ndarray:
+        if not rows:
+            return np.zeros((0, embedder.dim), np.float32)
+        return np.stack([fresh[r] if isinstance(r, int) else r for r in rows]).astype(np.float32)
+
+    manifest = {
+        "embedder": embedder_manifest(embedder),
+        "chunking": chunking,
+        "documents": {d.doc_id: {"sha256": d.sha256, "path": d.path} for d in documents},
+        "versions": {"python": platform.python_version(), "numpy": np.__version__},
+    }
+    data = IndexData(
+        documents={d.doc_id: d for d in documents},
+        chunks=chunks,
+        chunk_vectors=stack(chunk_rows),
+        sentences=sentences,
+        sentence_vectors=stack(sentence_rows),
+        manifest=manifest,
+    )
+    return data, report
+
+
+def _rows_by_doc(records: list[Chunk] | list[Sentence]) -> dict[str, list[int]]:
+    rows: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
+        rows.setdefault(record.doc_id, []).append(i)
+    return rows
+
+
+def load_previous(index_dir: Path, embedder: Embedder, rebuild: bool) -> IndexData | None:
+    """The current index if it can be reused; None when there is none or `rebuild` is asked."""
+    if rebuild:
+        return None
+    try:
+        previous = load_index(index_dir)
+    except IndexMissing:
+        return None
+    check_compatible(previous.manifest, embedder)
+    return previous
+
+
+def index_corpus(
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    documents: list[Document] | None = None,
+) -> IndexReport:
+    """Bring the index in `settings.index_dir` up to date with the corpus (or `documents`).
+
+    The corpus is read completely first: one unreadable file stops the run before anything is
+    written. With `rebuild`, a damaged or mismatched index is replaced instead of reported.
+    """
+    started = time.perf_counter()
+    if documents is None:
+        documents = read_corpus(settings.corpus_dir, settings.max_document_bytes)
+    with writer_lock(settings.index_dir):
+        previous = load_previous(settings.index_dir, embedder, rebuild)
+        data, report = build_data(documents, embedder, settings, previous, progress)
+        if previous is not None and not (report.added or report.updated or report.removed):
+            report.generation = previous.generation
+        else:
+            report.generation = write_index(settings.index_dir, data, data.manifest)
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,124 @@
+"""The lexical channel: BM25 over diacritic-folded Vietnamese syllables and syllable bigrams.
+
+Vietnamese words are mostly two syllables ("đầu tư", "doanh nghiệp"), so bigrams of folded
+syllables act as words without a word segmenter, and folding makes "dau tu" match "đầu tư".
+Also here: `DiacriticRestorer`, which puts the accents back on an unaccented query using the
+corpus' own syllable statistics, because the dense model cannot read unaccented Vietnamese.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from qa.text import STOPWORDS_FOLDED, fold, folded_words, words
+
+
+def terms(text: str) -> list[str]:
+    """Folded syllables plus adjacent-syllable bigrams (joined by "_")."""
+    tokens = folded_words(text)
+    return tokens + [f"{a}_{b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+
+
+def query_terms(text: str) -> list[str]:
+    """Terms of a query without stand-alone question/function words (bigrams are kept)."""
+    tokens = folded_words(text)
+    bigrams = [f"{a}_{b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    return [t for t in tokens if t not in STOPWORDS_FOLDED] + bigrams
+
+
+class BM25:
+    """Okapi BM25 with an in-memory inverted index; `scores()` returns one score per text."""
+
+    def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1, self.b = k1, b
+        self.size = len(texts)
+        self.postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        lengths = np.zeros(self.size, dtype=np.float32)
+        for i, text in enumerate(texts):
+            counts = Counter(terms(text))
+            lengths[i] = sum(counts.values())
+            for term, tf in counts.items():
+                self.postings[term].append((i, tf))
+        self.avg_len = float(lengths.mean()) if self.size else 1.0
+        self._norm = k1 * (1 - b + b * lengths / max(self.avg_len, 1e-9))
+
+    def idf(self, term: str) -> float:
+        df = len(self.postings.get(term, ()))
+        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+
+    def scores(self, query: Iterable[str]) -> np.ndarray:
+        """BM25 score of every text for the given query terms, shape (size,)."""
+        out = np.zeros(self.size, dtype=np.float32)
+        for term in set(query):
+            posting = self.postings.get(term)
+            if not posting:
+                continue
+            idx = np.fromiter((i for i, _ in posting), dtype=np.int64, count=len(posting))
+            tf = np.fromiter((t for _, t in posting), dtype=np.float32, count=len(posting))
+            out[idx] += self.idf(term) * tf * (self.k1 + 1) / (tf + self._norm[idx])
+        return out
+
+
+# Question phrases the corpus may not contain but queries do; counted once each so that
+# "bao nhieu" becomes "bao nhiêu" even over a corpus without questions.
+_SEED = (
+    "bao nhiêu. ở đâu. khi nào. vào năm nào. là ai. là gì. như thế nào. tại sao. vì sao. "
+    "có bao nhiêu. bao giờ. những ai. cái gì. được không. của ai. với ai. thế nào. nào."
+)
+
+
+class DiacriticRestorer:
+    """Restore Vietnamese accents on a folded query with a syllable bigram model (Viterbi).
+
+    Each folded syllable can be any accented syllable seen in the corpus that folds to it
+    ("dau" → "đầu", "dấu", "dâu", ...); neighbours decide ("dau tu" → "đầu tư").
+    """
+
+    def __init__(self, texts: Iterable[str], bigram_weight: float = 2.0, max_options: int = 6):
+        self.unigrams: Counter[str] = Counter()
+        self.bigrams: Counter[tuple[str, str]] = Counter()
+        for text in [*texts, _SEED]:
+            tokens = words(text)
+            self.unigrams.update(tokens)
+            self.bigrams.update(zip(tokens, tokens[1:], strict=False))
+        options: dict[str, list[str]] = defaultdict(list)
+        for token, _ in self.unigrams.most_common():
+            key = fold(token)
+            if len(options[key]) < max_options:
+                options[key].append(token)
+        self.options = dict(options)
+        self.bigram_weight = bigram_weight
+
+    def restore(self, text: str) -> str:
+        """Return `text` with accents put back where the corpus makes them likely."""
+        tokens = words(text)
+        if not tokens:
+            return text
+        lattice = [self.options.get(fold(t), [t]) for t in tokens]
+        totals = [sum(self.unigrams[o] for o in opts) or 1 for opts in lattice]
+        best: list[dict[str, tuple[float, str | None]]] = []
+        for i, opts in enumerate(lattice):
+            column: dict[str, tuple[float, str | None]] = {}
+            for option in opts:
+                unary = math.log((self.unigrams[option] + 0.5) / (totals[i] + 0.5))
+                if i == 0:
+                    column[option] = (unary, None)
+                    continue
+                column[option] = max(
+                    (
+                        score + unary + self.bigram_weight * math.log1p(self.bigrams[(prev, option)]),
+                        prev,
+                    )
+                    for prev, (score, _) in best[-1].items()
+                )
+            best.append(column)
+        option = max(best[-1], key=lambda o: best[-1][o][0])
+        restored = [option]
+        for column in reversed(best[1:]):
+            option = column[option][1] or option
+            restored.append(option)
+        return " ".join(reversed(restored))

@@ -1,0 +1,144 @@
+"""The `QA` object: one index + one embedder → `answer()` and `search()`.
+
+Every interface (Python, CLI, HTTP, web) goes through here. The index is loaded lazily and
+re-loaded when another process publishes a new generation, so a long-running server picks up
+`qa index`/`qa add` without a restart and readers never see a half-written index.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from qa.answer import answerable, compose, features, load_calibration
+from qa.embedding import Embedder, make_embedder
+from qa.errors import InvalidQuestion, UnknownDocument
+from qa.indexing import IndexReport, Progress, check_compatible, index_corpus
+from qa.retrieval import Retriever
+from qa.settings import Settings
+from qa.store import IndexData, current_generation, load_index
+from qa.text import clean
+from qa.types import Answer, Document, Hit
+
+
+@dataclass(frozen=True)
+class _State:
+    data: IndexData
+    retriever: Retriever
+
+
+class QA:
+    """Question answering over one corpus/index. Thread-safe for concurrent `answer()` calls."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.embedder = embedder or make_embedder(self.settings.embedder, self.settings.embed_batch)
+        self._state: _State | None = None
+        self._lock = threading.Lock()
+
+    # -- index -------------------------------------------------------------------------------
+    def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
+        """Bring the index up to date with the corpus folder (incremental unless `rebuild`)."""
+        report = index_corpus(self.settings, self.embedder, rebuild=rebuild, progress=progress)
+        self._state = None
+        return report
+
+    def _current(self) -> _State:
+        """The loaded index, re-loaded if a newer generation was published."""
+        state = self._state
+        live = current_generation(self.settings.index_dir)
+        if state is not None and state.data.generation == live:
+            return state
+        with self._lock:
+            state = self._state
+            if state is None or state.data.generation != current_generation(self.settings.index_dir):
+                data = load_index(self.settings.index_dir)
+                check_compatible(data.manifest, self.embedder)
+                state = _State(data, Retriever(data, self.embedder, self.settings.candidates))
+                self._state = state
+        return state
+
+    # -- questions ---------------------------------------------------------------------------
+    def _check_question(self, question: object) -> str:
+        if not isinstance(question, str):
+            raise InvalidQuestion("the question must be text")
+        text = clean(question).strip()
+        if not text:
+            raise InvalidQuestion("the question is empty")
+        if len(text) > self.settings.max_question_chars:
+            raise InvalidQuestion(
+                f"the question has {len(text)} characters; the limit is {self.settings.max_question_chars}"
+            )
+        return text
+
+    def _check_history(self, history: object) -> list[str]:
+        if history is None:
+            return []
+        if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+            raise InvalidQuestion("history must be a list of earlier questions (strings)")
+        return [clean(h)[: self.settings.max_question_chars] for h in history if h.strip()]
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The top-k passages (chunks) for a query, best first."""
+        text = self._check_question(query)
+        state = self._current()
+        return state.retriever.search(state.retriever.analyze(text), k or self.settings.top_k)
+
+    def answer(self, question: str, history: list[str] | None = None, k: int | None = None) -> Answer:
+        """Answer from the articles with cited sentences, or `found=False` with related passages."""
+        text = self._check_question(question)
+        turns = self._check_history(history)
+        state = self._current()
+        retriever = state.retriever
+        query = retriever.analyze(text, turns)
+        vector = retriever.embed_query(query)
+        hits = retriever.search(query, k or self.settings.top_k, vector)
+        ranked = retriever.rank_sentences(query, hits[:3], vector)
+        values = features(query, hits, ranked, retriever.chunk_bm25)
+        calibration = load_calibration(self.embedder.fingerprint)
+        found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
+        return compose(
+            query,
+            ranked,
+            state.data.documents,
+            found,
+            confidence,
+            self.settings.answer_sentences,
+            self.settings.related,
+        )
+
+    # -- documents ---------------------------------------------------------------------------
+    def documents(self) -> list[Document]:
+        return list(self._current().data.documents.values())
+
+    def document(self, doc_id: str) -> Document:
+        documents = self._current().data.documents
+        if doc_id not in documents:
+            raise UnknownDocument(f"unknown document id {doc_id!r}")
+        return documents[doc_id]
+
+    def chunk_count(self, doc_id: str) -> int:
+        return sum(1 for c in self._current().data.chunks if c.doc_id == doc_id)
+
+
+_default: QA | None = None
+_default_lock = threading.Lock()
+
+
+def default_qa() -> QA:
+    """The process-wide QA over the configured corpus/index (settings from the environment)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = QA()
+        return _default
+
+
+def answer(question: str, history: list[str] | None = None, k: int | None = None) -> Answer:
+    """Answer a question over the default index. See `QA.answer`."""
+    return default_qa().answer(question, history=history, k=k)
+
+
+def search(query: str, k: int | None = None) -> list[Hit]:
+    """Search the default index. See `QA.search`."""
+    return default_qa().search(query, k=k)

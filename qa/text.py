@@ -1,0 +1,102 @@
+"""Vietnamese/English text utilities: NFC normalisation, diacritic folding, tokens, language.
+
+Everything here is pure and model-free so that the lexical channel, language detection and the
+tests share one definition of "a word" and "the same word without accents".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# Vietnamese letters that carry a diacritic (tone or vowel mark) or đ; one of them is enough to
+# call a text Vietnamese.
+_VI_MARKED = set(
+    "àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ"
+)
+
+# A folded (accent-free, lower-case) Vietnamese syllable: onset, vowel nucleus, optional coda.
+# Used to tell unaccented Vietnamese ("hai phong dau tu bao nhieu") from English.
+_VI_SYLLABLE_RE = re.compile(
+    r"^(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
+    r"(uye|uya|uyu|oai|oay|uay|uoi|uou|ieu|yeu|"
+    r"ai|ao|au|ay|eo|eu|ia|ie|iu|oa|oe|oi|oo|ua|ue|ui|uo|uu|uy|ye|"
+    r"a|e|i|o|u|y)"
+    r"(ch|ng|nh|[cmnpt])?$"
+)
+
+# English function words that are not also common Vietnamese syllables.
+EN_STOPWORDS = frozenset(
+    ["the", "of", "and", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "is", "are", "was", "were", "did", "does", "do", "has", "have", "had", "been", "be", "by", "for", "from", "with", "about", "into", "their", "there", "they", "them", "its", "it's", "this", "that", "these", "those", "will", "would", "should", "could", "can", "an", "as", "at", "or", "not", "any", "some", "than", "then"]
+)
+
+# Question and function words that carry no topical content. Folded, so they match with or
+# without diacritics. Used by the lexical channel and by answerability features.
+STOPWORDS_FOLDED = frozenset(
+    ["la", "cua", "va", "co", "cac", "nhung", "mot", "duoc", "cho", "voi", "trong", "tai", "den", "tu", "nay", "do", "khi", "thi", "ma", "nao", "gi", "ai", "bao", "nhieu", "sao", "the", "nhu", "ve", "da", "dang", "se", "bi", "boi", "de", "hay", "hoac", "cung", "khong", "phai", "rat", "lai", "nua", "con", "ra", "vao", "len", "nguoi", "viec", "ngay", "nam", "thang", "o", "day", "kia", "ay", "ho", "no", "chung", "minh", "vay", "the", "of", "and", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "is", "are", "was", "were", "did", "does", "do", "has", "have", "had", "been", "be", "by", "for", "from", "with", "about", "into", "their", "there", "they", "them", "its", "this", "that", "these", "those", "will", "would", "should", "could", "can", "an", "as", "at", "or", "not", "in", "on", "to", "a"]
+)
+
+
+def nfc(text: str) -> str:
+    """NFC-normalise: Vietnamese arrives both precomposed and decomposed, and only NFC compares."""
+    return unicodedata.normalize("NFC", text)
+
+
+def clean(text: str) -> str:
+    """NFC plus removal of control characters (NUL and friends) that break tokenizers and JSON."""
+    return _CONTROL_RE.sub(" ", nfc(text))
+
+
+@lru_cache(maxsize=65536)
+def fold(text: str) -> str:
+    """Lower-case and strip diacritics (đ → d) so unaccented queries match accented text."""
+    decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens (Vietnamese syllables, English words, numbers)."""
+    return [m.group(0).lower() for m in _TOKEN_RE.finditer(nfc(text))]
+
+
+def folded_words(text: str) -> list[str]:
+    """Word tokens with diacritics removed: the vocabulary of the lexical channel."""
+    return [fold(w) for w in words(text)]
+
+
+def content_words(text: str) -> list[str]:
+    """Folded tokens without question/function words: what a question is actually about."""
+    return [w for w in folded_words(text) if w not in STOPWORDS_FOLDED]
+
+
+def has_diacritics(text: str) -> bool:
+    """True when the text uses any Vietnamese-specific letter."""
+    return any(ch in _VI_MARKED for ch in nfc(text).lower())
+
+
+def is_vi_syllable(token: str) -> bool:
+    """True if a folded token is shaped like a Vietnamese syllable."""
+    return bool(_VI_SYLLABLE_RE.match(fold(token)))
+
+
+def detect_language(text: str) -> str:
+    """Return "vi" or "en" for a question.
+
+    Accented text is Vietnamese. Unaccented text is Vietnamese when nearly all of its alphabetic
+    tokens are valid Vietnamese syllables and it has no English function words: English words
+    such as "how", "many", "companies" are not Vietnamese syllables.
+    """
+    if has_diacritics(text):
+        return "vi"
+    tokens = [w for w in words(text) if w.isalpha()]
+    if not tokens:
+        return "en"
+    english = sum(1 for w in tokens if w in EN_STOPWORDS)
+    syllables = sum(1 for w in tokens if is_vi_syllable(w))
+    if english == 0 and syllables >= 0.8 * len(tokens):
+        return "vi"
+    return "en"

@@ -1,0 +1,128 @@
+"""The data model shared by every stage and every interface (Python, CLI, HTTP, web).
+
+Offsets are the source of truth: `document.text[start:end]` is the text of every sentence, chunk
+and citation quote. All records are frozen so stages cannot mutate each other's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article: NFC text plus metadata from its front matter (or derived)."""
+
+    doc_id: str
+    title: str
+    text: str
+    sha256: str
+    path: str = ""
+    date: str = ""
+    source: str = ""
+    language: str = "vi"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a document: `document.text[start:end] == text`."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A window of consecutive sentences, the unit the dense index retrieves.
+
+    `sentences` holds (start, end) document offsets of the sentences inside the chunk.
+    """
+
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "sentences": [list(s) for s in self.sentences]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
+        return cls(
+            chunk_id=data["chunk_id"],
+            doc_id=data["doc_id"],
+            start=data["start"],
+            end=data["end"],
+            text=data["text"],
+            sentences=tuple((int(s), int(e)) for s, e in data["sentences"]),
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the channel scores that produced it."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    dense: float = 0.0
+    lexical: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered citation: an exact quote of a document with its offsets."""
+
+    n: int
+    doc_id: str
+    title: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    date: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What every interface returns. `found` is False when the articles do not say."""
+
+    question: str
+    language: str
+    found: bool
+    answer: str
+    citations: list[Citation] = field(default_factory=list)
+    related: list[Citation] = field(default_factory=list)
+    mode: str = "extractive"
+    confidence: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "language": self.language,
+            "found": self.found,
+            "answer": self.answer,
+            "citations": [c.to_dict() for c in self.citations],
+            "related": [c.to_dict() for c in self.related],
+            "mode": self.mode,
+            "confidence": round(self.confidence, 4),
+        }
