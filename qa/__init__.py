@@ -1,8 +1,8 @@
 """Bilingual (Vietnamese/English) question answering over Vietnamese news, with cited passages.
 
-    import qa
-    result = qa.answer("Hải Phòng thu hút bao nhiêu vốn FDI?")
-    print(result.answer, result.citations[0].quote)
+import qa
+result = qa.answer("Hải Phòng thu hút bao nhiêu vốn FDI?")
+print(result.answer, result.citations[0].quote)
 """
 
 from qa.errors import (

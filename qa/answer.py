@@ -48,7 +48,9 @@ def coverage(query: Query, text: str, bm25: BM25) -> float:
     return covered / max(sum(weights), 1e-9)
 
 
-def features(query: Query, hits: list[Hit], ranked: list[ScoredSentence], bm25: BM25) -> dict[str, float]:
+def features(
+    query: Query, hits: list[Hit], ranked: list[ScoredSentence], bm25: BM25
+) -> dict[str, float]:
     """The answerability features of one question (see FEATURES)."""
     if not ranked:
         return dict.fromkeys(FEATURES, 0.0)
@@ -91,7 +93,9 @@ def load_calibration(fingerprint: str, path: Path = CALIBRATION_PATH) -> Calibra
     entry = table.get(fingerprint)
     if not entry:
         return None
-    return Calibration({g: (v["coef"], v["bias"], v["threshold"]) for g, v in entry["groups"].items()})
+    return Calibration(
+        {g: (v["coef"], v["bias"], v["threshold"]) for g, v in entry["groups"].items()}
+    )
 
 
 def answerable(
@@ -141,7 +145,9 @@ def compose(
             language=query.language,
             found=False,
             answer=messages["not_found"],
-            related=[cite(i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(ranked[:related])],
+            related=[
+                cite(i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(ranked[:related])
+            ],
             confidence=confidence,
         )
     chosen = [ranked[0]]
@@ -158,6 +164,9 @@ def compose(
         found=True,
         answer=messages["prefix"] + body,
         citations=citations,
-        related=[cite(len(citations) + i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(others)],
+        related=[
+            cite(len(citations) + i + 1, s, documents[s.sentence.doc_id])
+            for i, s in enumerate(others)
+        ],
         confidence=confidence,
     )

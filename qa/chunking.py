@@ -16,7 +16,40 @@ from qa.types import Chunk, Sentence
 # Tokens that end with a period without ending a sentence (compared without the period,
 # case-insensitively).
 ABBREVIATIONS = frozenset(
-    ["tp", "tt", "q", "p", "ths", "ts", "pgs", "gs", "ks", "bs", "th", "mr", "mrs", "ms", "dr", "st", "co", "inc", "ltd", "corp", "jr", "sr", "vs", "v.v", "etc", "no", "ông", "bà", "nxb", "ubnd", "hđnd", "tw"]
+    [
+        "tp",
+        "tt",
+        "q",
+        "p",
+        "ths",
+        "ts",
+        "pgs",
+        "gs",
+        "ks",
+        "bs",
+        "th",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "st",
+        "co",
+        "inc",
+        "ltd",
+        "corp",
+        "jr",
+        "sr",
+        "vs",
+        "v.v",
+        "etc",
+        "no",
+        "ông",
+        "bà",
+        "nxb",
+        "ubnd",
+        "hđnd",
+        "tw",
+    ]
 )
 
 # Candidate boundary: terminator(s), optional closing quotes/brackets, then white space or an
@@ -67,7 +100,9 @@ def split_sentences(text: str, doc_id: str = "") -> list[Sentence]:
             end = match.end()
             if end < p_end and not _is_upper_start(text, end):
                 continue
-            if text[match.start()] == "." and _ends_with_abbreviation(text[cursor : match.start() + 1]):
+            if text[match.start()] == "." and _ends_with_abbreviation(
+                text[cursor : match.start() + 1]
+            ):
                 continue
             s, e = _trim(text, cursor, end)
             if e > s:

@@ -28,7 +28,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _progress(done: int, total: int) -> None:
     width = 30
     filled = int(width * done / max(total, 1))
-    print(f"\rembedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", file=sys.stderr)
+    print(
+        f"\rembedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        end="",
+        file=sys.stderr,
+    )
     if done >= total:
         print(file=sys.stderr)
 
@@ -79,10 +83,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 request: Any = json.loads(line)
                 if not isinstance(request, dict):
                     raise ValueError("each line must be a JSON object")
-                print(_ask_one(qa, request.get("question"), request.get("history"), args.k, True), flush=True)
+                print(
+                    _ask_one(qa, request.get("question"), request.get("history"), args.k, True),
+                    flush=True,
+                )
             except (QAError, ValueError) as exc:
                 status = 2
-                print(json.dumps({"error": str(exc), "line": line_no}, ensure_ascii=False), flush=True)
+                print(
+                    json.dumps({"error": str(exc), "line": line_no}, ensure_ascii=False), flush=True
+                )
         return status
     if not args.question:
         raise SystemExit("error: give a question, or --jsonl to read questions from stdin")

@@ -30,6 +30,7 @@ _DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _TITLE_CHARS = 120
 _FIELDS = ("title", "date", "source", "language")
 
+
 def doc_id_for(name: str) -> str:
     """A safe, stable document id from a file name: its stem with odd characters replaced.
 
@@ -114,10 +115,14 @@ def read_corpus(corpus_dir: Path, max_bytes: int = 2_000_000) -> list[Document]:
         raise DocumentError(f"{corpus_dir}: corpus folder does not exist")
     docs: dict[str, Document] = {}
     for path in sorted(p for p in corpus_dir.rglob("*") if p.suffix.lower() in SUFFIXES):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(corpus_dir).parts):
+        if not path.is_file() or any(
+            part.startswith(".") for part in path.relative_to(corpus_dir).parts
+        ):
             continue
         doc = read_document(path, max_bytes)
         if doc.doc_id in docs:
-            raise DocumentError(f"{path}: duplicate document id {doc.doc_id!r} ({docs[doc.doc_id].path})")
+            raise DocumentError(
+                f"{path}: duplicate document id {doc.doc_id!r} ({docs[doc.doc_id].path})"
+            )
         docs[doc.doc_id] = doc
     return list(docs.values())

@@ -63,7 +63,9 @@ def check_compatible(manifest: dict[str, Any], embedder: Embedder) -> None:
         )
 
 
-def _embed(embedder: Embedder, texts: list[str], batch: int, progress: Progress | None) -> np.ndarray:
+def _embed(
+    embedder: Embedder, texts: list[str], batch: int, progress: Progress | None
+) -> np.ndarray:
     parts = []
     for i in range(0, len(texts), batch):
         parts.append(embedder.embed(texts[i : i + batch], "passage"))
@@ -103,7 +105,9 @@ def build_data(
                 sentences.append(previous.sentences[row])
                 sentence_rows.append(previous.sentence_vectors[row])
             continue
-        (report.updated if previous and doc.doc_id in previous.documents else report.added).append(doc.doc_id)
+        (report.updated if previous and doc.doc_id in previous.documents else report.added).append(
+            doc.doc_id
+        )
         doc_chunks, doc_sentences = chunk_document(
             doc.text, doc.doc_id, settings.chunk_chars, settings.chunk_overlap
         )

@@ -8,6 +8,7 @@ corpus' own syllable statistics, because the dense model cannot read unaccented 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,13 +21,13 @@ from qa.text import STOPWORDS_FOLDED, fold, folded_words, words
 def terms(text: str) -> list[str]:
     """Folded syllables plus adjacent-syllable bigrams (joined by "_")."""
     tokens = folded_words(text)
-    return tokens + [f"{a}_{b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    return tokens + [f"{a}_{b}" for a, b in itertools.pairwise(tokens)]
 
 
 def query_terms(text: str) -> list[str]:
     """Terms of a query without stand-alone question/function words (bigrams are kept)."""
     tokens = folded_words(text)
-    bigrams = [f"{a}_{b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    bigrams = [f"{a}_{b}" for a, b in itertools.pairwise(tokens)]
     return [t for t in tokens if t not in STOPWORDS_FOLDED] + bigrams
 
 
@@ -84,7 +85,7 @@ class DiacriticRestorer:
         for text in [*texts, _SEED]:
             tokens = words(text)
             self.unigrams.update(tokens)
-            self.bigrams.update(zip(tokens, tokens[1:], strict=False))
+            self.bigrams.update(itertools.pairwise(tokens))
         options: dict[str, list[str]] = defaultdict(list)
         for token, _ in self.unigrams.most_common():
             key = fold(token)
@@ -110,7 +111,9 @@ class DiacriticRestorer:
                     continue
                 column[option] = max(
                     (
-                        score + unary + self.bigram_weight * math.log1p(self.bigrams[(prev, option)]),
+                        score
+                        + unary
+                        + self.bigram_weight * math.log1p(self.bigrams[(prev, option)]),
                         prev,
                     )
                     for prev, (score, _) in best[-1].items()

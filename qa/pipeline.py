@@ -51,7 +51,9 @@ class QA:
             return state
         with self._lock:
             state = self._state
-            if state is None or state.data.generation != current_generation(self.settings.index_dir):
+            if state is None or state.data.generation != current_generation(
+                self.settings.index_dir
+            ):
                 data = load_index(self.settings.index_dir)
                 check_compatible(data.manifest, self.embedder)
                 state = _State(data, Retriever(data, self.embedder, self.settings.candidates))
@@ -84,7 +86,9 @@ class QA:
         state = self._current()
         return state.retriever.search(state.retriever.analyze(text), k or self.settings.top_k)
 
-    def answer(self, question: str, history: list[str] | None = None, k: int | None = None) -> Answer:
+    def answer(
+        self, question: str, history: list[str] | None = None, k: int | None = None
+    ) -> Answer:
         """Answer from the articles with cited sentences, or `found=False` with related passages."""
         text = self._check_question(question)
         turns = self._check_history(history)

@@ -17,6 +17,7 @@ the kind of fact asked for: a number, a date) to find the sentence that answers.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -50,16 +51,44 @@ PROFILES: dict[str, Profile] = {
 }
 
 _ANAPHORA = frozenset(
-    ["đó", "này", "ấy", "kia", "họ", "nó", "chúng", "đấy", "vậy", "it", "its", "they", "their", "them", "there", "that", "those", "these", "he", "she", "his", "her", "this"]
+    [
+        "đó",
+        "này",
+        "ấy",
+        "kia",
+        "họ",
+        "nó",
+        "chúng",
+        "đấy",
+        "vậy",
+        "it",
+        "its",
+        "they",
+        "their",
+        "them",
+        "there",
+        "that",
+        "those",
+        "these",
+        "he",
+        "she",
+        "his",
+        "her",
+        "this",
+    ]
 )
-_NUMBER_Q = re.compile(r"\b(bao nhiêu|mấy|how many|how much|what percent\w*|what number|số lượng)\b", re.I)
+_NUMBER_Q = re.compile(
+    r"\b(bao nhiêu|mấy|how many|how much|what percent\w*|what number|số lượng)\b", re.I
+)
 _DATE_Q = re.compile(
     r"\b(khi nào|bao giờ|ngày nào|năm nào|tháng nào|thời gian nào|lúc nào|when|what year|which year|"
     r"what date|what day|what month)\b",
     re.I,
 )
 _HAS_NUMBER = re.compile(r"\d")
-_HAS_DATE = re.compile(r"\b\d{1,2}/\d{1,2}\b|\b(1[5-9]|20)\d{2}\b|\bnăm \d+|\btháng \d+|\bngày \d+", re.I)
+_HAS_DATE = re.compile(
+    r"\b\d{1,2}/\d{1,2}\b|\b(1[5-9]|20)\d{2}\b|\bnăm \d+|\btháng \d+|\bngày \d+", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +131,7 @@ def _english_terms(text: str) -> list[str]:
     ]
     folded = [fold(tokens[i]) for i in keep]
     bigrams = [
-        f"{fold(tokens[a])}_{fold(tokens[b])}" for a, b in zip(keep, keep[1:], strict=False) if b == a + 1
+        f"{fold(tokens[a])}_{fold(tokens[b])}" for a, b in itertools.pairwise(keep) if b == a + 1
     ]
     return folded + bigrams
 
@@ -142,9 +171,13 @@ class Retriever:
         else:
             accented = has_diacritics(question)
             kind = "vi" if accented else "vi_unaccented"
-            dense_text = text if accented and has_diacritics(context or "đ") else self.restorer.restore(text)
+            dense_text = (
+                text if accented and has_diacritics(context or "đ") else self.restorer.restore(text)
+            )
             terms = query_terms(text)
-        wants = "number" if _NUMBER_Q.search(question) else "date" if _DATE_Q.search(question) else ""
+        wants = (
+            "number" if _NUMBER_Q.search(question) else "date" if _DATE_Q.search(question) else ""
+        )
         return Query(question, language, kind, dense_text, tuple(terms), wants)
 
     def embed_query(self, query: Query) -> np.ndarray:
@@ -165,7 +198,13 @@ class Retriever:
         rows = np.array(sorted(pool), dtype=np.int64)
         dense = self.data.chunk_vectors[rows] @ qv
         best_sentence = np.array(
-            [max((float(self.data.sentence_vectors[s] @ qv) for s in self.chunk_sentences[r]), default=0.0) for r in rows],
+            [
+                max(
+                    (float(self.data.sentence_vectors[s] @ qv) for s in self.chunk_sentences[r]),
+                    default=0.0,
+                )
+                for r in rows
+            ],
             dtype=np.float32,
         )
         lexical = lexical_all[rows]
@@ -193,7 +232,9 @@ class Retriever:
             )
         return hits
 
-    def rank_sentences(self, query: Query, hits: list[Hit], vector: np.ndarray) -> list[ScoredSentence]:
+    def rank_sentences(
+        self, query: Query, hits: list[Hit], vector: np.ndarray
+    ) -> list[ScoredSentence]:
         """Sentences of the hit chunks, best first (a sentence in two chunks counts once)."""
         profile = PROFILES[query.kind]
         chunk_index = {c.chunk_id: i for i, c in enumerate(self.data.chunks)} if hits else {}
@@ -211,7 +252,9 @@ class Retriever:
         dense = self.data.sentence_vectors[idx] @ vector
         lexical = self.sentence_bm25.scores(query.terms)[idx]
         chunk_score = np.array([s for _, s in owners], dtype=np.float32)
-        pattern = _HAS_NUMBER if query.wants == "number" else _HAS_DATE if query.wants == "date" else None
+        pattern = (
+            _HAS_NUMBER if query.wants == "number" else _HAS_DATE if query.wants == "date" else None
+        )
         typed = np.array(
             [1.0 if pattern and pattern.search(self.data.sentences[r].text) else 0.0 for r in rows],
             dtype=np.float32,
@@ -224,6 +267,12 @@ class Retriever:
         )
         order = np.argsort(-score)
         return [
-            ScoredSentence(self.data.sentences[rows[i]], owners[i][0], float(score[i]), float(dense[i]), float(lexical[i]))
+            ScoredSentence(
+                self.data.sentences[rows[i]],
+                owners[i][0],
+                float(score[i]),
+                float(dense[i]),
+                float(lexical[i]),
+            )
             for i in order
         ]

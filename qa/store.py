@@ -108,7 +108,9 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise IndexLocked(f"{index_dir}: another process is writing this index; try again") from exc
+            raise IndexLocked(
+                f"{index_dir}: another process is writing this index; try again"
+            ) from exc
         try:
             yield
         finally:
@@ -124,7 +126,9 @@ def current_generation(index_dir: Path) -> str | None:
     return name or None
 
 
-def write_index(index_dir: Path, data: IndexData, manifest: dict[str, Any], factory: str = "Flat") -> str:
+def write_index(
+    index_dir: Path, data: IndexData, manifest: dict[str, Any], factory: str = "Flat"
+) -> str:
     """Write `data` as a new generation and make it current. Call under `writer_lock`."""
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}"
@@ -167,7 +171,9 @@ def write_index(index_dir: Path, data: IndexData, manifest: dict[str, Any], fact
 def _collect_garbage(index_dir: Path, keep: str) -> None:
     """Remove abandoned temp folders and all but the newest generations."""
     generations = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
-    stale = [p for p in generations if p.name != keep][: max(0, len(generations) - _KEEP_GENERATIONS)]
+    stale = [p for p in generations if p.name != keep][
+        : max(0, len(generations) - _KEEP_GENERATIONS)
+    ]
     for path in [*index_dir.glob(".tmp-gen-*"), *stale]:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -217,14 +223,29 @@ def load_index(index_dir: Path) -> IndexData:
         }
         chunks = [Chunk.from_dict(row) for row in _read_jsonl(folder / "chunks.jsonl")]
         sentences = [
-            Sentence(r["doc_id"], r["start"], r["end"], documents[r["doc_id"]].text[r["start"] : r["end"]])
+            Sentence(
+                r["doc_id"],
+                r["start"],
+                r["end"],
+                documents[r["doc_id"]].text[r["start"] : r["end"]],
+            )
             for r in _read_jsonl(folder / "sentences.jsonl")
         ]
         index = faiss.read_index(str(folder / "chunks.faiss"))
-        chunk_vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+        chunk_vectors = (
+            index.reconstruct_n(0, index.ntotal)
+            if index.ntotal
+            else np.zeros((0, index.d), np.float32)
+        )
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise IndexCorrupt(f"{index_dir}: cannot parse index ({exc}); rebuild with `qa index --rebuild`") from exc
+        raise IndexCorrupt(
+            f"{index_dir}: cannot parse index ({exc}); rebuild with `qa index --rebuild`"
+        ) from exc
     if len(chunks) != len(chunk_vectors) or len(sentences) != len(sentence_vectors):
-        raise IndexCorrupt(f"{index_dir}: records and vectors disagree; rebuild with `qa index --rebuild`")
-    return IndexData(documents, chunks, chunk_vectors, sentences, sentence_vectors, manifest, name, index)
+        raise IndexCorrupt(
+            f"{index_dir}: records and vectors disagree; rebuild with `qa index --rebuild`"
+        )
+    return IndexData(
+        documents, chunks, chunk_vectors, sentences, sentence_vectors, manifest, name, index
+    )
