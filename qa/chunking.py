@@ -16,40 +16,8 @@ from qa.types import Chunk, Sentence
 # Tokens that end with a period without ending a sentence (compared without the period,
 # case-insensitively).
 ABBREVIATIONS = frozenset(
-    [
-        "tp",
-        "tt",
-        "q",
-        "p",
-        "ths",
-        "ts",
-        "pgs",
-        "gs",
-        "ks",
-        "bs",
-        "th",
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "st",
-        "co",
-        "inc",
-        "ltd",
-        "corp",
-        "jr",
-        "sr",
-        "vs",
-        "v.v",
-        "etc",
-        "no",
-        "ông",
-        "bà",
-        "nxb",
-        "ubnd",
-        "hđnd",
-        "tw",
-    ]
+    """tp tt q p ths ts pgs gs ks bs th mr mrs ms dr st co inc ltd corp jr sr vs v.v etc no ông bà
+    nxb ubnd hđnd tw""".split()
 )
 
 # Candidate boundary: terminator(s), optional closing quotes/brackets, then white space or an

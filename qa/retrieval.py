@@ -51,31 +51,8 @@ PROFILES: dict[str, Profile] = {
 }
 
 _ANAPHORA = frozenset(
-    [
-        "đó",
-        "này",
-        "ấy",
-        "kia",
-        "họ",
-        "nó",
-        "chúng",
-        "đấy",
-        "vậy",
-        "it",
-        "its",
-        "they",
-        "their",
-        "them",
-        "there",
-        "that",
-        "those",
-        "these",
-        "he",
-        "she",
-        "his",
-        "her",
-        "this",
-    ]
+    """đó này ấy kia họ nó chúng đấy vậy it its they their them there that those these he she his
+    her this""".split()
 )
 _NUMBER_Q = re.compile(
     r"\b(bao nhiêu|mấy|how many|how much|what percent\w*|what number|số lượng)\b", re.I
