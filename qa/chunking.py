@@ -40,7 +40,7 @@ def _ends_with_abbreviation(segment: str) -> bool:
     if token.lower() in ABBREVIATIONS:
         return True
     # A single letter ("Nguyễn V. A.") or dotted initials ("B.V", "U.S").
-    return len(token) == 1 or bool(re.fullmatch(r"(?:\w\.)+\w", token))
+    return (len(token) == 1 and token.isupper()) or bool(re.fullmatch(r"(?:\w\.)+\w", token))
 
 
 def _paragraph_spans(text: str) -> Iterator[tuple[int, int]]:

@@ -7,10 +7,13 @@ re-loaded when another process publishes a new generation, so a long-running ser
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from qa.answer import answerable, compose, features, load_calibration
+from qa.documents import SUFFIXES, check_doc_id, decode, doc_id_for, parse_document
 from qa.embedding import Embedder, make_embedder
 from qa.errors import InvalidQuestion, UnknownDocument
 from qa.indexing import IndexReport, Progress, check_compatible, index_corpus
@@ -35,13 +38,13 @@ class QA:
         self.embedder = embedder or make_embedder(self.settings.embedder, self.settings.embed_batch)
         self._state: _State | None = None
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one writer per process; other processes: flock
 
     # -- index -------------------------------------------------------------------------------
     def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
         """Bring the index up to date with the corpus folder (incremental unless `rebuild`)."""
-        report = index_corpus(self.settings, self.embedder, rebuild=rebuild, progress=progress)
-        self._state = None
-        return report
+        with self._write_lock:
+            return index_corpus(self.settings, self.embedder, rebuild=rebuild, progress=progress)
 
     def _current(self) -> _State:
         """The loaded index, re-loaded if a newer generation was published."""
@@ -112,6 +115,49 @@ class QA:
         )
 
     # -- documents ---------------------------------------------------------------------------
+    def add_document(self, name: str, data: bytes) -> tuple[Document, IndexReport]:
+        """Store an article (file name + raw bytes) in the corpus folder and index it.
+
+        The text is validated before anything is written; the file is written atomically and
+        removed again if indexing fails, so a bad upload leaves corpus and index unchanged.
+        """
+        doc_id = doc_id_for(name)
+        text = decode(data, name, self.settings.max_document_bytes)
+        document = parse_document(doc_id, text, name)
+        corpus = self.settings.corpus_dir
+        corpus.mkdir(parents=True, exist_ok=True)
+        target = (
+            corpus
+            / f"{doc_id}{Path(name).suffix.lower() if Path(name).suffix.lower() in SUFFIXES else '.txt'}"
+        )
+        existed = target.exists()
+        previous = target.read_bytes() if existed else None
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        try:
+            report = self.index()
+        except Exception:
+            if previous is None:
+                target.unlink(missing_ok=True)
+            else:
+                target.write_bytes(previous)
+            raise
+        return self.document(document.doc_id), report
+
+    def remove_document(self, doc_id: str) -> IndexReport:
+        """Delete an article from the corpus folder and from the index."""
+        document = self.document(check_doc_id(doc_id))
+        paths = [
+            p
+            for p in self.settings.corpus_dir.rglob("*")
+            if p.is_file() and p.suffix.lower() in SUFFIXES
+        ]
+        for path in paths:
+            if doc_id_for(path.name) == document.doc_id:
+                path.unlink()
+        return self.index()
+
     def documents(self) -> list[Document]:
         return list(self._current().data.documents.values())
 
