@@ -45,9 +45,9 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "vi": Profile(1.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.3),
-    "vi_unaccented": Profile(0.6, 0.3, 1.2, 0.7, 1.2, 0.5, 0.3),
-    "en": Profile(1.0, 0.6, 0.3, 1.0, 0.3, 0.5, 0.3),
+    "vi": Profile(1.0, 0.5, 0.5, 1.0, 1.5, 1.0, 0.5),
+    "vi_unaccented": Profile(1.0, 0.75, 1.0, 1.0, 1.5, 1.5, 0.3),
+    "en": Profile(1.0, 1.5, 0.5, 1.0, 0.3, 0.5, 0.3),
 }
 
 _ANAPHORA = frozenset(
@@ -98,6 +98,22 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
+def fuse(profile: Profile, scores: np.ndarray) -> np.ndarray:
+    """Weighted sum of min-max normalised channel scores (rows of `scores`, see `channels`)."""
+    weights = (profile.dense, profile.dense_sentence, profile.lexical)
+    return sum(w * _minmax(row) for w, row in zip(weights, scores, strict=True))
+
+
+def score_sentences(profile: Profile, features: np.ndarray) -> np.ndarray:
+    """Sentence score from the rows of `features` (see `Retriever.sentence_features`)."""
+    return (
+        profile.s_dense * _minmax(features[0])
+        + profile.s_lexical * _minmax(features[1])
+        + profile.s_chunk * features[2]
+        + profile.s_type * features[3]
+    )
+
+
 def _english_terms(text: str) -> list[str]:
     """Names and numbers of an English question, folded: the part BM25 can match in Vietnamese."""
     tokens = re.findall(r"\w+", text)
@@ -130,6 +146,7 @@ class Retriever:
         self.sentence_bm25 = BM25([s.text for s in data.sentences])
         self.restorer = DiacriticRestorer(d.text for d in data.documents.values())
         row_of = {(s.doc_id, s.start, s.end): i for i, s in enumerate(data.sentences)}
+        self.chunk_row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
         self.chunk_sentences = [
             [row_of[(c.doc_id, s, e)] for s, e in c.sentences if (c.doc_id, s, e) in row_of]
             for c in data.chunks
@@ -160,39 +177,38 @@ class Retriever:
     def embed_query(self, query: Query) -> np.ndarray:
         return self.embedder.embed([query.dense_text], "query")[0]
 
-    def search(self, query: Query, k: int = 5, vector: np.ndarray | None = None) -> list[Hit]:
-        """Top-k chunks by the fused score of the query kind's profile."""
-        if not self.data.chunks:
-            return []
-        qv = self.embed_query(query) if vector is None else vector
-        profile = PROFILES[query.kind]
+    def channels(self, query: Query, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate chunk rows (dense top-N ∪ BM25 top-N) and their raw channel scores,
+        shape (3, n): dense chunk cosine, best sentence cosine, BM25."""
         n = min(self.candidates, len(self.data.chunks))
-        _, ids = self.data.search_index().search(qv[None, :].astype(np.float32), n)
+        _, ids = self.data.search_index().search(vector[None, :].astype(np.float32), n)
         lexical_all = self.chunk_bm25.scores(query.terms)
         pool = set(ids[0][ids[0] >= 0].tolist())
         if lexical_all.any():
             pool.update(np.argsort(-lexical_all)[:n].tolist())
         rows = np.array(sorted(pool), dtype=np.int64)
-        dense = self.data.chunk_vectors[rows] @ qv
-        best_sentence = np.array(
+        sentence_scores = self.data.sentence_vectors @ vector
+        best_sentence = [
+            max((sentence_scores[s] for s in self.chunk_sentences[r]), default=0.0) for r in rows
+        ]
+        scores = np.stack(
             [
-                max(
-                    (float(self.data.sentence_vectors[s] @ qv) for s in self.chunk_sentences[r]),
-                    default=0.0,
-                )
-                for r in rows
-            ],
-            dtype=np.float32,
+                self.data.chunk_vectors[rows] @ vector,
+                np.array(best_sentence, np.float32),
+                lexical_all[rows],
+            ]
         )
-        lexical = lexical_all[rows]
-        fused = (
-            profile.dense * _minmax(dense)
-            + profile.dense_sentence * _minmax(best_sentence)
-            + profile.lexical * _minmax(lexical)
-        )
-        order = np.argsort(-fused)[:k]
+        return rows, scores
+
+    def search(self, query: Query, k: int = 5, vector: np.ndarray | None = None) -> list[Hit]:
+        """Top-k chunks by the fused score of the query kind's profile."""
+        if not self.data.chunks:
+            return []
+        vector = self.embed_query(query) if vector is None else vector
+        rows, scores = self.channels(query, vector)
+        fused = fuse(PROFILES[query.kind], scores)
         hits = []
-        for i in order:
+        for i in np.argsort(-fused)[:k]:
             chunk = self.data.chunks[rows[i]]
             hits.append(
                 Hit(
@@ -203,53 +219,58 @@ class Retriever:
                     start=chunk.start,
                     end=chunk.end,
                     score=float(fused[i]),
-                    dense=float(dense[i]),
-                    lexical=float(lexical[i]),
+                    dense=float(scores[0, i]),
+                    lexical=float(scores[2, i]),
                 )
             )
         return hits
+
+    def sentence_features(
+        self, query: Query, hits: list[Hit], vector: np.ndarray
+    ) -> tuple[list[int], list[str], np.ndarray]:
+        """Sentence rows of the hit chunks (each once), the chunk each came from, and raw
+        features, shape (4, n): sentence cosine, sentence BM25, chunk score relative to the
+        best hit, and 1.0 if the sentence holds the kind of fact asked for (number, date)."""
+        rows: list[int] = []
+        owners: list[str] = []
+        chunk_score: list[float] = []
+        top = max((h.score for h in hits), default=1.0) or 1.0
+        for hit in hits:
+            for row in self.chunk_sentences[self.chunk_row[hit.chunk_id]]:
+                if row not in rows:
+                    rows.append(row)
+                    owners.append(hit.chunk_id)
+                    chunk_score.append(hit.score / top)
+        idx = np.array(rows, dtype=np.int64)
+        pattern = {"number": _HAS_NUMBER, "date": _HAS_DATE}.get(query.wants)
+        typed = [
+            1.0 if pattern and pattern.search(self.data.sentences[r].text) else 0.0 for r in rows
+        ]
+        features = np.stack(
+            [
+                self.data.sentence_vectors[idx] @ vector if rows else np.zeros(0, np.float32),
+                self.sentence_bm25.scores(query.terms)[idx],
+                np.array(chunk_score, np.float32),
+                np.array(typed, np.float32),
+            ]
+        )
+        return rows, owners, features
 
     def rank_sentences(
         self, query: Query, hits: list[Hit], vector: np.ndarray
     ) -> list[ScoredSentence]:
         """Sentences of the hit chunks, best first (a sentence in two chunks counts once)."""
-        profile = PROFILES[query.kind]
-        chunk_index = {c.chunk_id: i for i, c in enumerate(self.data.chunks)} if hits else {}
-        rows: list[int] = []
-        owners: list[tuple[str, float]] = []
-        top = max((h.score for h in hits), default=1.0) or 1.0
-        for hit in hits:
-            for row in self.chunk_sentences[chunk_index[hit.chunk_id]]:
-                if row not in rows:
-                    rows.append(row)
-                    owners.append((hit.chunk_id, hit.score / top))
+        rows, owners, features = self.sentence_features(query, hits, vector)
         if not rows:
             return []
-        idx = np.array(rows, dtype=np.int64)
-        dense = self.data.sentence_vectors[idx] @ vector
-        lexical = self.sentence_bm25.scores(query.terms)[idx]
-        chunk_score = np.array([s for _, s in owners], dtype=np.float32)
-        pattern = (
-            _HAS_NUMBER if query.wants == "number" else _HAS_DATE if query.wants == "date" else None
-        )
-        typed = np.array(
-            [1.0 if pattern and pattern.search(self.data.sentences[r].text) else 0.0 for r in rows],
-            dtype=np.float32,
-        )
-        score = (
-            profile.s_dense * _minmax(dense)
-            + profile.s_lexical * _minmax(lexical)
-            + profile.s_chunk * chunk_score
-            + profile.s_type * typed
-        )
-        order = np.argsort(-score)
+        score = score_sentences(PROFILES[query.kind], features)
         return [
             ScoredSentence(
                 self.data.sentences[rows[i]],
-                owners[i][0],
+                owners[i],
                 float(score[i]),
-                float(dense[i]),
-                float(lexical[i]),
+                float(features[0, i]),
+                float(features[1, i]),
             )
-            for i in order
+            for i in np.argsort(-score)
         ]

@@ -45,6 +45,13 @@ STOPWORDS_FOLDED = frozenset(
     could can an as at or not in on to a""".split()
 )
 
+# Unaccented Vietnamese function and question words that are not English words.
+VI_FUNCTION_WORDS = frozenset(
+    """la cua cac nhung mot duoc cho voi trong tai den nay khi nao gi ai bao nhieu sao nhu ve da
+    dang se bi boi hay hoac cung khong phai rat lai nua nguoi nam thang ngay nhat the gia tri
+    dau vao tu nhieu it hon""".split()
+)
+
 
 def nfc(text: str) -> str:
     """NFC-normalise: Vietnamese arrives both precomposed and decomposed, and only NFC compares."""
@@ -91,9 +98,9 @@ def is_vi_syllable(token: str) -> bool:
 def detect_language(text: str) -> str:
     """Return "vi" or "en" for a question.
 
-    Accented text is Vietnamese. Unaccented text is Vietnamese when nearly all of its alphabetic
-    tokens are valid Vietnamese syllables and it has no English function words: English words
-    such as "how", "many", "companies" are not Vietnamese syllables.
+    Accented text is Vietnamese. Unaccented text is judged by its function words ("bao nhieu",
+    "cua", "duoc" against "how", "the", "of"); on a tie, by whether its words are shaped like
+    Vietnamese syllables ("companies", "how" are not).
     """
     if has_diacritics(text):
         return "vi"
@@ -101,7 +108,8 @@ def detect_language(text: str) -> str:
     if not tokens:
         return "en"
     english = sum(1 for w in tokens if w in EN_STOPWORDS)
+    vietnamese = sum(1 for w in tokens if w in VI_FUNCTION_WORDS)
+    if english != vietnamese:
+        return "vi" if vietnamese > english else "en"
     syllables = sum(1 for w in tokens if is_vi_syllable(w))
-    if english == 0 and syllables >= 0.8 * len(tokens):
-        return "vi"
-    return "en"
+    return "vi" if syllables >= 0.8 * len(tokens) else "en"
