@@ -18,12 +18,27 @@ from pathlib import Path
 import numpy as np
 
 from qa.lexical import BM25
-from qa.retrieval import Query, ScoredSentence
+from qa.retrieval import Query, ScoredSentence, holds_wanted
 from qa.text import folded_words
 from qa.types import Answer, Citation, Document, Hit
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
-FEATURES = ("sentence_dense", "chunk_dense", "dense_gap", "coverage", "has_terms")
+FEATURES = (
+    "sentence_dense",
+    "chunk_dense",
+    "dense_gap",
+    "dense_z",
+    "coverage",
+    "sentence_coverage",
+    "has_terms",
+    "type_match",
+)
+# English questions meet Vietnamese text: foreign names are translated there ("Dutch" → "Hà
+# Lan", "Shenzhen" → "Thâm Quyến"), so word coverage says little and is left out for them.
+GROUP_FEATURES = {
+    "vi": FEATURES,
+    "en": ("sentence_dense", "chunk_dense", "dense_gap", "dense_z", "type_match"),
+}
 
 MESSAGES = {
     "vi": {
@@ -49,38 +64,46 @@ def coverage(query: Query, text: str, bm25: BM25) -> float:
 
 
 def features(
-    query: Query, hits: list[Hit], ranked: list[ScoredSentence], bm25: BM25
+    query: Query, hits: list[Hit], ranked: list[ScoredSentence], pool: np.ndarray, bm25: BM25
 ) -> dict[str, float]:
-    """The answerability features of one question (see FEATURES)."""
+    """The answerability features of one question (see FEATURES). `pool` holds the raw channel
+    scores of all retrieval candidates (row 0: dense): how far the best passage stands out from
+    the crowd says more than its cosine alone, whose scale is compressed."""
     if not ranked:
         return dict.fromkeys(FEATURES, 0.0)
     dense = np.array([s.dense for s in ranked], dtype=np.float32)
     best = ranked[0]
     chunk_text = next((h.text for h in hits if h.chunk_id == best.chunk_id), best.sentence.text)
+    crowd = pool[0]
     return {
         "sentence_dense": float(dense.max()),
         "chunk_dense": max(h.dense for h in hits),
         "dense_gap": float(dense.max() - dense.mean()),
+        "dense_z": float((crowd.max() - crowd.mean()) / (crowd.std() + 1e-6))
+        if crowd.size > 1
+        else 0.0,
         "coverage": coverage(query, chunk_text, bm25),
+        "sentence_coverage": coverage(query, best.sentence.text, bm25),
         "has_terms": 1.0 if any("_" not in t for t in query.terms) else 0.0,
+        "type_match": holds_wanted(query, best.sentence.text) if query.wants else 0.5,
     }
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Per language group: logistic weights over FEATURES, bias, and the decision threshold."""
+    """Per language group: feature names, logistic weights, bias, and the decision threshold."""
 
-    weights: dict[str, tuple[list[float], float, float]]
+    weights: dict[str, tuple[list[str], list[float], float, float]]
 
     def probability(self, group: str, values: dict[str, float]) -> float | None:
         if group not in self.weights:
             return None
-        coef, bias, _ = self.weights[group]
-        z = bias + sum(c * values[f] for c, f in zip(coef, FEATURES, strict=True))
+        names, coef, bias, _ = self.weights[group]
+        z = bias + sum(c * values[f] for c, f in zip(coef, names, strict=True))
         return 1.0 / (1.0 + math.exp(-z))
 
     def threshold(self, group: str) -> float:
-        return self.weights[group][2]
+        return self.weights[group][3]
 
 
 @lru_cache(maxsize=8)
@@ -94,7 +117,10 @@ def load_calibration(fingerprint: str, path: Path = CALIBRATION_PATH) -> Calibra
     if not entry:
         return None
     return Calibration(
-        {g: (v["coef"], v["bias"], v["threshold"]) for g, v in entry["groups"].items()}
+        {
+            g: (v["features"], v["coef"], v["bias"], v["threshold"])
+            for g, v in entry["groups"].items()
+        }
     )
 
 

@@ -99,9 +99,9 @@ class QA:
         retriever = state.retriever
         query = retriever.analyze(text, turns)
         vector = retriever.embed_query(query)
-        hits = retriever.search(query, k or self.settings.top_k, vector)
-        ranked = retriever.rank_sentences(query, hits[:3], vector)
-        values = features(query, hits, ranked, retriever.chunk_bm25)
+        hits, pool = retriever.retrieve(query, vector, k or self.settings.top_k)
+        ranked = retriever.rank_sentences(query, hits, vector)
+        values = features(query, hits, ranked, pool, retriever.chunk_bm25)
         calibration = load_calibration(self.embedder.fingerprint)
         found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
         return compose(

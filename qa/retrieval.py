@@ -46,8 +46,8 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "vi": Profile(1.0, 0.5, 0.5, 1.0, 1.5, 1.0, 0.5),
-    "vi_unaccented": Profile(1.0, 0.75, 1.0, 1.0, 1.5, 1.5, 0.3),
-    "en": Profile(1.0, 1.5, 0.5, 1.0, 0.3, 0.5, 0.3),
+    "vi_unaccented": Profile(1.0, 0.75, 1.0, 1.0, 1.5, 0.5, 0.3),
+    "en": Profile(1.0, 1.5, 0.5, 1.0, 0.25, 0.5, 0.5),
 }
 
 _ANAPHORA = frozenset(
@@ -89,25 +89,41 @@ class ScoredSentence:
     lexical: float
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
+# Cosines of e5-small are compressed: candidates of a same-topic news corpus often differ by
+# less than 0.06, which min-max would stretch to the full range like a real difference. The
+# spread used to normalise dense scores is therefore never below this floor (XQuAD pools have a
+# median spread of 0.13; the floor costs nothing there, see qa.bench).
+DENSE_SPREAD_FLOOR = 0.1
+
+
+def _minmax(values: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Scale so the best candidate gets 1; the spread is at least `floor` (then the worst > 0)."""
     if values.size == 0:
         return values
     low, high = float(values.min()), float(values.max())
-    if high - low < 1e-9:
+    spread = max(high - low, floor)
+    if spread < 1e-9:
         return np.zeros_like(values) if high <= 0 else np.ones_like(values)
-    return (values - low) / (high - low)
+    return np.clip((values - high) / spread + 1.0, 0.0, 1.0)
 
 
 def fuse(profile: Profile, scores: np.ndarray) -> np.ndarray:
     """Weighted sum of min-max normalised channel scores (rows of `scores`, see `channels`)."""
     weights = (profile.dense, profile.dense_sentence, profile.lexical)
-    return sum(w * _minmax(row) for w, row in zip(weights, scores, strict=True))
+    floors = (DENSE_SPREAD_FLOOR, DENSE_SPREAD_FLOOR, 0.0)
+    return sum(w * _minmax(row, f) for w, row, f in zip(weights, scores, floors, strict=True))
+
+
+def holds_wanted(query: Query, text: str) -> float:
+    """1.0 if `text` holds the kind of fact the question asks for (a number, a date), else 0."""
+    pattern = {"number": _HAS_NUMBER, "date": _HAS_DATE}.get(query.wants)
+    return 1.0 if pattern and pattern.search(text) else 0.0
 
 
 def score_sentences(profile: Profile, features: np.ndarray) -> np.ndarray:
     """Sentence score from the rows of `features` (see `Retriever.sentence_features`)."""
     return (
-        profile.s_dense * _minmax(features[0])
+        profile.s_dense * _minmax(features[0], DENSE_SPREAD_FLOOR)
         + profile.s_lexical * _minmax(features[1])
         + profile.s_chunk * features[2]
         + profile.s_type * features[3]
@@ -202,9 +218,13 @@ class Retriever:
 
     def search(self, query: Query, k: int = 5, vector: np.ndarray | None = None) -> list[Hit]:
         """Top-k chunks by the fused score of the query kind's profile."""
-        if not self.data.chunks:
-            return []
         vector = self.embed_query(query) if vector is None else vector
+        return self.retrieve(query, vector, k)[0]
+
+    def retrieve(self, query: Query, vector: np.ndarray, k: int) -> tuple[list[Hit], np.ndarray]:
+        """Top-k hits and the raw channel scores of the whole candidate pool (for answerability)."""
+        if not self.data.chunks:
+            return [], np.zeros((3, 0), np.float32)
         rows, scores = self.channels(query, vector)
         fused = fuse(PROFILES[query.kind], scores)
         hits = []
@@ -223,7 +243,7 @@ class Retriever:
                     lexical=float(scores[2, i]),
                 )
             )
-        return hits
+        return hits, scores
 
     def sentence_features(
         self, query: Query, hits: list[Hit], vector: np.ndarray
