@@ -17,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.lexical import BM25
+from qa.embedding import Embedder
+from qa.lexical import BM25, terms
 from qa.retrieval import Query, ScoredSentence, holds_wanted
-from qa.text import folded_words
+from qa.text import STOPWORDS_FOLDED
 from qa.types import Answer, Citation, Document, Hit
 
-CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+DATA_DIR = Path(__file__).with_name("data")
+CALIBRATION_PATH = DATA_DIR / "calibration.json"
+BACKGROUND_PATH = DATA_DIR / "background.txt"
 FEATURES = (
     "sentence_dense",
     "chunk_dense",
@@ -30,14 +33,18 @@ FEATURES = (
     "dense_z",
     "coverage",
     "sentence_coverage",
+    "phrase_coverage",
     "has_terms",
     "type_match",
+    "background_margin",
 )
 # English questions meet Vietnamese text: foreign names are translated there ("Dutch" → "Hà
-# Lan", "Shenzhen" → "Thâm Quyến"), so word coverage says little and is left out for them.
+# Lan", "Shenzhen" → "Thâm Quyến"), so word coverage says little and is left out for them. So
+# are the pool-relative dense features: in a small corpus on one story no passage stands out
+# from the others, and English cosines are too close together to survive that.
 GROUP_FEATURES = {
     "vi": FEATURES,
-    "en": ("sentence_dense", "chunk_dense", "dense_gap", "dense_z", "type_match"),
+    "en": ("sentence_dense", "chunk_dense", "type_match", "background_margin"),
 }
 
 MESSAGES = {
@@ -52,23 +59,50 @@ MESSAGES = {
 }
 
 
-def coverage(query: Query, text: str, bm25: BM25) -> float:
-    """IDF-weighted share of the query's single-syllable terms that occur in `text`."""
-    query_words = [t for t in query.terms if "_" not in t]
+def coverage(query: Query, text: str, bm25: BM25, phrases: bool = False) -> float:
+    """IDF-weighted share of the query's syllables (or, with `phrases`, of its two-syllable
+    content words such as "dan_so") that occur in `text`. A missing word like "dân số" in a
+    passage full of "Hải Phòng" is what tells a same-topic question apart from an answered one."""
+    if phrases:
+        query_words = [
+            t for t in query.terms if "_" in t and not set(t.split("_")) & STOPWORDS_FOLDED
+        ]
+    else:
+        query_words = [t for t in query.terms if "_" not in t]
     if not query_words:
         return 0.0
-    present = set(folded_words(text))
+    present = set(terms(text))
     weights = [bm25.idf(t) for t in query_words]
     covered = sum(w for t, w in zip(query_words, weights, strict=True) if t in present)
     return covered / max(sum(weights), 1e-9)
 
 
+@lru_cache(maxsize=4)
+def background_vectors(embedder: Embedder) -> np.ndarray:
+    """Passage vectors of the background sentences (news on unrelated topics), shape (n, dim)."""
+    lines = BACKGROUND_PATH.read_text(encoding="utf-8").splitlines()
+    return embedder.embed(
+        [line for line in lines if line.strip() and not line.startswith("#")], "passage"
+    )
+
+
+def background_similarity(embedder: Embedder, vector: np.ndarray) -> float:
+    """How close the question is to news on other topics: the null model of "not in the articles"."""
+    return float(np.max(background_vectors(embedder) @ vector))
+
+
 def features(
-    query: Query, hits: list[Hit], ranked: list[ScoredSentence], pool: np.ndarray, bm25: BM25
+    query: Query,
+    hits: list[Hit],
+    ranked: list[ScoredSentence],
+    pool: np.ndarray,
+    bm25: BM25,
+    background: float,
 ) -> dict[str, float]:
     """The answerability features of one question (see FEATURES). `pool` holds the raw channel
     scores of all retrieval candidates (row 0: dense): how far the best passage stands out from
-    the crowd says more than its cosine alone, whose scale is compressed."""
+    the crowd says more than its cosine alone, whose scale is compressed. `background` is the
+    question's best cosine to unrelated news (`background_similarity`)."""
     if not ranked:
         return dict.fromkeys(FEATURES, 0.0)
     dense = np.array([s.dense for s in ranked], dtype=np.float32)
@@ -84,8 +118,10 @@ def features(
         else 0.0,
         "coverage": coverage(query, chunk_text, bm25),
         "sentence_coverage": coverage(query, best.sentence.text, bm25),
+        "phrase_coverage": coverage(query, chunk_text, bm25, phrases=True),
         "has_terms": 1.0 if any("_" not in t for t in query.terms) else 0.0,
         "type_match": holds_wanted(query, best.sentence.text) if query.wants else 0.5,
+        "background_margin": float(dense.max()) - background,
     }
 
 

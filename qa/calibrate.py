@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer import CALIBRATION_PATH, FEATURES, GROUP_FEATURES, features
+from qa.answer import CALIBRATION_PATH, FEATURES, GROUP_FEATURES, background_similarity, features
 from qa.bench.retrieval import build_qa
 from qa.bench.xquad import Question, load
 from qa.embedding import make_embedder
@@ -56,7 +56,8 @@ def collect(qa: QA, questions: list[Question], indexed: set[str]) -> list[Sample
                 vector = retriever.embed_query(query)
                 hits, pool = retriever.retrieve(query, vector, qa.settings.top_k)
                 ranked = retriever.rank_sentences(query, hits, vector)
-                values = features(query, hits, ranked, pool, retriever.chunk_bm25)
+                background = background_similarity(retriever.embedder, vector)
+                values = features(query, hits, ranked, pool, retriever.chunk_bm25, background)
                 samples.append(
                     Sample(
                         group,

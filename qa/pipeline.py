@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.answer import answerable, compose, features, load_calibration
+from qa.answer import answerable, background_similarity, compose, features, load_calibration
 from qa.documents import SUFFIXES, check_doc_id, decode, doc_id_for, parse_document
 from qa.embedding import Embedder, make_embedder
 from qa.errors import InvalidQuestion, UnknownDocument
@@ -101,7 +101,8 @@ class QA:
         vector = retriever.embed_query(query)
         hits, pool = retriever.retrieve(query, vector, k or self.settings.top_k)
         ranked = retriever.rank_sentences(query, hits, vector)
-        values = features(query, hits, ranked, pool, retriever.chunk_bm25)
+        background = background_similarity(self.embedder, vector)
+        values = features(query, hits, ranked, pool, retriever.chunk_bm25, background)
         calibration = load_calibration(self.embedder.fingerprint)
         found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
         return compose(
