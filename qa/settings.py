@@ -22,6 +22,9 @@ class Settings:
     chunk_chars: int = 600
     chunk_overlap: int = 1
     embed_batch: int = 32
+    # FAISS index type (index_factory string): exact "Flat" by default; "HNSW32" or
+    # "IVF1024,Flat" for large corpora (see the scale benchmark for where to switch).
+    faiss_factory: str = "Flat"
     # Retrieval: number of hits returned and candidates considered per channel.
     top_k: int = 5
     candidates: int = 50
