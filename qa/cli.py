@@ -9,9 +9,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from qa.errors import QAError
+from qa.documents import SUFFIXES
+from qa.errors import DocumentError, QAError
 from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer
@@ -99,6 +101,66 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    qa = QA(_settings(args))
+    paths = []
+    for given in map(Path, args.paths):
+        if given.is_dir():
+            paths += sorted(
+                p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
+            )
+        elif given.is_file():
+            paths.append(given)
+        else:
+            raise DocumentError(f"{given}: no such file or folder")
+    documents, report = qa.add_documents([(p.name, p.read_bytes()) for p in paths])
+    for doc in documents:
+        state = (
+            "added"
+            if doc.doc_id in report.added
+            else "updated"
+            if doc.doc_id in report.updated
+            else "unchanged"
+        )
+        print(f"{state}: {doc.doc_id}  {doc.title}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    QA(_settings(args)).remove_document(args.doc_id)
+    print(f"removed: {args.doc_id}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    qa = QA(_settings(args))
+    for doc in qa.documents():
+        print(f"{doc.doc_id}\t{qa.chunk_count(doc.doc_id)} chunks\t{doc.date or '-'}\t{doc.title}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    doc = QA(_settings(args)).document(args.doc_id)
+    print(
+        json.dumps(doc.to_dict(), ensure_ascii=False, indent=2)
+        if args.json
+        else f"# {doc.title}\n\n{doc.text}"
+    )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    drift = QA(_settings(args)).verify()
+    for kind, ids in drift.items():
+        for doc_id in ids:
+            print(f"{kind}: {doc_id}")
+    if any(drift.values()):
+        print("index and corpus differ: run `qa index` (or `qa index --rebuild` for damaged files)")
+        return 1
+    print("index matches the corpus")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from qa.web import serve
 
@@ -136,6 +198,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=None, help="passages to retrieve")
     p.set_defaults(func=cmd_ask)
 
+    p = sub.add_parser("add", help="add article files or folders to the corpus and index them")
+    common(p)
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove an article from the corpus and the index")
+    common(p)
+    p.add_argument("doc_id")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("list", help="list indexed articles")
+    common(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="print one article")
+    common(p)
+    p.add_argument("doc_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("verify", help="check the index against the corpus and its checksums")
+    common(p)
+    p.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("serve", help="start the web chat and HTTP API")
     common(p)
     p.add_argument("--host", default="127.0.0.1")
@@ -157,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `qa ask ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.answer import answerable, background_similarity, compose, features, load_calibration
-from qa.documents import SUFFIXES, check_doc_id, decode, doc_id_for, parse_document
+from qa.documents import SUFFIXES, check_doc_id, decode, doc_id_for, parse_document, read_corpus
 from qa.embedding import Embedder, make_embedder
-from qa.errors import InvalidQuestion, UnknownDocument
+from qa.errors import DocumentError, InvalidQuestion, UnknownDocument
 from qa.indexing import IndexReport, Progress, check_compatible, index_corpus
 from qa.retrieval import Retriever
 from qa.settings import Settings
-from qa.store import IndexData, current_generation, load_index
+from qa.store import IndexData, current_generation, load_index, read_manifest, verify_files
 from qa.text import clean
 from qa.types import Answer, Document, Hit
 
@@ -117,34 +117,57 @@ class QA:
 
     # -- documents ---------------------------------------------------------------------------
     def add_document(self, name: str, data: bytes) -> tuple[Document, IndexReport]:
-        """Store an article (file name + raw bytes) in the corpus folder and index it.
+        """Store one article (file name + raw bytes) in the corpus folder and index it."""
+        documents, report = self.add_documents([(name, data)])
+        return documents[0], report
 
-        The text is validated before anything is written; the file is written atomically and
-        removed again if indexing fails, so a bad upload leaves corpus and index unchanged.
+    def add_documents(self, files: list[tuple[str, bytes]]) -> tuple[list[Document], IndexReport]:
+        """Store articles in the corpus folder and index them in one run.
+
+        Every file is validated before anything is written; files are written atomically and
+        restored if indexing fails, so a bad batch leaves corpus and index unchanged. Adding the
+        same content again re-embeds nothing (the index compares content hashes).
         """
-        doc_id = doc_id_for(name)
-        text = decode(data, name, self.settings.max_document_bytes)
-        document = parse_document(doc_id, text, name)
+        if len(files) > self.settings.max_documents_per_request:
+            raise DocumentError(
+                f"{len(files)} documents in one request; the limit is {self.settings.max_documents_per_request}"
+            )
         corpus = self.settings.corpus_dir
+        staged: list[tuple[Path, bytes, Document]] = []
+        for name, data in files:
+            document = parse_document(
+                doc_id_for(name), decode(data, name, self.settings.max_document_bytes), name
+            )
+            suffix = Path(name).suffix.lower()
+            staged.append(
+                (
+                    corpus / f"{document.doc_id}{suffix if suffix in SUFFIXES else '.txt'}",
+                    data,
+                    document,
+                )
+            )
+        ids = [d.doc_id for _, _, d in staged]
+        if len(set(ids)) != len(ids):
+            raise DocumentError(
+                f"two files in one request map to the same document id: {sorted(ids)}"
+            )
         corpus.mkdir(parents=True, exist_ok=True)
-        target = (
-            corpus
-            / f"{doc_id}{Path(name).suffix.lower() if Path(name).suffix.lower() in SUFFIXES else '.txt'}"
-        )
-        existed = target.exists()
-        previous = target.read_bytes() if existed else None
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        try:
-            report = self.index()
-        except Exception:
-            if previous is None:
-                target.unlink(missing_ok=True)
-            else:
-                target.write_bytes(previous)
-            raise
-        return self.document(document.doc_id), report
+        with self._write_lock:
+            backups = {path: path.read_bytes() if path.exists() else None for path, _, _ in staged}
+            for path, data, _ in staged:
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            try:
+                report = index_corpus(self.settings, self.embedder)
+            except Exception:
+                for path, previous in backups.items():
+                    if previous is None:
+                        path.unlink(missing_ok=True)
+                    else:
+                        path.write_bytes(previous)
+                raise
+        return [self.document(doc_id) for doc_id in ids], report
 
     def remove_document(self, doc_id: str) -> IndexReport:
         """Delete an article from the corpus folder and from the index."""
@@ -167,6 +190,28 @@ class QA:
         if doc_id not in documents:
             raise UnknownDocument(f"unknown document id {doc_id!r}")
         return documents[doc_id]
+
+    def verify(self) -> dict[str, list[str]]:
+        """Compare the index with the corpus folder and its own checksums.
+
+        Returns lists of document ids: `new` (in the corpus, not indexed), `changed` (text
+        differs), `missing` (indexed, file gone) and `damaged` index files. All empty = in sync.
+        """
+        name, manifest = read_manifest(self.settings.index_dir)
+        damaged = verify_files(self.settings.index_dir, name, manifest)
+        indexed = manifest.get("documents", {})
+        corpus = {
+            d.doc_id: d
+            for d in read_corpus(self.settings.corpus_dir, self.settings.max_document_bytes)
+        }
+        return {
+            "new": sorted(set(corpus) - set(indexed)),
+            "changed": sorted(
+                i for i in set(corpus) & set(indexed) if corpus[i].sha256 != indexed[i]["sha256"]
+            ),
+            "missing": sorted(set(indexed) - set(corpus)),
+            "damaged": damaged,
+        }
 
     def chunk_count(self, doc_id: str) -> int:
         return sum(1 for c in self._current().data.chunks if c.doc_id == doc_id)

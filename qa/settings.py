@@ -34,6 +34,7 @@ class Settings:
     # Limits on input, to refuse rather than stall.
     max_question_chars: int = 1000
     max_document_bytes: int = 2_000_000
+    max_documents_per_request: int = 100
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see qa.calibrate).
     abstain_below: float | None = None
