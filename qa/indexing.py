@@ -186,6 +186,8 @@ def index_corpus(
         if previous is not None and not (report.added or report.updated or report.removed):
             report.generation = previous.generation
         else:
-            report.generation = write_index(settings.index_dir, data, data.manifest, settings.faiss_factory)
+            report.generation = write_index(
+                settings.index_dir, data, data.manifest, settings.faiss_factory
+            )
     report.seconds = time.perf_counter() - started
     return report

@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from qa.answer import answerable, background_similarity, compose, features, load_calibration
 from qa.documents import SUFFIXES, check_doc_id, decode, doc_id_for, parse_document, read_corpus
 from qa.embedding import Embedder, make_embedder
@@ -100,7 +102,12 @@ class QA:
         query = retriever.analyze(text, turns)
         vector = retriever.embed_query(query)
         hits, pool = retriever.retrieve(query, vector, k or self.settings.top_k)
-        ranked = retriever.rank_sentences(query, hits, vector)
+        focus, focus_vector = query, vector
+        if query.focus is not None:  # a follow-up: the question itself, in the light of the last turn
+            focus = query.focus
+            focus_vector = vector + retriever.embed_query(focus)
+            focus_vector /= np.linalg.norm(focus_vector)
+        ranked = retriever.rank_sentences(focus, hits, focus_vector)
         background = background_similarity(self.embedder, vector)
         values = features(query, hits, ranked, pool, retriever.chunk_bm25, background)
         calibration = load_calibration(self.embedder.fingerprint)

@@ -78,6 +78,9 @@ class Query:
     dense_text: str
     terms: tuple[str, ...]
     wants: str  # "number", "date" or ""
+    # For a follow-up, retrieval reads the previous turn too, but the sentence that answers is
+    # chosen by the question alone: `focus` is its own analysis (None when there is no context).
+    focus: Query | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,8 @@ class Retriever:
         wants = (
             "number" if _NUMBER_Q.search(question) else "date" if _DATE_Q.search(question) else ""
         )
-        return Query(question, language, kind, dense_text, tuple(terms), wants)
+        focus = self.analyze(question) if context else None
+        return Query(question, language, kind, dense_text, tuple(terms), wants, focus)
 
     def embed_query(self, query: Query) -> np.ndarray:
         return self.embedder.embed([query.dense_text], "query")[0]
