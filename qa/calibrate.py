@@ -54,7 +54,7 @@ def collect(qa: QA, questions: list[Question], indexed: set[str]) -> list[Sample
             for q in questions:
                 query = retriever.analyze(q.text[query_set])
                 vector = retriever.embed_query(query)
-                hits, pool = retriever.retrieve(query, vector, qa.settings.top_k)
+                hits, pool = retriever.retrieve(query, vector, qa.settings.answer_hits)
                 ranked = retriever.rank_sentences(query, hits, vector)
                 background = background_similarity(retriever.embedder, vector)
                 values = features(query, hits, ranked, pool, retriever.chunk_bm25, background)

@@ -101,9 +101,11 @@ class QA:
         retriever = state.retriever
         query = retriever.analyze(text, turns)
         vector = retriever.embed_query(query)
-        hits, pool = retriever.retrieve(query, vector, k or self.settings.top_k)
+        hits, pool = retriever.retrieve(query, vector, k or self.settings.answer_hits)
         focus, focus_vector = query, vector
-        if query.focus is not None:  # a follow-up: the question itself, in the light of the last turn
+        if (
+            query.focus is not None
+        ):  # a follow-up: the question itself, in the light of the last turn
             focus = query.focus
             focus_vector = vector + retriever.embed_query(focus)
             focus_vector /= np.linalg.norm(focus_vector)

@@ -20,11 +20,12 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from qa.embedding import Embedder
-from qa.lexical import BM25, DiacriticRestorer, query_terms
+from qa.lexical import BM25, DiacriticRestorer, Glossary, query_terms
 from qa.store import IndexData
 from qa.text import EN_STOPWORDS, content_words, detect_language, fold, has_diacritics, words
 from qa.types import Hit, Sentence
@@ -148,6 +149,12 @@ def _english_terms(text: str) -> list[str]:
     return folded + bigrams
 
 
+@lru_cache(maxsize=1)
+def glossary() -> Glossary:
+    """The shared English → Vietnamese glossary (read once)."""
+    return Glossary()
+
+
 def is_follow_up(question: str) -> bool:
     """Short questions and questions that point back ("Tại đó...", "their") need the last turn."""
     tokens = words(question)
@@ -163,6 +170,7 @@ class Retriever:
         self.candidates = candidates
         self.chunk_bm25 = BM25([c.text for c in data.chunks])
         self.sentence_bm25 = BM25([s.text for s in data.sentences])
+        self.glossary = glossary()
         self.restorer = DiacriticRestorer(d.text for d in data.documents.values())
         row_of = {(s.doc_id, s.start, s.end): i for i, s in enumerate(data.sentences)}
         self.chunk_row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
@@ -181,6 +189,8 @@ class Retriever:
         if language == "en":
             kind, dense_text = "en", text
             terms = _english_terms(text)
+            for phrase in self.glossary.translate(text):
+                terms += query_terms(phrase)
         else:
             accented = has_diacritics(question)
             kind = "vi" if accented else "vi_unaccented"
