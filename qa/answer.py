@@ -20,7 +20,7 @@ import numpy as np
 from qa.embedding import Embedder
 from qa.lexical import BM25, terms
 from qa.retrieval import Query, ScoredSentence, holds_wanted
-from qa.text import STOPWORDS_FOLDED
+from qa.text import STOPWORDS_FOLDED, folded_words
 from qa.types import Answer, Citation, Document, Hit
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -190,6 +190,17 @@ def cite(n: int, scored: ScoredSentence, document: Document) -> Citation:
     )
 
 
+def _distinct(ranked: list[ScoredSentence]) -> list[ScoredSentence]:
+    seen: set[str] = set()
+    unique = []
+    for scored in ranked:
+        key = " ".join(folded_words(scored.sentence.text))
+        if key not in seen:
+            seen.add(key)
+            unique.append(scored)
+    return unique
+
+
 def compose(
     query: Query,
     ranked: list[ScoredSentence],
@@ -199,8 +210,12 @@ def compose(
     max_sentences: int = 2,
     related: int = 3,
 ) -> Answer:
-    """Quote the best sentence, plus the runner-up when it scores nearly as well."""
+    """Quote the best sentence, plus the runner-up when it scores nearly as well.
+
+    A sentence that appears in several documents (syndicated copies of one story) is cited once.
+    """
     messages = MESSAGES[query.language]
+    ranked = _distinct(ranked)
     if not found or not ranked:
         return Answer(
             question=query.text,

@@ -64,6 +64,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed "
         f"({report.embedded_texts} texts embedded) -> {qa.settings.index_dir}/{report.generation}"
     )
+    for a, b, overlap in report.near_duplicates:
+        print(f"near-duplicate: {a} ~ {b} ({overlap:.0%} of sentences shared)")
     return 0
 
 

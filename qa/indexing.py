@@ -22,6 +22,7 @@ from qa.embedding import Embedder
 from qa.errors import IndexMismatch, IndexMissing
 from qa.settings import Settings
 from qa.store import IndexData, load_index, write_index, writer_lock
+from qa.text import folded_words
 from qa.types import Chunk, Document, Sentence
 
 Progress = Callable[[int, int], None]
@@ -39,6 +40,8 @@ class IndexReport:
     embedded_texts: int = 0
     seconds: float = 0.0
     generation: str = ""
+    # Pairs of documents that share most of their sentences (syndicated copies, re-posts).
+    near_duplicates: list[tuple[str, str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -123,6 +126,7 @@ def build_data(
     fresh = _embed(embedder, to_embed, settings.embed_batch, progress)
     report.embedded_texts = len(to_embed)
     report.chunks = len(chunks)
+    report.near_duplicates = near_duplicates(sentences)
 
     def stack(rows: list[np.ndarray | int]) -> np.ndarray:
         if not rows:
@@ -133,6 +137,7 @@ def build_data(
         "embedder": embedder_manifest(embedder),
         "chunking": chunking,
         "documents": {d.doc_id: {"sha256": d.sha256, "path": d.path} for d in documents},
+        "near_duplicates": [list(p) for p in report.near_duplicates],
         "versions": {"python": platform.python_version(), "numpy": np.__version__},
     }
     data = IndexData(
@@ -144,6 +149,36 @@ def build_data(
         manifest=manifest,
     )
     return data, report
+
+
+def near_duplicates(
+    sentences: list[Sentence], threshold: float = 0.8
+) -> list[tuple[str, str, float]]:
+    """Document pairs whose sentence sets overlap by at least `threshold` of the smaller one.
+
+    Sentences are compared folded and without punctuation, so a copy with another header,
+    footer or accents still matches. Cost: one pass over sentences plus the pairs that share one.
+    """
+    by_doc: dict[str, set[str]] = {}
+    holders: dict[str, set[str]] = {}
+    for s in sentences:
+        key = " ".join(folded_words(s.text))
+        if len(key) < 20:  # "Xem thêm." and other boilerplate would pair everything
+            continue
+        by_doc.setdefault(s.doc_id, set()).add(key)
+        holders.setdefault(key, set()).add(s.doc_id)
+    shared: dict[tuple[str, str], int] = {}
+    for docs in holders.values():
+        for a in docs:
+            for b in docs:
+                if a < b:
+                    shared[(a, b)] = shared.get((a, b), 0) + 1
+    pairs = []
+    for (a, b), count in sorted(shared.items()):
+        overlap = count / min(len(by_doc[a]), len(by_doc[b]))
+        if overlap >= threshold:
+            pairs.append((a, b, round(overlap, 3)))
+    return pairs
 
 
 def _rows_by_doc(records: list[Chunk] | list[Sentence]) -> dict[str, list[int]]:
