@@ -7,8 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.bench.retrieval import answer_table, build_qa, evaluate_retrieval, retrieval_systems
-from qa.bench.xquad import QUERY_SETS, load, split
+import numpy as np
+
+from qa.bench.retrieval import (
+    answer_outcomes,
+    build_qa,
+    evaluate_retrieval,
+    recall_metrics,
+    retrieval_systems,
+)
+from qa.bench.xquad import QUERY_SETS, load
 from qa.embedding import make_embedder
 from qa.settings import Settings
 from qa.store import load_index
@@ -39,12 +47,20 @@ def run(quick: bool = False) -> dict:
         baseline_qa = build_qa(documents, minilm, settings)
         baseline = (load_index(baseline_qa.settings.index_dir), minilm)
     systems = retrieval_systems(qa, documents, baseline)
+    ranks = evaluate_retrieval(systems, questions)
+    outcomes = {qs: answer_outcomes(qa, questions, qs) for qs in QUERY_SETS}
     result: dict = {"retrieval": {}, "answers": {}}
     for part in ("test", "all"):
-        chosen = split(questions, part)
-        result["retrieval"][part] = evaluate_retrieval(systems, chosen)
-        result["answers"][part] = {qs: answer_table(qa, chosen, qs) for qs in QUERY_SETS}
-        result[f"n_{part}"] = len(chosen)
+        mask = np.array([q.article >= 24 or part == "all" for q in questions])
+        result["retrieval"][part] = {
+            system: {qs: recall_metrics(r[mask]) for qs, r in sets.items()}
+            for system, sets in ranks.items()
+        }
+        result["answers"][part] = {
+            qs: {metric: float(values[mask].mean()) for metric, values in outcomes[qs].items()}
+            for qs in QUERY_SETS
+        }
+        result[f"n_{part}"] = int(mask.sum())
     return result
 
 

@@ -45,19 +45,23 @@ def unique_docs(doc_ids: list[str], k: int = 10) -> list[str]:
     return seen
 
 
-def recall_table(ranker: Ranker, questions: list[Question], query_set: str) -> dict[str, float]:
-    """R@1, R@5, R@10 and MRR@10 of the gold paragraph."""
+def gold_ranks(ranker: Ranker, questions: list[Question], query_set: str) -> np.ndarray:
+    """Rank (1-10) of the gold paragraph per question, 0 when it is not in the top 10."""
     ranks = []
     for q in questions:
         ranked = ranker(q.text[query_set], query_set)[:10]
         ranks.append(ranked.index(q.doc_id) + 1 if q.doc_id in ranked else 0)
-    ranks_a = np.array(ranks)
-    found = ranks_a > 0
+    return np.array(ranks)
+
+
+def recall_metrics(ranks: np.ndarray) -> dict[str, float]:
+    """R@1, R@5, R@10 and MRR@10 from gold ranks."""
+    found = ranks > 0
     return {
-        "R@1": float(np.mean(ranks_a == 1)),
-        "R@5": float(np.mean(found & (ranks_a <= 5))),
+        "R@1": float(np.mean(ranks == 1)),
+        "R@5": float(np.mean(found & (ranks <= 5))),
         "R@10": float(np.mean(found)),
-        "MRR@10": float(np.mean(np.where(found, 1.0 / np.maximum(ranks_a, 1), 0.0))),
+        "MRR@10": float(np.mean(np.where(found, 1.0 / np.maximum(ranks, 1), 0.0))),
     }
 
 
@@ -128,24 +132,18 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def answer_table(qa: QA, questions: list[Question], query_set: str) -> dict[str, float]:
-    """hit@1: the gold answer is inside the first cited sentence; F1 of that sentence vs gold."""
-    hits, f1s, refused = [], [], 0
+def answer_outcomes(qa: QA, questions: list[Question], query_set: str) -> dict[str, np.ndarray]:
+    """Per question: hit (gold answer inside the first cited sentence), token F1 of that
+    sentence against the gold answer, and whether the answer was "not found"."""
+    hit, f1, refused = [], [], []
     for q in questions:
         answer = qa.answer(q.text[query_set])
-        cited = (
-            answer.citations[0].quote
-            if answer.citations
-            else (answer.related[0].quote if answer.related else "")
-        )
-        refused += not answer.found
-        hits.append(fold(q.answer.lower()) in fold(cited.lower()))
-        f1s.append(token_f1(cited, q.answer))
-    return {
-        "hit@1": float(np.mean(hits)),
-        "F1": float(np.mean(f1s)),
-        "refused": refused / max(len(questions), 1),
-    }
+        first = (answer.citations or answer.related)[:1]
+        cited = first[0].quote if first else ""
+        refused.append(not answer.found)
+        hit.append(fold(q.answer.lower()) in fold(cited.lower()))
+        f1.append(token_f1(cited, q.answer))
+    return {"hit@1": np.array(hit), "F1": np.array(f1), "refused": np.array(refused)}
 
 
 def retrieval_systems(
@@ -168,9 +166,9 @@ def retrieval_systems(
 
 def evaluate_retrieval(
     systems: dict[str, Ranker], questions: list[Question]
-) -> dict[str, dict[str, dict[str, float]]]:
-    """{system: {query set: metrics}}."""
+) -> dict[str, dict[str, np.ndarray]]:
+    """{system: {query set: gold ranks per question}}."""
     return {
-        name: {qs: recall_table(ranker, questions, qs) for qs in QUERY_SETS}
+        name: {qs: gold_ranks(ranker, questions, qs) for qs in QUERY_SETS}
         for name, ranker in systems.items()
     }
