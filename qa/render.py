@@ -289,6 +289,7 @@ CSS = """
 #qa-header h1 .qa-logo { display: inline-flex; align-items: center; justify-content: center;
   width: 2.1rem; height: 2.1rem; margin-right: .5rem; border-radius: 10px; font-size: 1.2rem;
   background: linear-gradient(135deg, #0f766e, #2563eb); color: #fff; vertical-align: middle; }
+#qa-header .qa-logo svg { stroke: #fff; }
 #qa-header p { margin: .35rem 0 0; color: var(--body-text-color-subdued); font-size: .98rem; }
 #qa-chat sup { font-size: .72em; font-weight: 700; color: #0f766e; margin-left: 1px; }
 #qa-sources-col { max-height: 640px; overflow-y: auto; }
@@ -342,7 +343,8 @@ CSS = """
   background: var(--background-fill-primary); }
 .qa-table-wrap table, .qa-table-wrap tr, .qa-table-wrap th, .qa-table-wrap td {
   border-left: 0 !important; border-right: 0 !important; border-top: 0 !important; margin: 0 !important; }
-.qa-table-wrap tr:last-child td { border-bottom: 0 !important; }
+.qa-table-wrap tr:last-child td, .qa-table-wrap tbody, .qa-table-wrap thead {
+  border-bottom: 0 !important; }
 .qa-table { width: 100%; border-collapse: collapse; font-size: .92rem; }
 .qa-table th { text-align: left; background: var(--background-fill-secondary); font-size: .78rem; text-transform: uppercase; letter-spacing: .05em;
   color: var(--body-text-color-subdued); border-bottom: 1px solid var(--border-color-primary); padding: 8px; }

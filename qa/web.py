@@ -215,6 +215,7 @@ def build_ui(qa: QA) -> gr.Blocks:
             "inputs": [question, chatbot, turns],
             "outputs": [chatbot, sources, question, turns],
             "concurrency_limit": 8,
+            "concurrency_id": "chat",
             "show_progress": "hidden",
         }
         question.submit(api_name="ask", **chat_io)
