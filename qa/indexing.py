@@ -218,11 +218,61 @@ def index_corpus(
     with writer_lock(settings.index_dir):
         previous = load_previous(settings.index_dir, embedder, rebuild)
         data, report = build_data(documents, embedder, settings, previous, progress)
-        if previous is not None and not (report.added or report.updated or report.removed):
+        external = settings.vector_store.startswith("milvus://")
+        if external:
+            data.manifest["vector_store"] = settings.vector_store
+        same_store = previous is not None and previous.manifest.get(
+            "vector_store"
+        ) == data.manifest.get("vector_store")
+        if same_store and not (report.added or report.updated or report.removed):
             report.generation = previous.generation
         else:
+            stale = (
+                _store_upsert(settings, data, previous, report, same_store) if external else None
+            )
             report.generation = write_index(
                 settings.index_dir, data, data.manifest, settings.faiss_factory
             )
+            if stale is not None:
+                _store_delete(stale, data)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _store_upsert(
+    settings: Settings,
+    data: IndexData,
+    previous: IndexData | None,
+    report: IndexReport,
+    same_store: bool,
+) -> tuple[Any, list[str]]:
+    """Write the new generation's chunk vectors to the external store, before it goes live.
+
+    Incremental when the previous generation used the same store: only chunks of added or
+    edited documents are written (an upsert by chunk id, so an edit replaces and a retry never
+    duplicates). Ids that leave the index are deleted by `_store_delete` after the swap, so
+    readers of the old generation keep their candidates until then.
+    """
+    from qa.vectorstore import shared_store
+
+    store = shared_store(settings.vector_store, data.chunk_vectors.shape[1])
+    if same_store:
+        fresh = set(report.added) | set(report.updated)
+        rows = [i for i, c in enumerate(data.chunks) if c.doc_id in fresh]
+    else:
+        rows = list(range(len(data.chunks)))
+    store.add([data.chunks[i].chunk_id for i in rows], data.chunk_vectors[rows])
+    kept = {c.chunk_id for c in data.chunks}
+    stale = sorted({c.chunk_id for c in previous.chunks} - kept) if previous else []
+    return store, stale
+
+
+def _store_delete(stale: tuple[Any, list[str]], data: IndexData) -> None:
+    """Delete ids the new generation no longer has; repair strays left by an interrupted run."""
+    store, ids = stale
+    store.delete(ids)
+    if store.count() != len(data.chunks):
+        kept = {c.chunk_id for c in data.chunks}
+        store.delete([i for i in store.ids() if i not in kept])
+    if store.count() != len(data.chunks):  # vectors missing (store emptied by hand): rewrite
+        store.add([c.chunk_id for c in data.chunks], data.chunk_vectors)

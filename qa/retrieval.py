@@ -211,9 +211,8 @@ class Retriever:
         """Candidate chunk rows (dense top-N ∪ BM25 top-N) and their raw channel scores,
         shape (3, n): dense chunk cosine, best sentence cosine, BM25."""
         n = min(self.candidates, len(self.data.chunks))
-        _, ids = self.data.search_index().search(vector[None, :].astype(np.float32), n)
         lexical_all = self.chunk_bm25.scores(query.terms)
-        pool = set(ids[0][ids[0] >= 0].tolist())
+        pool = set(self.dense_candidates(vector, n))
         if lexical_all.any():
             pool.update(np.argsort(-lexical_all)[:n].tolist())
         rows = np.array(sorted(pool), dtype=np.int64)
@@ -229,6 +228,20 @@ class Retriever:
             ]
         )
         return rows, scores
+
+    def dense_candidates(self, vector: np.ndarray, n: int) -> list[int]:
+        """Chunk rows of the n nearest chunk vectors: from the generation's FAISS index, or from
+        the external store its manifest names (`qa.vectorstore`; ids map back to rows, ids the
+        generation does not know are skipped). Scores are recomputed from `chunk_vectors`, so
+        both paths give the same answers when both searches are exact."""
+        uri = self.data.manifest.get("vector_store")
+        if uri:
+            from qa.vectorstore import shared_store
+
+            found = shared_store(uri, int(vector.shape[0])).search(vector, n)
+            return [self.chunk_row[i] for i, _ in found if i in self.chunk_row]
+        _, ids = self.data.search_index().search(vector[None, :].astype(np.float32), n)
+        return ids[0][ids[0] >= 0].tolist()
 
     def search(self, query: Query, k: int = 5, vector: np.ndarray | None = None) -> list[Hit]:
         """Top-k chunks by the fused score of the query kind's profile."""

@@ -25,6 +25,10 @@ class Settings:
     # FAISS index type (index_factory string): exact "Flat" by default; "HNSW32" or
     # "IVF1024,Flat" for large corpora (see the scale benchmark for where to switch).
     faiss_factory: str = "Flat"
+    # Where chunk vectors are searched: "faiss" (the generation's own FAISS file, default) or a
+    # Milvus URI, "milvus:///path/vectors.db" (Milvus Lite) or "milvus://host:19530" (server);
+    # see qa.vectorstore and docs/scale.md.
+    vector_store: str = "faiss"
     # Retrieval: number of hits returned and candidates considered per channel.
     top_k: int = 5
     # Chunks whose sentences the answer stage re-scores (more than top_k: the sentence that
