@@ -179,17 +179,24 @@ class QA:
         return [self.document(doc_id) for doc_id in ids], report
 
     def remove_document(self, doc_id: str) -> IndexReport:
-        """Delete an article from the corpus folder and from the index."""
+        """Delete an article from the corpus folder and from the index (the file is restored if
+        re-indexing fails, e.g. another process holds the index lock)."""
         document = self.document(check_doc_id(doc_id))
         paths = [
             p
             for p in self.settings.corpus_dir.rglob("*")
-            if p.is_file() and p.suffix.lower() in SUFFIXES
+            if p.is_file() and p.suffix.lower() in SUFFIXES and doc_id_for(p.name) == document.doc_id
         ]
-        for path in paths:
-            if doc_id_for(path.name) == document.doc_id:
+        with self._write_lock:
+            backups = {path: path.read_bytes() for path in paths}
+            for path in paths:
                 path.unlink()
-        return self.index()
+            try:
+                return index_corpus(self.settings, self.embedder)
+            except Exception:
+                for path, data in backups.items():
+                    path.write_bytes(data)
+                raise
 
     def documents(self) -> list[Document]:
         return list(self._current().data.documents.values())
