@@ -111,7 +111,7 @@ class QA:
             focus_vector /= np.linalg.norm(focus_vector)
         ranked = retriever.rank_sentences(focus, hits, focus_vector)
         background = background_similarity(self.embedder, vector)
-        values = features(query, hits, ranked, pool, retriever.chunk_bm25, background)
+        values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background)
         calibration = load_calibration(self.embedder.fingerprint)
         found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
         return compose(
@@ -185,7 +185,9 @@ class QA:
         paths = [
             p
             for p in self.settings.corpus_dir.rglob("*")
-            if p.is_file() and p.suffix.lower() in SUFFIXES and doc_id_for(p.name) == document.doc_id
+            if p.is_file()
+            and p.suffix.lower() in SUFFIXES
+            and doc_id_for(p.name) == document.doc_id
         ]
         with self._write_lock:
             backups = {path: path.read_bytes() for path in paths}

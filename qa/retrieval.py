@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -155,6 +155,11 @@ def glossary() -> Glossary:
     return Glossary()
 
 
+def _wants(question: str) -> str:
+    """The kind of fact a question asks for: "number", "date" or ""."""
+    return "number" if _NUMBER_Q.search(question) else "date" if _DATE_Q.search(question) else ""
+
+
 def is_follow_up(question: str) -> bool:
     """Short questions and questions that point back ("Tại đó...", "their") need the last turn."""
     tokens = words(question)
@@ -198,10 +203,10 @@ class Retriever:
                 text if accented and has_diacritics(context or "đ") else self.restorer.restore(text)
             )
             terms = query_terms(text)
-        wants = (
-            "number" if _NUMBER_Q.search(question) else "date" if _DATE_Q.search(question) else ""
-        )
-        focus = self.analyze(question) if context else None
+        wants = _wants(question) or _wants(
+            context
+        )  # "Còn Hà Lan thì sao?" asks what the last turn asked
+        focus = replace(self.analyze(question), wants=wants) if context else None
         return Query(question, language, kind, dense_text, tuple(terms), wants, focus)
 
     def embed_query(self, query: Query) -> np.ndarray:
