@@ -170,11 +170,6 @@ def test_follow_up_uses_history_and_k(api):
     assert_quotes_exact(api, answer)
 
 
-@pytest.mark.xfail(
-    reason="core: the elliptical follow-up 'Còn Trung Quốc thì sao?' after a question about "
-    "foreign investment is answered found=false (history does not carry the topic; reported)",
-    strict=False,
-)
 def test_elliptical_follow_up(api):
     history = ["Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"]
     answer = ask(api, "Còn Trung Quốc thì sao?", history=history)
@@ -417,12 +412,6 @@ def test_upload_while_another_process_writes_is_409(locked_api):
     assert len(locked_api.client.get("/v1/documents").json()) == 2
 
 
-@pytest.mark.xfail(
-    reason="core: QA.remove_document unlinks the corpus file before indexing and does not "
-    "restore it when indexing fails (IndexLocked), so a refused delete still half-happens "
-    "(reported)",
-    strict=False,
-)
 def test_delete_while_another_process_writes_is_409_and_changes_nothing(locked_api):
     before = corpus_files(locked_api.settings)
     assert_error(locked_api.client.delete("/v1/documents/000_d64ab916eb4386f1"), 409)
