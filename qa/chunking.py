@@ -23,12 +23,14 @@ ABBREVIATIONS = frozenset(
 # Candidate boundary: terminator(s), optional closing quotes/brackets, then white space or an
 # upper-case letter glued to an ellipsis ("Nam Phi…Tại Hội nghị").
 _BOUNDARY_RE = re.compile(r"(?:[.!?]+|…+)[\"”’»)\]]*(?=\s|$|(?<=…)[\"“«(]?[A-ZÀ-ỸĐ])")
-_UPPER_START_RE = re.compile(r"\s*[\"“«(\[]?[0-9A-ZÀ-ỸĐ]")
+_UPPER_START_RE = re.compile(r"\s*[\"“«(\[]?(\w)")
 _PARAGRAPH_RE = re.compile(r"\n\s*\n|\n(?=\s*[-•*]\s)")
 
 
 def _is_upper_start(text: str, pos: int) -> bool:
-    return bool(_UPPER_START_RE.match(text, pos))
+    # str.isupper, not a character range: [À-Ỹ] also spans lower-case letters ("đây", "ở").
+    match = _UPPER_START_RE.match(text, pos)
+    return bool(match) and (match.group(1).isupper() or match.group(1) in "0123456789")
 
 
 def _ends_with_abbreviation(segment: str) -> bool:
