@@ -52,7 +52,7 @@ def embedder_manifest(embedder: Embedder) -> dict[str, Any]:
 
 
 def chunking_manifest(settings: Settings) -> dict[str, Any]:
-    return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 1}
+    return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 2}
 
 
 def check_compatible(manifest: dict[str, Any], embedder: Embedder) -> None:
@@ -224,7 +224,10 @@ def index_corpus(
         same_store = previous is not None and previous.manifest.get(
             "vector_store"
         ) == data.manifest.get("vector_store")
-        if same_store and not (report.added or report.updated or report.removed):
+        # Same texts but new front matter (title, date, source) or path: no vectors change, but
+        # the documents must still be re-published or citations keep the old metadata.
+        unchanged = not (report.added or report.updated or report.removed)
+        if same_store and unchanged and data.documents == previous.documents:
             report.generation = previous.generation
         else:
             stale = (

