@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from qa.errors import QAError
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -70,12 +72,15 @@ class Settings:
                 continue
             current = getattr(base, f.name)
             raw = env[key]
-            if isinstance(current, bool):
-                overrides[f.name] = raw.lower() in ("1", "true", "yes")
-            elif isinstance(current, int):
-                overrides[f.name] = int(raw)
-            elif isinstance(current, float) or f.name == "abstain_below":
-                overrides[f.name] = float(raw)
-            else:
-                overrides[f.name] = raw
+            try:
+                if isinstance(current, bool):
+                    overrides[f.name] = raw.lower() in ("1", "true", "yes")
+                elif isinstance(current, int):
+                    overrides[f.name] = int(raw)
+                elif isinstance(current, float) or f.name == "abstain_below":
+                    overrides[f.name] = float(raw)
+                else:
+                    overrides[f.name] = raw
+            except ValueError as exc:  # a one-line error for the CLI, not a traceback
+                raise QAError(f"{key}={raw!r} is not a number") from exc
         return base.with_overrides(**overrides)

