@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         corpus_dir=getattr(args, "corpus", None),
         index_dir=getattr(args, "index", None),
         embedder=getattr(args, "embedder", None),
+        embed_workers=getattr(args, "workers", None),
+        ray_address=getattr(args, "ray", None),
     )
 
 
@@ -189,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--workers", type=int, help="embed in N threads, one model each (env QA_EMBED_WORKERS)"
+    )
+    p.add_argument("--ray", metavar="ADDRESS", help="embed on a Ray cluster ('auto', 'ray://...')")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="ask a question")

