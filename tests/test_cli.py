@@ -1,0 +1,163 @@
+"""The `qa` command line, run as a real subprocess (`python -m qa.cli`) against the session's
+real index (`real_qa`): JSON answers, JSON lines, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa import QA
+
+TIMEOUT = 180
+
+
+def run_qa(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    clean_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "qa.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=clean_env,
+        cwd=cwd,
+    )
+
+
+def where(qa: QA) -> list[str]:
+    return ["--corpus", str(qa.settings.corpus_dir), "--index", str(qa.settings.index_dir)]
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], pattern: str = "") -> None:
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert pattern in lines[0]
+
+
+def test_ask_json_dutch_footwear_companies(real_qa: QA, tmp_path: Path) -> None:
+    """The article: "Tham dự hội nghị có 16 doanh nghiệp Hà Lan lần đầu đến Việt Nam" and "Đoàn
+    doanh nghiệp Hà Lan gồm một số doanh nghiệp giày dép lớn như ..." (five names, "such as").
+    The only count of the Dutch companies that came is 16; that sentence answers "how many"."""
+    question = "How many Dutch footwear companies came to Hai Phong?"
+    result = run_qa("ask", "--json", *where(real_qa), question, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["question"] == question and answer["language"] == "en"
+    assert answer["found"] is True
+    fact = "16 doanh nghiệp Hà Lan"
+    assert fact in answer["answer"], answer["answer"]
+    quotes = [c["quote"] for c in answer["citations"]]
+    assert fact in quotes[0], quotes
+    for citation in answer["citations"] + answer["related"]:
+        document = real_qa.document(citation["doc_id"])
+        assert document.text[citation["start"] : citation["end"]] == citation["quote"]
+
+
+def test_ask_text_output_with_history_and_index_from_the_environment(
+    real_qa: QA, tmp_path: Path
+) -> None:
+    env = {
+        "QA_INDEX": str(real_qa.settings.index_dir),
+        "QA_CORPUS": str(real_qa.settings.corpus_dir),
+    }
+    result = run_qa(
+        "ask",
+        "--history",
+        "Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?",
+        "Tổng vốn của các dự án đó là bao nhiêu?",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "6,14 tỷ USD" in result.stdout
+    assert "Nguồn:" in result.stdout and "[1] 003_d346f5a6b3a33b42" in result.stdout
+
+
+def test_ask_jsonl_answers_every_line(real_qa: QA, tmp_path: Path) -> None:
+    lines = [
+        {"question": "Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?"},
+        {"question": "   "},
+        {
+            "question": "What about their total capital?",
+            "history": ["How many Chinese companies received investment certificates in Shenzhen?"],
+        },
+    ]
+    stdin = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+    result = run_qa("ask", "--jsonl", *where(real_qa), stdin=stdin, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 3
+    assert "405 dự án" in out[0]["citations"][0]["quote"]
+    assert set(out[1]) == {"error", "line"} and out[1]["line"] == 2
+    assert "empty" in out[1]["error"]
+    assert "190 triệu USD" in out[2]["citations"][0]["quote"]
+    assert result.returncode == 2  # one line failed
+
+
+def test_ask_jsonl_survives_malformed_lines(real_qa: QA, tmp_path: Path) -> None:
+    stdin = 'not json\n[1, 2]\n{"question": 42}\n\n{"question": "x", "history": "oops"}\n'
+    result = run_qa("ask", "--jsonl", *where(real_qa), stdin=stdin, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["line"] for o in out] == [1, 2, 3, 5]  # the blank line 4 is skipped
+    assert all(set(o) == {"error", "line"} for o in out)
+    assert result.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "pattern"),
+    [("", "empty"), ("   ", "empty"), ("x" * 1001, "limit is 1000")],
+    ids=["empty", "whitespace", "too-long"],
+)
+def test_ask_invalid_question(real_qa: QA, tmp_path: Path, question: str, pattern: str) -> None:
+    assert_one_line_error(run_qa("ask", *where(real_qa), question, cwd=tmp_path), pattern)
+
+
+def test_ask_without_question(real_qa: QA, tmp_path: Path) -> None:
+    assert_one_line_error(run_qa("ask", *where(real_qa), cwd=tmp_path), "give a question")
+
+
+def test_ask_missing_index(tmp_path: Path) -> None:
+    result = run_qa("ask", "--index", str(tmp_path / "nothing"), "Hải Phòng?", cwd=tmp_path)
+    assert_one_line_error(result, "no index here")
+
+
+def test_ask_unknown_embedder(real_qa: QA, tmp_path: Path) -> None:
+    result = run_qa("ask", *where(real_qa), "--embedder", "word2vec", "Hải Phòng?", cwd=tmp_path)
+    assert_one_line_error(result, "unknown embedder 'word2vec'")
+
+
+def test_malformed_environment_number(real_qa: QA, tmp_path: Path) -> None:
+    result = run_qa("ask", *where(real_qa), "Hải Phòng?", env={"QA_TOP_K": "many"}, cwd=tmp_path)
+    assert_one_line_error(result, "QA_TOP_K")
+
+
+def test_list_show_verify(real_qa: QA, tmp_path: Path) -> None:
+    listed = run_qa("list", *where(real_qa), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == [
+        d.doc_id for d in real_qa.documents()
+    ]
+    shown = run_qa("show", *where(real_qa), "--json", "003_d346f5a6b3a33b42", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["text"] == real_qa.document("003_d346f5a6b3a33b42").text
+    verified = run_qa("verify", *where(real_qa), cwd=tmp_path)
+    assert verified.returncode == 0 and "index matches the corpus" in verified.stdout
+    assert_one_line_error(
+        run_qa("show", *where(real_qa), "../etc/passwd", cwd=tmp_path), "document id"
+    )
+    assert_one_line_error(
+        run_qa("show", *where(real_qa), "no_such_doc", cwd=tmp_path), "unknown document id"
+    )
