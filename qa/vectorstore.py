@@ -28,6 +28,7 @@ Within one process `shared_store` hands out one handle per URI.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -295,3 +296,6 @@ def close_shared(uri: str | None = None) -> None:
     with _SHARED_LOCK:
         for key in [k for k in _SHARED if uri is None or k[0] == uri]:
             _SHARED.pop(key).close()
+
+
+atexit.register(close_shared)
