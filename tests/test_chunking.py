@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.chunking import chunk_document, split_sentences
@@ -263,11 +263,13 @@ TEXT = st.one_of(
 )
 
 
+@settings(deadline=None, max_examples=300)  # no deadline: a loaded machine is not a bug
 @given(TEXT)
 def test_sentence_offsets_always_map_back(text: str) -> None:
     check_sentences(text, split_sentences(text, "d"), "d")
 
 
+@settings(deadline=None, max_examples=200)
 @given(TEXT, st.integers(min_value=1, max_value=400), st.integers(min_value=0, max_value=3))
 def test_chunk_offsets_always_map_back(text: str, max_chars: int, overlap: int) -> None:
     chunks, sentences = chunk_document(text, "d", max_chars, overlap)

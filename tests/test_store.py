@@ -313,11 +313,11 @@ def test_second_writer_in_the_same_process_gets_index_locked(small_settings: Set
 
 HOLDER = textwrap.dedent(
     """
-    import fcntl, sys, time
+    import fcntl, select, sys
     handle = open(sys.argv[1], "a")
     fcntl.flock(handle, fcntl.LOCK_EX)
     print("locked", flush=True)
-    sys.stdin.readline()
+    select.select([sys.stdin], [], [], 30)  # hold until told, at most 30 s (never hang a test)
     """
 )
 
