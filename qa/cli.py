@@ -24,6 +24,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         corpus_dir=getattr(args, "corpus", None),
         index_dir=getattr(args, "index", None),
         embedder=getattr(args, "embedder", None),
+        generator=getattr(args, "generator", None),
         embed_workers=getattr(args, "workers", None),
         ray_address=getattr(args, "ray", None),
     )
@@ -178,6 +179,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(args.rest)
 
 
+def generator_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--generator",
+        metavar="SPEC",
+        help="fluent answers, grounding-checked: 'none' (default), 'transformers:<model or path>' "
+        "or 'openai:<base_url>#<model>' (env QA_GENERATOR)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsonl", action="store_true", help="read {question, history} lines from stdin")
     p.add_argument("--history", action="append", help="an earlier question (repeatable)")
     p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    generator_option(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("add", help="add article files or folders to the corpus and index them")
@@ -234,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
+    generator_option(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("bench", help="run the benchmarks (see qa.bench --help)")

@@ -18,6 +18,7 @@ from qa.answer import answerable, background_similarity, compose, features, load
 from qa.documents import SUFFIXES, check_doc_id, decode, doc_id_for, parse_document, read_corpus
 from qa.embedding import Embedder, make_embedder
 from qa.errors import DocumentError, InvalidQuestion, UnknownDocument
+from qa.generation import Generator, generate_answer, make_generator, passages_for
 from qa.indexing import IndexReport, Progress, check_compatible, index_corpus
 from qa.retrieval import Retriever
 from qa.settings import Settings
@@ -35,9 +36,21 @@ class _State:
 class QA:
     """Question answering over one corpus/index. Thread-safe for concurrent `answer()` calls."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         self.embedder = embedder or make_embedder(self.settings.embedder, self.settings.embed_batch)
+        # Optional fluent answers (settings.generator or a given Generator), guarded by
+        # qa.grounding; None: the extractive answer only.
+        self.generator = (
+            generator
+            if generator is not None
+            else make_generator(self.settings.generator, self.settings.generator_timeout)
+        )
         self._state: _State | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer per process; other processes: flock
@@ -114,7 +127,7 @@ class QA:
         values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background)
         calibration = load_calibration(self.embedder.fingerprint)
         found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
-        return compose(
+        extractive = compose(
             query,
             ranked,
             state.data.documents,
@@ -122,6 +135,15 @@ class QA:
             confidence,
             self.settings.answer_sentences,
             self.settings.related,
+        )
+        if self.generator is None:
+            return extractive
+        # The generator sees the passages the extractive answer chose; its text is shown only if
+        # qa.grounding passes it, else the extractive answer is returned with the reason.
+        data, rows = state.data, retriever.chunk_row
+        passages = passages_for(extractive, data.documents, lambda c: data.chunks[rows[c]])
+        return generate_answer(
+            self.generator, extractive, passages, self.settings.generator_max_tokens
         )
 
     # -- documents ---------------------------------------------------------------------------

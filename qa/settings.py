@@ -51,6 +51,11 @@ class Settings:
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see qa.calibrate).
     abstain_below: float | None = None
+    # Generated answers (qa.generation): "none" (extractive only), "transformers:<model id or
+    # path>" or "openai:<base_url>#<model>"; every generated answer passes qa.grounding first.
+    generator: str = "none"
+    generator_timeout: float = 30.0
+    generator_max_tokens: int = 256
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (CLI flags that were not given)."""

@@ -114,6 +114,9 @@ class Answer:
     related: list[Citation] = field(default_factory=list)
     mode: str = "extractive"
     confidence: float = 0.0
+    # Set when a generator was asked (see qa.grounding.record): {"checked", "passed", "failed",
+    # "generator", "note"}; None (JSON null) for plain extractive answers.
+    grounding: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,4 +128,5 @@ class Answer:
             "related": [c.to_dict() for c in self.related],
             "mode": self.mode,
             "confidence": round(self.confidence, 4),
+            "grounding": self.grounding,
         }

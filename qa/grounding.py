@@ -1,0 +1,519 @@
+"""The guard on generated answers: cited passages exist, and every number and date is in them.
+
+A generator writes fluent text, and small models invent numbers. Nothing generated is shown
+unless `check` passes:
+
+* every marker [n] names a passage that was given (1..len(passages));
+* every number, amount, percentage and date of a sentence occurs in the passages that sentence
+  cites, compared as values, not as strings ("3,073 tỷ USD" = "3.073 billion USD" =
+  "USD 3,073 million"; "58.000" = "58,000"; "153,68%" = "153.68 percent"; "14/11" =
+  "November 14" = "ngày 14 tháng 11"; "31/10/2023" = "October 31, 2023");
+* a sentence that states a number or a date without a marker fails, and so does an answer that
+  cites nothing.
+
+Notation: in Vietnamese the comma is the decimal mark and the dot groups thousands, in English
+the reverse. A scale or percent word fixes the notation of its number ("tỷ", "phần trăm" →
+Vietnamese; "billion", "percent" → English). Otherwise passages are read in their own language
+(Vietnamese by default) and the answer both ways, because an English answer may copy "58.000"
+from a Vietnamese passage; so "58 workers" does not match "58.000 lao động", but "58,000" and
+"58.000" both do. Slash dates are day/month (the Vietnamese order) unless the second part
+cannot be a month ("11/14" is then November 14).
+
+Pure functions, no model: see tests/test_grounding.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa.chunking import split_sentences
+from qa.text import has_diacritics
+
+# -- markers -----------------------------------------------------------------------------------
+# "[1]", "[1, 2]", "[1][2]", "[1-3]"; white space inside the brackets is tolerated.
+MARKER_RE = re.compile(r"\[\s*(\d{1,3}(?:\s*(?:[,;]|[-–])\s*\d{1,3})*)\s*\]")
+_LEADING_MARKERS_RE = re.compile(r"^(?:\s*\[\s*\d{1,3}(?:\s*(?:[,;]|[-–])\s*\d{1,3})*\s*\])+")
+
+
+def marker_numbers(marker_body: str) -> list[int]:
+    """The passage numbers of one marker's inside: "1, 2" → [1, 2]; "1-3" → [1, 2, 3]."""
+    numbers: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", marker_body.strip()):
+        if not part:
+            continue
+        bounds = re.split(r"\s*[-–]\s*", part)
+        if len(bounds) == 2 and bounds[0] and bounds[1]:
+            low, high = int(bounds[0]), int(bounds[1])
+            numbers.extend(range(low, high + 1) if 0 < high - low < 20 else (low, high))
+        else:
+            numbers.append(int(bounds[0]))
+    return numbers
+
+
+def markers(text: str) -> list[int]:
+    """Every passage number cited in `text`, in order of appearance (repeats kept)."""
+    return [n for m in MARKER_RE.finditer(text) for n in marker_numbers(m.group(1))]
+
+
+def strip_markers(text: str) -> str:
+    """`text` without its markers (same length is not kept)."""
+    text = re.sub(r"[ \t]+", " ", MARKER_RE.sub(" ", text))
+    return re.sub(r"\s+([.,;:!?])", r"\1", text).strip()
+
+
+def renumber(text: str, mapping: dict[int, int]) -> str:
+    """Rewrite every marker with the new numbers of `mapping` ("[3, 1]" → "[1][2]")."""
+
+    def replace(match: re.Match[str]) -> str:
+        return "".join(f"[{mapping.get(n, n)}]" for n in marker_numbers(match.group(1)))
+
+    return MARKER_RE.sub(replace, text)
+
+
+# -- sentences of an answer --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer and the passage numbers it cites (its own markers, plus markers
+    written right after its full stop: "… 2023. [1] Next sentence")."""
+
+    text: str
+    cites: tuple[int, ...]
+
+
+_MONTH_ABBREVIATION_RE = re.compile(r"\b(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.$", re.I)
+
+
+def claims(text: str) -> list[Claim]:
+    """Split an answer into sentences (Vietnamese-aware, lines apart) with their markers.
+
+    Markers opening a sentence belong to the sentence before it on the same line ("… 2023. [1]
+    Next"); a line that starts with a marker ("[2] Hai Phong …") keeps it, and a line of
+    markers alone belongs to the line above."""
+    out: list[tuple[str, list[int]]] = []
+    for line in text.splitlines():
+        pieces: list[str] = []
+        for sentence in split_sentences(line):
+            if pieces and _MONTH_ABBREVIATION_RE.search(pieces[-1]):  # "Nov. 14" is one date
+                pieces[-1] = f"{pieces[-1]} {sentence.text}"
+            else:
+                pieces.append(sentence.text)
+        for i, piece in enumerate(pieces):
+            leading = _LEADING_MARKERS_RE.match(piece)
+            rest = piece[leading.end() :].strip() if leading else piece
+            if leading and out and (i > 0 or not rest):
+                out[-1][1].extend(markers(leading.group(0)))
+                out[-1] = (f"{out[-1][0]} {leading.group(0).strip()}", out[-1][1])
+                piece = rest
+                if not piece:
+                    continue
+            out.append((piece, markers(piece)))
+    return [Claim(t, tuple(c)) for t, c in out]
+
+
+# -- numbers -----------------------------------------------------------------------------------
+SCALES = {
+    "nghìn tỷ": (1e12, "vi"),
+    "ngàn tỷ": (1e12, "vi"),
+    "nghìn": (1e3, "vi"),
+    "ngàn": (1e3, "vi"),
+    "triệu": (1e6, "vi"),
+    "tỷ": (1e9, "vi"),
+    "tỉ": (1e9, "vi"),
+    "thousand": (1e3, "en"),
+    "million": (1e6, "en"),
+    "mln": (1e6, "en"),
+    "mn": (1e6, "en"),
+    "billion": (1e9, "en"),
+    "bn": (1e9, "en"),
+    "trillion": (1e12, "en"),
+}
+CURRENCIES = {
+    "usd": "USD",
+    "us$": "USD",
+    "$": "USD",
+    "đô la mỹ": "USD",
+    "đô la": "USD",
+    "dollars": "USD",
+    "dollar": "USD",
+    "vnd": "VND",
+    "vnđ": "VND",
+    "đồng": "VND",
+    "dong": "VND",
+    "₫": "VND",
+    "eur": "EUR",
+    "euros": "EUR",
+    "euro": "EUR",
+    "€": "EUR",
+    "yuan": "CNY",
+    "cny": "CNY",
+    "ndt": "CNY",
+    "nhân dân tệ": "CNY",
+}
+PERCENTS = {"%": None, "percent": "en", "per cent": "en", "phần trăm": "vi"}
+# Spelled-out numbers. English "one" is left out (a pronoun as often as a number), and so are
+# Vietnamese "một" (also "a"), "ba" (also in "Ba Lan") and "năm" (also "year").
+NUMBER_WORDS = {
+    "en": {
+        w: float(i)
+        for i, w in enumerate(
+            """zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen
+            fifteen sixteen seventeen eighteen nineteen twenty""".split()
+        )
+        if w != "_"
+    }
+    | {"thirty": 30.0, "forty": 40.0, "fifty": 50.0, "sixty": 60.0, "seventy": 70.0}
+    | {"eighty": 80.0, "ninety": 90.0},
+    "vi": {"hai": 2.0, "bốn": 4.0, "sáu": 6.0, "bảy": 7.0, "tám": 8.0, "chín": 9.0, "mười": 10.0},
+}
+
+
+def _alternation(words: Iterable[str]) -> str:
+    return "|".join(
+        re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True)
+    )
+
+
+_NUMERAL_RE = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")
+_SCALE_RE = re.compile(rf"\s*({_alternation(SCALES)})(?!\w)", re.I)
+_PERCENT_RE = re.compile(rf"\s*(%|(?:{_alternation(p for p in PERCENTS if p != '%')})(?!\w))", re.I)
+_CURRENCY_AFTER_RE = re.compile(
+    rf"\s*({_alternation(c for c in CURRENCIES if c not in ('$', '₫', '€'))})(?!\w)|\s*([₫€$])",
+    re.I,
+)
+_CURRENCY_BEFORE_RE = re.compile(r"(US\$|\$|€|\b(?:USD|VND|EUR|CNY))\s*$", re.I)
+_NUMBER_WORD_RE = {
+    lang: re.compile(rf"\b({_alternation(words)})\b", re.I) for lang, words in NUMBER_WORDS.items()
+}
+
+
+def readings(numeral: str, notation: str | None) -> set[float]:
+    """The values a numeral can mean. `notation` "vi" (1.234,5), "en" (1,234.5) or None (both,
+    where they differ: "58.000" → {58000, 58.0}; "1,68" is 1.68 either way)."""
+    separators = [c for c in numeral if c in ".,"]
+    if not separators:
+        return {float(numeral)}
+    if "." in numeral and "," in numeral:  # the last separator is the decimal mark
+        decimal = numeral[max(numeral.rfind("."), numeral.rfind(","))]
+        grouping = "," if decimal == "." else "."
+        if numeral.count(decimal) > 1:
+            return {float(re.sub(r"[.,]", "", numeral))}
+        return {float(numeral.replace(grouping, "").replace(decimal, "."))}
+    if len(separators) > 1:  # "1.234.567": grouped thousands
+        return {float(re.sub(r"[.,]", "", numeral))}
+    separator = separators[0]
+    head, tail = numeral.split(separator)
+    as_decimal = float(f"{head}.{tail}")
+    if len(tail) != 3:
+        return {as_decimal}
+    as_thousands = float(head + tail)
+    if notation is None:
+        return {as_decimal, as_thousands}
+    groups_thousands = separator == ("." if notation == "vi" else ",")
+    return {as_thousands if groups_thousands else as_decimal}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with what qualifies it. `values` are the scaled readings; `raw` the readings of
+    the digits alone ("190 triệu" → values {1.9e8}, raw {190})."""
+
+    text: str
+    values: frozenset[float]
+    raw: frozenset[float]
+    scaled: bool = False
+    percent: bool = False
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class DateFact:
+    """A calendar date, or a month when `day` is None."""
+
+    text: str
+    day: int | None
+    month: int
+    year: int | None = None
+
+
+MONTHS = {
+    "january": 1,
+    "jan": 1,
+    "february": 2,
+    "feb": 2,
+    "march": 3,
+    "mar": 3,
+    "april": 4,
+    "apr": 4,
+    "may": 5,
+    "june": 6,
+    "jun": 6,
+    "july": 7,
+    "jul": 7,
+    "august": 8,
+    "aug": 8,
+    "september": 9,
+    "sept": 9,
+    "sep": 9,
+    "october": 10,
+    "oct": 10,
+    "november": 11,
+    "nov": 11,
+    "december": 12,
+    "dec": 12,
+}
+_M = rf"(?P<month_name>{_alternation(MONTHS)})\.?"
+_DAY = r"(?P<day>\d{1,2})"
+_MON = r"(?P<month>\d{1,2})"
+_YEAR = r"(?P<year>(?:1[89]|20)\d{2})"
+_ORD = r"(?:st|nd|rd|th)?"
+# Most specific first; a span taken by one pattern is not read again.
+DATE_PATTERNS = [
+    # ngày 14 tháng 11 năm 2023, 14 tháng 11, ngày 14 tháng 11/2023
+    re.compile(
+        rf"(?<![\d/])(?:ngày\s+)?{_DAY}\s+tháng\s+{_MON}(?:(?:\s+năm\s+|\s*/\s*){_YEAR})?(?![\d/])",
+        re.I,
+    ),
+    # 2023-10-31
+    re.compile(rf"(?<![\d/-]){_YEAR}-{_MON}-{_DAY}(?![\d/-])"),
+    # 31/10/2023, 14/11, 31-10-2023
+    re.compile(rf"(?<![\d/]){_DAY}\s*/\s*{_MON}(?:\s*/\s*{_YEAR})?(?![\d/])"),
+    re.compile(rf"(?<![\d/-]){_DAY}-{_MON}-{_YEAR}(?![\d/-])"),
+    # 14 November 2023, 14th of November
+    re.compile(rf"(?<![\d.,]){_DAY}{_ORD}\s+(?:of\s+)?{_M}(?:,?\s+{_YEAR})?(?!\w)", re.I),
+    # November 14, 2023; Nov. 14
+    re.compile(rf"\b{_M}\s+{_DAY}{_ORD}(?![\d.,]\d)(?!\w)(?:,?\s+{_YEAR}(?!\d))?", re.I),
+    # tháng 11/2023, tháng 11 năm 2023, tháng 11
+    re.compile(rf"\btháng\s+{_MON}(?:(?:\s+năm\s+|\s*/\s*){_YEAR})?(?![\d/])", re.I),
+    # November 2023
+    re.compile(rf"\b{_M},?\s+{_YEAR}(?!\d)", re.I),
+]
+
+
+def _date(match: re.Match[str]) -> DateFact | None:
+    groups = match.groupdict()
+    month = MONTHS[groups["month_name"].lower()] if groups.get("month_name") else None
+    if month is None:
+        month = int(groups["month"])
+    day = int(groups["day"]) if groups.get("day") else None
+    if day is not None and month > 12 and day <= 12 and not groups.get("month_name"):
+        day, month = month, day  # "11/14": month/day
+    year = int(groups["year"]) if groups.get("year") else None
+    if not 1 <= month <= 12 or (day is not None and not 1 <= day <= 31):
+        return None
+    return DateFact(match.group(0).strip(), day, month, year)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a text states that the guard checks: quantities and dates."""
+
+    quantities: tuple[Quantity, ...] = ()
+    dates: tuple[DateFact, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.quantities or self.dates)
+
+    def all(self) -> list[Quantity | DateFact]:
+        return [*self.quantities, *self.dates]
+
+
+def extract_facts(text: str, language: str = "vi", notation: str | None = "vi") -> Facts:
+    """Dates, then numbers (with scale, percent and currency) of `text`. `language` chooses the
+    spelled-out number words; `notation` how to read "58.000" when nothing else tells (None:
+    both ways). Markers must be removed first (see `strip_markers`)."""
+    taken = [False] * len(text)
+    dates: list[DateFact] = []
+    for pattern in DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            if any(taken[match.start() : match.end()]):
+                continue
+            fact = _date(match)
+            if fact is not None:
+                dates.append(fact)
+                taken[match.start() : match.end()] = [True] * (match.end() - match.start())
+    quantities: list[Quantity] = []
+    spans = [(m.start(), m.end(), m.group(0), None) for m in _NUMERAL_RE.finditer(text)]
+    if language in _NUMBER_WORD_RE:
+        words = NUMBER_WORDS[language]
+        spans += [
+            (m.start(), m.end(), m.group(0), words[m.group(1).lower()])
+            for m in _NUMBER_WORD_RE[language].finditer(text)
+        ]
+    for start, end, numeral, word_value in sorted(spans):
+        if any(taken[start:end]):
+            continue
+        pos, scale, own_notation, percent, currency = end, 1.0, None, False, ""
+        match = _SCALE_RE.match(text, pos)
+        if match:
+            scale, own_notation = SCALES[re.sub(r"\s+", " ", match.group(1).lower())]
+            pos = match.end()
+            more = _SCALE_RE.match(text, pos)  # "nghìn tỷ" written apart, "million billion"
+            if more:
+                scale *= SCALES[re.sub(r"\s+", " ", more.group(1).lower())][0]
+                pos = more.end()
+        match = _PERCENT_RE.match(text, pos)
+        if match:
+            percent = True
+            own_notation = own_notation or PERCENTS[re.sub(r"\s+", " ", match.group(1).lower())]
+            pos = match.end()
+        match = _CURRENCY_AFTER_RE.match(text, pos)
+        if match:
+            currency = CURRENCIES[re.sub(r"\s+", " ", (match.group(1) or match.group(2)).lower())]
+            pos = match.end()
+        else:
+            before = _CURRENCY_BEFORE_RE.search(text, max(0, start - 6), start)
+            if before:
+                currency = CURRENCIES[before.group(1).lower()]
+        raw = (
+            {word_value} if word_value is not None else readings(numeral, own_notation or notation)
+        )
+        quantities.append(
+            Quantity(
+                text[start:pos].strip(),
+                frozenset(v * scale for v in raw),
+                frozenset(raw),
+                scaled=scale != 1.0,
+                percent=percent,
+                currency=currency,
+            )
+        )
+    return Facts(tuple(quantities), tuple(dates))
+
+
+# -- support -----------------------------------------------------------------------------------
+def _close(a: Iterable[float], b: Iterable[float]) -> bool:
+    b = list(b)
+    return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) for x in a for y in b)
+
+
+def _supported(fact: Quantity | DateFact, source: Facts) -> bool:
+    """Whether `source` (the facts of the cited passages) states `fact`."""
+    date_numbers = {float(v) for d in source.dates for v in (d.day, d.month, d.year) if v}
+    years = {float(d.year) for d in source.dates if d.year} | {
+        v for q in source.quantities if not q.scaled for v in q.raw
+    }
+    if isinstance(fact, DateFact):
+        for date in source.dates:
+            if date.month != fact.month or (fact.day is not None and date.day != fact.day):
+                continue
+            if fact.year is None or date.year == fact.year:
+                return True
+            if date.year is None and float(fact.year) in years:
+                return True
+        return False
+    bare = not (fact.scaled or fact.percent or fact.currency)
+    for quantity in source.quantities:
+        if fact.percent and not quantity.percent:
+            continue
+        if fact.currency and quantity.currency and fact.currency != quantity.currency:
+            continue
+        if _close(fact.values, quantity.values) or (bare and _close(fact.values, quantity.raw)):
+            return True
+    return bare and _close(fact.values, date_numbers)
+
+
+# -- the check ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Failure:
+    sentence: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sentence": self.sentence, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of `check`: `cited` lists valid passage numbers in order of first citation."""
+
+    passed: bool
+    failed: list[Failure] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)
+
+
+# How a generator says the passages do not answer (it was asked to use the not-found message).
+_DECLINE_RE = re.compile(
+    r"do(?:es)? not (?:say|contain|mention|answer|provide)|not (?:in|mentioned in) the (?:passages|articles)|"
+    r"no information|không có thông tin|không (?:đề cập|nêu|nói)",
+    re.I,
+)
+
+
+def check(
+    answer: str,
+    passages: Sequence[str],
+    language: str = "en",
+    passage_language: str | None = None,
+) -> Verdict:
+    """Check a generated `answer` (in `language`) against the numbered `passages` (passage n is
+    passages[n-1]; Vietnamese if accented, unless `passage_language` is given).
+
+    Returns every failure, not only the first, so the record says all that was wrong.
+    """
+    failures: list[Failure] = []
+    cited: list[int] = []
+    if not strip_markers(answer).strip(" .[]"):
+        return Verdict(False, [Failure(answer, "empty answer")])
+    languages = [passage_language or ("vi" if has_diacritics(p) else "en") for p in passages]
+    sources = [extract_facts(p, lang, lang) for p, lang in zip(passages, languages, strict=True)]
+    for claim in claims(answer):
+        wrong = sorted({n for n in claim.cites if not 1 <= n <= len(passages)})
+        if wrong:
+            given = f"passages [1]-[{len(passages)}]" if passages else "no passages"
+            failures.append(
+                Failure(
+                    claim.text,
+                    f"cites {''.join(f'[{n}]' for n in wrong)} but {given} were given",
+                )
+            )
+            continue
+        facts = extract_facts(strip_markers(claim.text), language, None)
+        if not claim.cites:
+            if facts:
+                failures.append(
+                    Failure(
+                        claim.text,
+                        f"states {facts.all()[0].text!r} without citing a passage",
+                    )
+                )
+            continue
+        for n in claim.cites:
+            if n not in cited:
+                cited.append(n)
+        source = Facts(
+            tuple(q for n in set(claim.cites) for q in sources[n - 1].quantities),
+            tuple(d for n in set(claim.cites) for d in sources[n - 1].dates),
+        )
+        label = "".join(f"[{n}]" for n in sorted(set(claim.cites)))
+        for fact in facts.all():
+            if not _supported(fact, source):
+                failures.append(Failure(claim.text, f"{fact.text!r} is not in passage {label}"))
+    if not cited and not any("cites [" in f.reason for f in failures):
+        reason = (
+            "the generator said the passages do not answer"
+            if _DECLINE_RE.search(answer)
+            else "the answer cites no passage (no [n] marker)"
+        )
+        failures.append(Failure(answer.strip(), reason))
+    return Verdict(not failures, failures, cited)
+
+
+def record(
+    checked: bool,
+    passed: bool,
+    failed: Sequence[Failure] = (),
+    generator: str = "",
+    note: str = "",
+) -> dict[str, Any]:
+    """The `Answer.grounding` record: {"checked", "passed", "failed", "generator", "note"}."""
+    return {
+        "checked": checked,
+        "passed": passed,
+        "failed": [f.to_dict() for f in failed],
+        "generator": generator,
+        "note": note,
+    }
