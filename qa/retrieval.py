@@ -46,8 +46,8 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "vi": Profile(1.0, 0.5, 0.5, 1.0, 1.5, 1.0, 0.5),
-    "vi_unaccented": Profile(1.0, 0.75, 1.0, 1.0, 1.5, 0.5, 0.3),
+    "vi": Profile(1.0, 0.5, 0.5, 1.0, 1.5, 1.0, 0.75),
+    "vi_unaccented": Profile(1.0, 0.75, 1.0, 1.0, 1.5, 1.0, 1.0),
     "en": Profile(1.0, 1.5, 0.5, 1.0, 0.25, 0.5, 0.5),
 }
 
