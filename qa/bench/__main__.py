@@ -3,6 +3,7 @@
 Runs each benchmark module (quality, abstention, speed, scale), writes its results to
 benchmarks/results/NAME.json and its plots beside them, then benchmarks/RESULTS.md (all tables,
 with date, machine and commit) and the same tables into README.md between the bench markers.
+With --only, the other benchmarks are shown from their last saved results.
 """
 
 from __future__ import annotations
@@ -48,20 +49,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     sections = [_header(), ""]
-    for name in args.only or MODULES:
+    for name in MODULES:
         module = importlib.import_module(f"qa.bench.{name}")
-        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        started = time.perf_counter()
-        result = module.run(quick=args.quick)
-        result["seconds"] = round(time.perf_counter() - started, 1)
-        (args.out / f"{name}.json").write_text(
-            json.dumps(result, indent=2, ensure_ascii=False) + "\n"
-        )
-        plots = module.plot(result, args.out)
+        saved = args.out / f"{name}.json"
+        if name in (args.only or MODULES):
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            result = module.run(quick=args.quick)
+            result["seconds"] = round(time.perf_counter() - started, 1)
+            saved.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+            plots = module.plot(result, args.out)
+            print(f"[bench] {name} done in {result['seconds']} s", file=sys.stderr, flush=True)
+        elif saved.exists():  # not re-run: show the last saved results of this benchmark
+            result = json.loads(saved.read_text())
+            plots = sorted(args.out.glob(f"{name}*.png"))
+        else:
+            continue
         sections.append(module.markdown(result))
+        sections.append("")
         sections.append(" ".join(f"![{p.stem}]({p.relative_to(args.out.parent)})" for p in plots))
         sections.append("")
-        print(f"[bench] {name} done in {result['seconds']} s", file=sys.stderr, flush=True)
     body = "\n".join(sections)
     report = args.out.parent / REPORT.name
     report.write_text("# Benchmark results\n\n" + body + "\n", encoding="utf-8")
