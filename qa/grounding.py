@@ -7,7 +7,8 @@ unless `check` passes:
 * every number, amount, percentage and date of a sentence occurs in the passages that sentence
   cites, compared as values, not as strings ("3,073 tỷ USD" = "3.073 billion USD" =
   "USD 3,073 million"; "58.000" = "58,000"; "153,68%" = "153.68 percent"; "14/11" =
-  "November 14" = "ngày 14 tháng 11"; "31/10/2023" = "October 31, 2023");
+  "November 14" = "ngày 14 tháng 11"; "31/10/2023" = "October 31, 2023"; "quý I/2024" = "the
+  first quarter of 2024");
 * a sentence that states a number or a date without a marker fails, and so does an answer that
   cites nothing.
 
@@ -239,6 +240,15 @@ class DateFact:
     year: int | None = None
 
 
+@dataclass(frozen=True)
+class PeriodFact:
+    """A quarter ("Q1".."Q4") or half year ("H1", "H2"), with its year when given."""
+
+    text: str
+    period: str
+    year: int | None = None
+
+
 MONTHS = {
     "january": 1,
     "jan": 1,
@@ -293,6 +303,37 @@ DATE_PATTERNS = [
 ]
 
 
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3}
+_ORDINALS |= {"fourth": 4, "4th": 4, "i": 1, "ii": 2, "iii": 3, "iv": 4, "đầu": 1, "cuối": 2}
+_ORDINAL = r"(?P<n>first|second|third|fourth|1st|2nd|3rd|4th)"
+# Quarters and half years are dates too ("in the first quarter of 2023" can be invented).
+PERIOD_PATTERNS = [
+    (re.compile(rf"\b{_ORDINAL}\s+quarter(?:\s+of\s+(?:the\s+year\s+)?{_YEAR})?", re.I), "Q"),
+    (re.compile(rf"\bQ(?P<n>[1-4])(?:\s*[/-]?\s*{_YEAR})?\b"), "Q"),
+    (
+        re.compile(rf"\bquý\s+(?P<n>IV|I{{1,3}}|[1-4])(?:\s*(?:/|-|năm)\s*{_YEAR})?(?!\w)", re.I),
+        "Q",
+    ),
+    (re.compile(rf"\b{_ORDINAL}\s+half(?:\s+of\s+(?:the\s+year\s+)?{_YEAR})?", re.I), "H"),
+    (re.compile(rf"\bH(?P<n>[12])(?:\s*[/-]?\s*{_YEAR})?\b"), "H"),
+    (
+        re.compile(
+            rf"(?:\b6\s+tháng|\bnửa)\s+(?P<n>đầu|cuối)\s+năm(?:\s+(?:nay\s+)?{_YEAR})?", re.I
+        ),
+        "H",
+    ),
+]
+
+
+def _period(match: re.Match[str], kind: str) -> PeriodFact | None:
+    raw = match.group("n").lower()
+    n = int(raw) if raw.isdigit() else _ORDINALS.get(raw, 0)
+    if not 1 <= n <= (4 if kind == "Q" else 2):
+        return None
+    year = match.group("year")
+    return PeriodFact(match.group(0).strip(), f"{kind}{n}", int(year) if year else None)
+
+
 def _date(match: re.Match[str]) -> DateFact | None:
     groups = match.groupdict()
     month = MONTHS[groups["month_name"].lower()] if groups.get("month_name") else None
@@ -309,16 +350,24 @@ def _date(match: re.Match[str]) -> DateFact | None:
 
 @dataclass(frozen=True)
 class Facts:
-    """What a text states that the guard checks: quantities and dates."""
+    """What a text states that the guard checks: quantities, dates, quarters and halves."""
 
     quantities: tuple[Quantity, ...] = ()
     dates: tuple[DateFact, ...] = ()
+    periods: tuple[PeriodFact, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.quantities or self.dates)
+        return bool(self.quantities or self.dates or self.periods)
 
-    def all(self) -> list[Quantity | DateFact]:
-        return [*self.quantities, *self.dates]
+    def all(self) -> list[Quantity | DateFact | PeriodFact]:
+        return [*self.quantities, *self.dates, *self.periods]
+
+    def __add__(self, other: Facts) -> Facts:
+        return Facts(
+            self.quantities + other.quantities,
+            self.dates + other.dates,
+            self.periods + other.periods,
+        )
 
 
 def extract_facts(text: str, language: str = "vi", notation: str | None = "vi") -> Facts:
@@ -326,6 +375,13 @@ def extract_facts(text: str, language: str = "vi", notation: str | None = "vi") 
     spelled-out number words; `notation` how to read "58.000" when nothing else tells (None:
     both ways). Markers must be removed first (see `strip_markers`)."""
     taken = [False] * len(text)
+    periods: list[PeriodFact] = []
+    for pattern, kind in PERIOD_PATTERNS:
+        for match in pattern.finditer(text):
+            period = _period(match, kind)
+            if period is not None and not any(taken[match.start() : match.end()]):
+                periods.append(period)
+                taken[match.start() : match.end()] = [True] * (match.end() - match.start())
     dates: list[DateFact] = []
     for pattern in DATE_PATTERNS:
         for match in pattern.finditer(text):
@@ -381,7 +437,7 @@ def extract_facts(text: str, language: str = "vi", notation: str | None = "vi") 
                 currency=currency,
             )
         )
-    return Facts(tuple(quantities), tuple(dates))
+    return Facts(tuple(quantities), tuple(dates), tuple(periods))
 
 
 # -- support -----------------------------------------------------------------------------------
@@ -390,12 +446,20 @@ def _close(a: Iterable[float], b: Iterable[float]) -> bool:
     return any(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) for x in a for y in b)
 
 
-def _supported(fact: Quantity | DateFact, source: Facts) -> bool:
+def _supported(fact: Quantity | DateFact | PeriodFact, source: Facts) -> bool:
     """Whether `source` (the facts of the cited passages) states `fact`."""
     date_numbers = {float(v) for d in source.dates for v in (d.day, d.month, d.year) if v}
-    years = {float(d.year) for d in source.dates if d.year} | {
+    years = {float(d.year) for d in [*source.dates, *source.periods] if d.year} | {
         v for q in source.quantities if not q.scaled for v in q.raw
     }
+    if isinstance(fact, PeriodFact):
+        return any(
+            p.period == fact.period
+            and (
+                fact.year is None or p.year == fact.year or (p.year is None and fact.year in years)
+            )
+            for p in source.periods
+        )
     if isinstance(fact, DateFact):
         for date in source.dates:
             if date.month != fact.month or (fact.day is not None and date.day != fact.day):
@@ -484,10 +548,7 @@ def check(
         for n in claim.cites:
             if n not in cited:
                 cited.append(n)
-        source = Facts(
-            tuple(q for n in set(claim.cites) for q in sources[n - 1].quantities),
-            tuple(d for n in set(claim.cites) for d in sources[n - 1].dates),
-        )
+        source = sum((sources[n - 1] for n in sorted(set(claim.cites))), Facts())
         label = "".join(f"[{n}]" for n in sorted(set(claim.cites)))
         for fact in facts.all():
             if not _supported(fact, source):

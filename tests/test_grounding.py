@@ -198,6 +198,23 @@ def test_spelled_numbers_and_place_names():
     assert not passes("Projects were worth 190 USD [1].", passages=passages)
 
 
+def test_quarters_and_halves_are_dates():
+    # what Gemma 3 270M wrote: the percentage is in the passage, the quarter is invented
+    answer = "Hai Phong attracted 153,68% of the total foreign investment in the first quarter of 2023 [1]."
+    assert reasons(answer) == ["'first quarter of 2023' is not in passage [1]"]
+    passages = [
+        "Trong quý I/2024, Hải Phòng thu hút 1,2 tỷ USD; 6 tháng đầu năm 2024 đạt 2 tỷ USD."
+    ]
+    for text in ["In Q1 2024", "In the first quarter of 2024", "Trong quý 1 năm 2024"]:
+        assert passes(f"{text}, Hai Phong attracted 1.2 billion USD [1].", passages=passages), text
+    assert passes("In the first half of 2024 it reached 2 billion USD [1].", passages=passages)
+    assert not passes(
+        "In the second quarter of 2024 it attracted 1.2 billion USD [1].", passages=passages
+    )
+    assert not passes("In the first half of 2023 it reached 2 billion USD [1].", passages=passages)
+    assert not extract_facts("Quý khách hàng đã đến.", "vi").periods  # "quý" is also "dear"
+
+
 def test_no_passages_given():
     assert reasons("Hai Phong [1].", passages=[]) == ["cites [1] but no passages were given"]
 
