@@ -25,6 +25,10 @@ ABBREVIATIONS = frozenset(
 _BOUNDARY_RE = re.compile(r"(?:[.!?]+|…+)[\"”’»)\]]*(?=\s|$|(?<=…)[\"“«(]?[A-ZÀ-ỸĐ])")
 _UPPER_START_RE = re.compile(r"\s*[\"“«(\[]?(\w)")
 _PARAGRAPH_RE = re.compile(r"\n\s*\n|\n(?=\s*[-•*]\s)")
+# A "sentence" longer than this (a wall of text with no full stop, a 1 MB line) is cut at the last
+# white space before the limit: the embedder reads ~512 tokens and a citation must stay readable.
+# The longest real sentence seen (XQuAD-vi, corpus/) is 1,152 characters.
+MAX_SENTENCE_CHARS = 1500
 
 
 def _is_upper_start(text: str, pos: int) -> bool:
@@ -61,9 +65,26 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _cut_long(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(start, end) pieces of at most MAX_SENTENCE_CHARS, cut at white space where there is some."""
+    while end - start > MAX_SENTENCE_CHARS:
+        limit = start + MAX_SENTENCE_CHARS
+        space = max(text.rfind(" ", start + 1, limit), text.rfind("\n", start + 1, limit))
+        cut = space if space > start else limit
+        yield _trim(text, start, cut)
+        start = _trim(text, cut, end)[0]
+    yield start, end
+
+
 def split_sentences(text: str, doc_id: str = "") -> list[Sentence]:
     """Split `text` into sentences; `text[s.start:s.end] == s.text` for every sentence."""
     sentences: list[Sentence] = []
+
+    def add(start: int, end: int) -> None:
+        s, e = _trim(text, start, end)
+        for a, b in _cut_long(text, s, e) if e > s else ():
+            sentences.append(Sentence(doc_id, a, b, text[a:b]))
+
     for p_start, p_end in _paragraph_spans(text):
         cursor = p_start
         for match in _BOUNDARY_RE.finditer(text, p_start, p_end):
@@ -74,13 +95,9 @@ def split_sentences(text: str, doc_id: str = "") -> list[Sentence]:
                 text[cursor : match.start() + 1]
             ):
                 continue
-            s, e = _trim(text, cursor, end)
-            if e > s:
-                sentences.append(Sentence(doc_id, s, e, text[s:e]))
+            add(cursor, end)
             cursor = end
-        s, e = _trim(text, cursor, p_end)
-        if e > s:
-            sentences.append(Sentence(doc_id, s, e, text[s:e]))
+        add(cursor, p_end)
     return sentences
 
 

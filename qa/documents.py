@@ -73,8 +73,8 @@ def parse_document(doc_id: str, raw: str, path: str = "") -> Document:
             if sep and key.strip().lower() in _FIELDS:
                 meta[key.strip().lower()] = value.strip().strip("\"'")
         text = text[match.end() :]
-    if not text.strip():
-        raise DocumentError(f"{path or doc_id}: document has no text")
+    if not any(ch.isalnum() for ch in text):  # empty, white space, or punctuation only
+        raise DocumentError(f"{path or doc_id}: document has no text (no letters or digits)")
     return Document(
         doc_id=check_doc_id(doc_id),
         title=meta.get("title") or _derive_title(text),

@@ -52,7 +52,7 @@ def embedder_manifest(embedder: Embedder) -> dict[str, Any]:
 
 
 def chunking_manifest(settings: Settings) -> dict[str, Any]:
-    return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 2}
+    return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 3}
 
 
 def check_compatible(manifest: dict[str, Any], embedder: Embedder) -> None:

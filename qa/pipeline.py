@@ -8,6 +8,7 @@ re-loaded when another process publishes a new generation, so a long-running ser
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,10 +167,12 @@ class QA:
         corpus = self.settings.corpus_dir
         staged: list[tuple[Path, bytes, Document]] = []
         for name, data in files:
+            suffix = Path(name).suffix.lower()
+            if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) and suffix not in SUFFIXES:
+                raise DocumentError(f"{name!r}: only .txt and .md articles can be added")
             document = parse_document(
                 doc_id_for(name), decode(data, name, self.settings.max_document_bytes), name
             )
-            suffix = Path(name).suffix.lower()
             staged.append(
                 (
                     corpus / f"{document.doc_id}{suffix if suffix in SUFFIXES else '.txt'}",

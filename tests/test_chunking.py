@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import chunk_document, split_sentences
+from qa.chunking import MAX_SENTENCE_CHARS, chunk_document, split_sentences
 from qa.documents import read_corpus
 from qa.types import Chunk, Sentence
 
@@ -144,6 +144,7 @@ def check_sentences(text: str, sentences: list[Sentence], doc_id: str = "") -> N
         assert s.doc_id == doc_id
         assert text[s.start : s.end] == s.text
         assert s.text and s.text == s.text.strip()
+        assert len(s.text) <= MAX_SENTENCE_CHARS
         assert previous_end <= s.start < s.end <= len(text)
         previous_end = s.end
         covered[s.start : s.end] = [True] * (s.end - s.start)
@@ -187,6 +188,25 @@ def test_offsets_and_chunks_of_the_real_corpus() -> None:
         check_sentences(document.text, sentences, document.doc_id)
         check_chunks(document.text, chunks, sentences, document.doc_id, 600, 1)
         assert len(chunks) > 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hải Phòng đầu tư cảng biển " * 40_000,  # ~1 MB on one line, no full stop
+        "x" * 5_000,  # no white space at all: hard cuts
+        "Mở đầu. " + "rất dài " * 600 + "kết thúc. Câu cuối.",
+    ],
+    ids=["1MB-line", "no-spaces", "long-middle"],
+)
+def test_walls_of_text_are_cut_into_readable_sentences(text: str) -> None:
+    sentences = split_sentences(text, "d")
+    check_sentences(text, sentences, "d")
+    assert len(sentences) >= len(text) // MAX_SENTENCE_CHARS
+    chunks, _ = chunk_document(text, "d", 600, 1)
+    assert max(len(c.text) for c in chunks) <= MAX_SENTENCE_CHARS
+    if " " in text.strip():  # cut at white space, so no word is split
+        assert all(text[s.end] == " " for s in sentences[:-1] if s.end < len(text))
 
 
 def test_neighbouring_chunks_share_the_overlap_sentence() -> None:
