@@ -168,6 +168,9 @@ def write_index(
     return name
 
 
+_LOAD_ATTEMPTS = 5
+
+
 def _collect_garbage(index_dir: Path, keep: str) -> None:
     """Remove abandoned temp folders and all but the newest generations."""
     generations = sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
@@ -202,14 +205,34 @@ def verify_files(index_dir: Path, name: str, manifest: dict[str, Any]) -> list[s
     """Names of the generation's files whose checksum does not match (or that are missing)."""
     bad = []
     for filename, expected in manifest.get("files", {}).items():
-        path = index_dir / name / filename
-        if not path.is_file() or _sha256(path) != expected:
+        try:
+            if _sha256(index_dir / name / filename) != expected:
+                bad.append(filename)
+        except OSError:  # missing, a folder, unreadable
             bad.append(filename)
     return bad
 
 
 def load_index(index_dir: Path) -> IndexData:
-    """Load and verify the live generation; every inconsistency is a typed error."""
+    """Load and verify the live generation; every inconsistency is a typed error.
+
+    A writer keeps only the newest generations, so a slow reader can find the one it started
+    reading deleted under it. That is not damage: if CURRENT has moved meanwhile, load again.
+    """
+    for _ in range(_LOAD_ATTEMPTS):
+        name = current_generation(index_dir)
+        try:
+            return _load_live(index_dir)
+        except IndexCorrupt:
+            if current_generation(index_dir) == name:
+                raise
+    raise IndexCorrupt(
+        f"{index_dir}: the index changed {_LOAD_ATTEMPTS} times while it was being loaded; "
+        "try again when writes are rarer"
+    )
+
+
+def _load_live(index_dir: Path) -> IndexData:
     name, manifest = read_manifest(index_dir)
     bad = verify_files(index_dir, name, manifest)
     if bad:
@@ -238,7 +261,7 @@ def load_index(index_dir: Path) -> IndexData:
             else np.zeros((0, index.d), np.float32)
         )
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise IndexCorrupt(
             f"{index_dir}: cannot parse index ({exc}); rebuild with `qa index --rebuild`"
         ) from exc
