@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from qa.answer import CALIBRATION_PATH, FEATURES, GROUP_FEATURES, background_similarity, features
 from qa.bench.retrieval import build_qa
@@ -54,7 +55,7 @@ def collect(qa: QA, questions: list[Question], indexed: set[str]) -> list[Sample
     samples = []
     for group, query_sets in GROUPS.items():
         for query_set in query_sets:
-            for q in questions:
+            for q in tqdm(questions, desc=f"features {query_set}", unit="q", mininterval=5):
                 query = retriever.analyze(q.text[query_set])
                 vector = retriever.embed_query(query)
                 hits, pool = retriever.retrieve(query, vector, qa.settings.answer_hits)

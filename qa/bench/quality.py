@@ -123,7 +123,7 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     axes[0].set_ylabel("recall")
     axes[1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path = out_dir / "retrieval.png"
+    path = out_dir / "quality_retrieval.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]

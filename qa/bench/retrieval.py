@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from qa.bench.xquad import QUERY_SETS, Question
 from qa.embedding import Embedder
@@ -45,10 +46,12 @@ def unique_docs(doc_ids: list[str], k: int = 10) -> list[str]:
     return seen
 
 
-def gold_ranks(ranker: Ranker, questions: list[Question], query_set: str) -> np.ndarray:
+def gold_ranks(
+    ranker: Ranker, questions: list[Question], query_set: str, label: str = ""
+) -> np.ndarray:
     """Rank (1-10) of the gold paragraph per question, 0 when it is not in the top 10."""
     ranks = []
-    for q in questions:
+    for q in tqdm(questions, desc=f"{label} {query_set}".strip(), unit="q", mininterval=5):
         ranked = ranker(q.text[query_set], query_set)[:10]
         ranks.append(ranked.index(q.doc_id) + 1 if q.doc_id in ranked else 0)
     return np.array(ranks)
@@ -136,7 +139,7 @@ def answer_outcomes(qa: QA, questions: list[Question], query_set: str) -> dict[s
     """Per question: hit (gold answer inside the first cited sentence), token F1 of that
     sentence against the gold answer, and whether the answer was "not found"."""
     hit, f1, refused = [], [], []
-    for q in questions:
+    for q in tqdm(questions, desc=f"answers {query_set}", unit="q", mininterval=5):
         answer = qa.answer(q.text[query_set])
         first = (answer.citations or answer.related)[:1]
         cited = first[0].quote if first else ""
@@ -169,6 +172,6 @@ def evaluate_retrieval(
 ) -> dict[str, dict[str, np.ndarray]]:
     """{system: {query set: gold ranks per question}}."""
     return {
-        name: {qs: gold_ranks(ranker, questions, qs) for qs in QUERY_SETS}
+        name: {qs: gold_ranks(ranker, questions, qs, name) for qs in QUERY_SETS}
         for name, ranker in systems.items()
     }
