@@ -144,6 +144,26 @@ def embed_parallel(
 
 
 # -- Ray -----------------------------------------------------------------------------------
+def start_local_ray(num_cpus: int = 2, attempts: int = 2) -> str | None:
+    """Start a local Ray (GCS, raylet, `num_cpus` worker slots) in this process, for indexing
+    with `ray_address="local"`: None once it is up, else why not. On a busy 2-core machine its
+    start can time out ("Deadline Exceeded"), so it is tried `attempts` times. The caller
+    calls `ray.shutdown()` when done."""
+    try:
+        import ray
+    except ImportError:
+        return "ray is not installed (pip install 'qa[ray]')"
+    error: Exception | None = None
+    for _ in range(attempts):
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            return None
+        except Exception as exc:
+            ray.shutdown()
+            error = exc
+    return f"a local Ray could not start on this machine: {error}"
+
+
 def embed_ray(
     texts: list[str],
     factory: Factory,

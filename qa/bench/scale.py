@@ -6,19 +6,28 @@ that approximate search faces neighbourhoods like real embeddings instead of uni
 which every ANN index looks either perfect or useless. Queries are half perturbed database
 vectors (near-duplicate questions) and half fresh draws from the same clusters.
 
-Every index is built through `qa.store.build_faiss` (inner product on unit vectors), as the
-pipeline builds it. IVF is trained on the first ≤100k vectors (a random sample: rows are i.i.d.)
-and the rest is added afterwards; HNSW and IVF are filled in batches so a build that overruns its
-time budget is stopped and reported instead of hanging the whole `make bench`.
+Every FAISS index is built through `qa.store.build_faiss` (inner product on unit vectors), as
+the pipeline builds it. IVF is trained on the first ≤100k vectors (a random sample: rows are
+i.i.d.) and the rest is added afterwards; HNSW and IVF are filled in batches so a build that
+overruns its time budget is stopped and reported instead of hanging the whole `make bench`.
+
+Milvus Lite is measured through `qa.vectorstore.open_store("milvus:///…/scale.db")`, the store
+`Settings.vector_store` opens: upserts by string id in batches, then the store is closed the way
+a `qa index` process ends (its memtable flushed to segments, background compaction finished),
+reopened the way `qa serve` opens it, and queried one vector at a time. Its memory is its size on
+disk. Its per-query time grows with n, so at large sizes it answers fewer of the queries (an even
+spread over both halves), as many as fit the search reserve, at least `MILVUS_MIN_QUERIES`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import faiss
@@ -38,6 +47,10 @@ BATCH = 100_000
 SIZE_BUDGET_S = 480.0  # per size, all index types: keeps the 1M step near 8 minutes on 2 cores
 SEARCH_RESERVE_S = 40.0  # kept back from a build's budget for its 200 timed queries
 FLAT_P95_LIMIT_MS = 20.0
+MILVUS = "MilvusLite"
+# Vectors per `store.add` (which upserts 1000 at a time); the budget is checked between calls.
+MILVUS_BATCH = 20_000
+MILVUS_MIN_QUERIES = 20  # at large sizes Milvus Lite answers fewer queries, never fewer than this
 EXTRAPOLATE = (1_000_000, 10_000_000)
 
 
@@ -47,7 +60,12 @@ def _log(message: str) -> None:
 
 def _factories(n: int) -> dict[str, str]:
     """Index types in build order: HNSW last, it gets whatever the size's budget has left."""
-    return {"Flat": "Flat", "IVF": f"IVF{round(4 * math.sqrt(n))},Flat", "HNSW32": "HNSW32"}
+    return {
+        "Flat": "Flat",
+        "IVF": f"IVF{round(4 * math.sqrt(n))},Flat",
+        MILVUS: "Milvus Lite FLAT",
+        "HNSW32": "HNSW32",
+    }
 
 
 def synthetic(n: int, n_queries: int = N_QUERIES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -90,21 +108,30 @@ def _build(data: np.ndarray, factory: str, budget_s: float) -> tuple[faiss.Index
     return index, time.perf_counter() - started
 
 
-def _latency_ms(index: faiss.Index, queries: np.ndarray) -> tuple[list[float], np.ndarray]:
-    """Single-query, single-thread latencies (a user waits for one query) and the results."""
+def _latency_ms(
+    search: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, warm: int = 3
+) -> tuple[list[float], np.ndarray]:
+    """Single-query latencies (a user waits for one query) and the found ids, `search(q)` being
+    one query's top-K ids; the first `warm` queries are run once untimed to warm caches."""
+    for q in queries[:warm]:
+        search(q)
+    times, ids = [], []
+    for q in queries:
+        started = time.perf_counter()
+        found = search(q)
+        times.append((time.perf_counter() - started) * 1000)
+        ids.append(found)
+    return times, np.array(ids)
+
+
+def _faiss_latency_ms(index: faiss.Index, queries: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """`_latency_ms` of a FAISS index on one thread."""
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        index.search(queries[:5], K)  # warm caches
-        times, ids = [], []
-        for q in queries:
-            started = time.perf_counter()
-            _, found = index.search(q[None, :], K)
-            times.append((time.perf_counter() - started) * 1000)
-            ids.append(found[0])
+        return _latency_ms(lambda q: index.search(q[None, :], K)[1][0], queries)
     finally:
         faiss.omp_set_num_threads(threads)
-    return times, np.array(ids)
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -115,7 +142,8 @@ def _build_cost(kind: str, n: int) -> float:
     """Relative build work, to predict a size's build time from a smaller one's.
 
     HNSW inserts n points with ~log n hops each; IVF runs 10 k-means iterations over the training
-    sample and assigns every vector, each step against nlist = 4·√n centroids; Flat is a copy.
+    sample and assigns every vector, each step against nlist = 4·√n centroids; Flat is a copy;
+    Milvus Lite writes every vector to its log, a segment file and an index file.
     """
     if kind == "HNSW32":
         return n * math.log(n)
@@ -136,6 +164,150 @@ def _tune(kind: str, index: faiss.Index, n: int) -> dict:
     return {}
 
 
+def _row(
+    factory: str,
+    params: dict,
+    seconds: float,
+    memory: int,
+    method: str,
+    n: int,
+    times: list[float],
+    found: np.ndarray,
+    truth: np.ndarray,
+) -> dict:
+    return {
+        "factory": factory,
+        "params": params,
+        "build_s": round(seconds, 2),
+        "memory_bytes": memory,
+        "memory_method": method,
+        "bytes_per_vector": round(memory / n, 1),
+        "p50_ms": round(float(np.percentile(times, 50)), 3),
+        "p95_ms": round(float(np.percentile(times, 95)), 3),
+        "recall@10": round(_recall(found, truth), 4),
+    }
+
+
+def _milvus_missing() -> str | None:
+    """Why Milvus Lite cannot be measured here, or None."""
+    for module, package in (("pymilvus", "pymilvus"), ("milvus_lite", "milvus-lite")):
+        if importlib.util.find_spec(module) is None:
+            return f"{package} is not installed (pip install 'qa[milvus]')"
+    return None
+
+
+def _milvus_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {package: version(package) for package in ("pymilvus", "milvus-lite")}
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _release(db: Path) -> None:
+    """Stop the in-process Milvus Lite server of `db`, as the end of a process does.
+
+    `MilvusStore.close()` closes the pymilvus client, but milvus-lite keeps serving the file (and
+    holding its vectors in memory) until the process exits. Its shutdown flushes the memtable to
+    segment files and waits for background compaction; a benchmark that opens several stores in
+    one process must do it explicitly.
+    """
+    from milvus_lite import server_manager_instance
+
+    server_manager_instance.release_server(str(db))
+
+
+def _milvus_queries(n: int, before: tuple[int, dict]) -> int:
+    """How many queries fit the search reserve at n, from the previous size's time per query."""
+    row = before[1]
+    if not row.get("queries"):
+        return N_QUERIES
+    per_query = row["search_s"] / row["queries"] * n / before[0]
+    return int(min(N_QUERIES, max(MILVUS_MIN_QUERIES, SEARCH_RESERVE_S // per_query)))
+
+
+def _estimate(kind: str, n: int, before: tuple[int, dict]) -> float:
+    """Predicted seconds of a build at n from the previous size's; 0 when there is none.
+
+    For Milvus Lite also the reopen, and the search time beyond the reserve (its queries are
+    slow enough to matter; the FAISS ones are not)."""
+    size, row = before
+    if not row.get("build_s"):
+        return 0.0
+    scale = _build_cost(kind, n) / _build_cost(kind, size)
+    if kind != MILVUS:
+        return row["build_s"] * scale
+    queries = _milvus_queries(n, before)
+    search = row["search_s"] / row["queries"] * n / size * queries
+    return (row["build_s"] + row["load_s"]) * scale + max(0.0, search - SEARCH_RESERVE_S)
+
+
+def _measure_milvus(
+    n: int,
+    data: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    budget_s: float,
+    before: tuple[int, dict],
+) -> dict:
+    """Milvus Lite at size n (see the module docstring); `{"skipped": why}` on an overrun."""
+    from qa.vectorstore import open_store
+
+    factory = _factories(n)[MILVUS]
+    with tempfile.TemporaryDirectory(prefix="qa-scale-") as tmp:
+        db = Path(tmp).resolve() / "scale.db"
+        uri = f"milvus://{db}"
+        started = time.perf_counter()
+        store = open_store(uri, DIM)
+        try:
+            for start in range(0, n, MILVUS_BATCH):
+                if time.perf_counter() - started > budget_s:
+                    seconds = time.perf_counter() - started
+                    why = f"stopped at {seconds:.0f} s ({start:,} of {n:,} inserted)"
+                    return {"factory": factory, "skipped": f"build {why} > {budget_s:.0f} s left"}
+                stop = min(n, start + MILVUS_BATCH)
+                store.add([str(i) for i in range(start, stop)], data[start:stop])
+        finally:
+            store.close()
+            _release(db)
+        seconds = time.perf_counter() - started
+        disk = _dir_bytes(db)
+        started = time.perf_counter()
+        store = open_store(uri, DIM)
+        load = time.perf_counter() - started
+        used = _milvus_queries(n, before)
+        chosen = np.arange(0, len(queries), math.ceil(len(queries) / used))
+
+        def search(q: np.ndarray) -> np.ndarray:
+            ids = [int(i) for i, _ in store.search(q, K)]
+            return np.array(ids + [-1] * (K - len(ids)))
+
+        try:
+            searched = time.perf_counter()
+            times, found = _latency_ms(search, queries[chosen], warm=2)
+            search_s = time.perf_counter() - searched
+            count = store.count()
+        finally:
+            store.close()
+            _release(db)
+    if count != n:
+        raise RuntimeError(f"Milvus Lite holds {count:,} vectors after inserting {n:,}")
+    row = _row(
+        factory,
+        {"index": "FLAT", "metric": "IP"},
+        seconds,
+        disk,
+        "on disk (.db directory after close)",
+        n,
+        times,
+        found,
+        truth[chosen],
+    )
+    return {**row, "load_s": round(load, 2), "queries": len(chosen), "search_s": round(search_s, 2)}
+
+
 def _measure(
     n: int, data: np.ndarray, queries: np.ndarray, budget_s: float, previous: tuple[int, dict]
 ) -> dict[str, dict]:
@@ -147,15 +319,29 @@ def _measure(
     for kind, factory in _factories(n).items():
         reserve = SEARCH_RESERVE_S if truth is not None else 0.0
         left = max(0.0, budget_s - (time.perf_counter() - started) - reserve)
-        before = previous[1].get(kind, {}).get("build_s")
-        estimate = before * _build_cost(kind, n) / _build_cost(kind, previous[0]) if before else 0
-        index, seconds = _build(data[:n], factory, left) if estimate <= left else (None, 0.0)
-        if index is None:
-            why = (
-                f"estimated {estimate:.0f} s" if estimate > left else f"stopped at {seconds:.0f} s"
+        before = (previous[0], previous[1].get(kind, {}))
+        estimate = _estimate(kind, n, before)
+        skipped = _milvus_missing() if kind == MILVUS else None
+        if not skipped and estimate > left:
+            skipped = f"build estimated {estimate:.0f} s > {left:.0f} s left"
+        if skipped:
+            out[kind] = {"factory": factory, "skipped": skipped}
+            _log(f"n={n:,} {factory}: skipped, {skipped}")
+            continue
+        if kind == MILVUS:
+            out[kind] = r = _measure_milvus(n, data, queries, truth, left, before)
+            _log(
+                f"n={n:,} {factory}: skipped, {r['skipped']}"
+                if "skipped" in r
+                else f"n={n:,} {factory}: build {r['build_s']:.1f} s, reopen {r['load_s']:.1f} s, "
+                f"p95 {r['p95_ms']:.2f} ms over {r['queries']} queries"
             )
-            out[kind] = {"factory": factory, "skipped": f"build {why} > {left:.0f} s left"}
-            _log(f"n={n:,} {factory}: skipped, {out[kind]['skipped']}")
+            continue
+        index, seconds = _build(data[:n], factory, left)
+        if index is None:
+            skipped = f"build stopped at {seconds:.0f} s > {left:.0f} s left"
+            out[kind] = {"factory": factory, "skipped": skipped}
+            _log(f"n={n:,} {factory}: skipped, {skipped}")
             continue
         params = _tune(kind, index, n)
         if kind == "Flat":
@@ -163,19 +349,9 @@ def _measure(
             truth = index.search(queries, K)[1]  # batch, both threads: the exact answer
         else:
             memory, method = int(faiss.serialize_index(index).nbytes), "serialized"
-        times, found = _latency_ms(index, queries)
+        times, found = _faiss_latency_ms(index, queries)
         del index
-        out[kind] = {
-            "factory": factory,
-            "params": params,
-            "build_s": round(seconds, 2),
-            "memory_bytes": memory,
-            "memory_method": method,
-            "bytes_per_vector": round(memory / n, 1),
-            "p50_ms": round(float(np.percentile(times, 50)), 3),
-            "p95_ms": round(float(np.percentile(times, 95)), 3),
-            "recall@10": round(_recall(found, truth), 4),
-        }
+        out[kind] = _row(factory, params, seconds, memory, method, n, times, found, truth)
         _log(f"n={n:,} {factory}: build {seconds:.1f} s, p95 {out[kind]['p95_ms']:.2f} ms")
     return out
 
@@ -218,7 +394,7 @@ def _switch_point(results: dict[str, dict]) -> int:
 def run(
     quick: bool = False, sizes: Sequence[int] | None = None, budget_s: float = SIZE_BUDGET_S
 ) -> dict:
-    """Build, time and score Flat / HNSW32 / IVF at each size; JSON-serialisable result."""
+    """Build, time and score Flat / IVF / Milvus Lite / HNSW32 at each size; JSON-serialisable."""
     sizes = tuple(sorted(sizes or (QUICK_SIZES if quick else SIZES)))
     started = time.perf_counter()
     _log(f"generating {max(sizes):,} x {DIM} clustered unit vectors")
@@ -234,6 +410,7 @@ def run(
         "k": K,
         "sizes": list(sizes),
         "threads_build": faiss.omp_get_max_threads(),
+        "milvus": {} if _milvus_missing() else _milvus_versions(),
         "load_avg": [round(x, 2) for x in os.getloadavg()],
         "results": results,
         "extrapolated_memory": _extrapolate(results),
@@ -247,16 +424,46 @@ def _gib(b: float) -> str:
     return f"{b / 2**30:.2f} GiB" if b >= 2**30 else f"{b / 2**20:.1f} MiB"
 
 
+def _milvus_note(result: dict) -> list[str]:
+    """How Milvus Lite was measured, and its per-size query counts and reopen times."""
+    rows = {
+        int(size): kinds[MILVUS]
+        for size, kinds in result["results"].items()
+        if "skipped" not in kinds.get(MILVUS, {"skipped": ""})
+    }
+    if not rows:
+        return []
+    versions = ", ".join(f"{p} {v}" for p, v in result.get("milvus", {}).items())
+    per_size = "; ".join(
+        f"{n:,}: {r['queries']} queries, reopen {r['load_s']:.1f} s" for n, r in rows.items()
+    )
+    return [
+        "",
+        f'Milvus Lite ({versions}) through `qa.vectorstore.open_store("milvus:///…/scale.db")`, '
+        "the store `Settings.vector_store` opens: collection with metric IP and index FLAT. Build = "
+        "open + `store.add` (upserts of 1,000 string ids) + close, which flushes the memtable to "
+        "segment files and finishes background compaction like the end of a `qa index` process; "
+        "memory = the `.db` directory on disk. The store is then reopened (as `qa serve` would) "
+        "and queried one vector at a time over its in-process gRPC server; its engine is pure "
+        "Python with numpy brute force per segment (FLAT is exact), and neither its threads nor "
+        "numpy's BLAS threads are pinned to one. Queries and reopen time per size: "
+        f"{per_size} (fewer queries where they would not fit the search reserve: an even "
+        "spread over both halves).",
+    ]
+
+
 def markdown(result: dict) -> str:
     lines = [
-        f"### FAISS index types at scale (synthetic clustered vectors, d={result['dim']})",
+        f"### Vector indexes at scale: FAISS and Milvus Lite (synthetic clustered vectors, "
+        f"d={result['dim']})",
         "",
         f"{result['queries']} queries (half near-duplicates of stored vectors, half fresh), "
         f"recall@{result['k']} against exact `Flat`. Latency: one query at a time on one thread; "
         f"builds use {result['threads_build']} threads. HNSW32: efConstruction 40, efSearch "
         f"{HNSW_EF_SEARCH}; IVF: nlist = 4·√n, nprobe {IVF_NPROBE}, trained on ≤{TRAIN_MAX:,} "
-        f"vectors. Memory: Flat analytic (n·d·4), others serialized size. "
-        f"Load average during the run: {result['load_avg']}.",
+        f"vectors. Memory: Flat analytic (n·d·4), other FAISS indexes serialized size, Milvus "
+        f"Lite on disk. Load average during the run: {result['load_avg']}.",
+        *_milvus_note(result),
         "",
         "| vectors | index | build (s) | memory | bytes/vector | p50 (ms) | p95 (ms) | recall@10 |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -266,26 +473,50 @@ def markdown(result: dict) -> str:
             if "skipped" in r:
                 lines.append(f"| {int(size):,} | `{r['factory']}` | {r['skipped']} | | | | | |")
                 continue
+            disk = " on disk" if r["memory_method"].startswith("on disk") else ""
             lines.append(
-                f"| {int(size):,} | `{r['factory']}` | {r['build_s']:.1f} | {_gib(r['memory_bytes'])} "
-                f"| {r['bytes_per_vector']:,.0f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} "
-                f"| {r['recall@10']:.3f} |"
+                f"| {int(size):,} | `{r['factory']}` | {r['build_s']:.1f} "
+                f"| {_gib(r['memory_bytes'])}{disk} | {r['bytes_per_vector']:,.0f} "
+                f"| {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['recall@10']:.3f} |"
             )
     lines += [
         "",
         "Memory arithmetic (per-vector cost measured at the largest size; IVF adds 4·√n "
-        "centroids). The running pipeline also keeps a float32 copy of the chunk vectors "
-        "(1,536 B/chunk) and the sentence vectors beside the FAISS index.",
+        "centroids; Milvus Lite: on disk). The running pipeline also keeps a float32 copy of the "
+        "chunk vectors (1,536 B/chunk) and the sentence vectors beside the FAISS index.",
         "",
         "| index | measured at | bytes/vector | 1M chunks | 10M chunks |",
         "|---|---:|---:|---:|---:|",
     ]
     for kind, e in result["extrapolated_memory"].items():
+        name = f"{kind} (on disk)" if kind == MILVUS else kind
         lines.append(
-            f"| {kind} | {e['measured_at']:,} | {e['bytes_per_vector']:,.0f} "
+            f"| {name} | {e['measured_at']:,} | {e['bytes_per_vector']:,.0f} "
             f"| {_gib(e['1_000_000'])} | {_gib(e['10_000_000'])} |"
         )
     return "\n".join([*lines, "", *_recommendation(result)]) + "\n"
+
+
+def _milvus_advice(result: dict) -> str | None:
+    """Milvus Lite against FAISS Flat at the largest size where it was measured."""
+    measured = [
+        int(s)
+        for s, r in result["results"].items()
+        if "skipped" not in r.get(MILVUS, {"skipped": ""})
+    ]
+    if not measured:
+        return None
+    m = max(measured)
+    r, flat = result["results"][str(m)][MILVUS], result["results"][str(m)]["Flat"]
+    ratio = r["p50_ms"] / max(flat["p50_ms"], 1e-6)
+    return (
+        f'Milvus Lite (`Settings.vector_store = "milvus:///….db"`, FLAT) at {m:,}: recall@10 '
+        f"{r['recall@10']:.3f}, p50/p95 {r['p50_ms']:.1f}/{r['p95_ms']:.1f} ms "
+        f"({ratio:.1f}× FAISS Flat's p50 of {flat['p50_ms']:.1f} ms), build {r['build_s']:.0f} s "
+        f"({m / max(r['build_s'], 1e-6):,.0f} vectors/s), reopen {r['load_s']:.1f} s, "
+        f"{r['bytes_per_vector']:,.0f} bytes/vector on disk; it is not a `faiss_factory` "
+        "option but the persistent store chunks are upserted into by id (see docs/scale.md)."
+    )
 
 
 def _recommendation(result: dict) -> list[str]:
@@ -299,12 +530,19 @@ def _recommendation(result: dict) -> list[str]:
         f"about {switch:,} chunks on this machine (interpolated between measured sizes). Keep "
         "`Flat` below that: exact, nothing to train, cheapest to build and update."
     ]
-    # Compare the approximate indexes where all of them were measured (the largest such size).
+    # Compare the approximate FAISS indexes where all of them were measured (the largest such
+    # size); Milvus Lite is a store, not a `faiss_factory`, and is compared on its own below.
     complete = [
-        int(s) for s, r in result["results"].items() if all("skipped" not in x for x in r.values())
+        int(s)
+        for s, r in result["results"].items()
+        if all("skipped" not in x for k, x in r.items() if k != MILVUS)
     ]
     m = max(complete, default=n)
-    ann = {k: r for k, r in result["results"][str(m)].items() if k != "Flat" and "skipped" not in r}
+    ann = {
+        k: r
+        for k, r in result["results"][str(m)].items()
+        if k not in ("Flat", MILVUS) and "skipped" not in r
+    }
     flat_m = result["results"][str(m)]["Flat"]
     ranked = sorted(ann, key=lambda k: (-ann[k]["recall@10"], ann[k]["p50_ms"]))
     for i, kind in enumerate(ranked):
@@ -322,9 +560,11 @@ def _recommendation(result: dict) -> list[str]:
         cheaper = r["build_s"] < best["build_s"] or r["bytes_per_vector"] < best["bytes_per_vector"]
         saving = "in exchange for a cheaper build or less memory" if cheaper else "and no saving"
         lines.append(f"`{name}` has lower recall {saving} ({facts}).")
-    skipped = [r["factory"] for r in rows.values() if "skipped" in r]
+    if advice := _milvus_advice(result):
+        lines.append(advice)
+    skipped = [f"`{r['factory']}` ({r['skipped']})" for r in rows.values() if "skipped" in r]
     if skipped:
-        lines.append(f"Not measured at {n:,} (over the time budget): {', '.join(skipped)}.")
+        lines.append(f"Not measured at {n:,}: {'; '.join(skipped)}.")
     lines.append(
         "Note: `qa.store.build_faiss` trains IVF on all vectors; this benchmark trained on the "
         f"first {TRAIN_MAX:,}, which a production build at millions of chunks would also need."
@@ -338,7 +578,8 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kinds = ["Flat", "HNSW32", "IVF"]
+    kinds = ["Flat", "IVF", MILVUS, "HNSW32"]
+    labels = {"IVF": "IVF(4√n),Flat", MILVUS: "Milvus Lite (FLAT)"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for kind in kinds:
         points = [
@@ -349,15 +590,16 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
         if not points:
             continue
         xs = [n for n, _ in points]
-        label = {"IVF": "IVF(4√n),Flat"}.get(kind, kind)
-        left.plot(xs, [r["p95_ms"] for _, r in points], "o-", label=f"{label} p95")
+        label = labels.get(kind, kind)
+        style = {"marker": "s", "mfc": "none"} if kind == MILVUS else {"marker": "o"}  # on Flat
+        left.plot(xs, [r["p95_ms"] for _, r in points], "-", label=f"{label} p95", **style)
         left.plot(xs, [r["p50_ms"] for _, r in points], "x:", color=left.lines[-1].get_color())
-        right.plot(xs, [r["recall@10"] for _, r in points], "o-", label=label)
+        right.plot(xs, [r["recall@10"] for _, r in points], "-", label=label, **style)
     limit = result["flat_p95_limit_ms"]
     left.axhline(limit, color="grey", lw=0.8, ls="--", label=f"{limit:.0f} ms switch threshold")
     left.set(xscale="log", yscale="log", xlabel="vectors in the index (log)")
     left.set(ylabel="single-query latency (ms, log; ○ p95, × p50)")
-    left.set_title("Search latency vs index size (1 thread)")
+    left.set_title("Search latency vs index size (one query at a time)")
     right.set(xscale="log", xlabel="vectors in the index (log)", ylabel="recall@10 vs exact")
     right.set_title("Recall@10 vs index size")
     right.set_ylim(min(0.8, right.get_ylim()[0]), 1.01)

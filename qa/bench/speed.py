@@ -167,21 +167,34 @@ def build_throughput(documents: list[Document], embedder: Embedder) -> dict:
     raw_ms = _timed(lambda: embedder.embed(texts[:half], "passage"))[0]
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings.with_overrides(index_dir=Path(tmp) / "index")
-        report = index_corpus(settings, embedder, documents=documents, progress=progress)
-        on_disk = generation_bytes(settings.index_dir)
+        built = index_throughput(documents, embedder, settings, progress)
     _log(f"  raw embedder on the other {len(texts) - half} texts")
     raw_ms += _timed(lambda: embedder.embed(texts[half:], "passage"))[0]
     return {
         "paragraphs": len(documents),
+        **built,
+        "raw_texts": len(texts),
+        "raw_seconds": round(raw_ms / 1000, 2),
+        "raw_passages_per_s": round(len(texts) / (raw_ms / 1000), 2),
+    }
+
+
+def index_throughput(
+    documents: list[Document],
+    embedder: Embedder,
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """`index_corpus` of `documents` into `settings.index_dir` (a fresh folder) with these
+    settings (workers, Ray); counts, wall seconds and rates of the run, size on disk."""
+    report = index_corpus(settings, embedder, documents=documents, progress=progress)
+    return {
         "chunks": report.chunks,
         "embedded_texts": report.embedded_texts,
         "seconds": round(report.seconds, 2),
         "chunks_per_s": round(report.chunks / report.seconds, 2),
         "texts_per_s": round(report.embedded_texts / report.seconds, 2),
-        "raw_texts": len(texts),
-        "raw_seconds": round(raw_ms / 1000, 2),
-        "raw_passages_per_s": round(len(texts) / (raw_ms / 1000), 2),
-        "index_bytes": on_disk,
+        "index_bytes": generation_bytes(settings.index_dir),
     }
 
 
