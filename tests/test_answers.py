@@ -201,7 +201,8 @@ ANSWERABLE = [
         "7/8",
         id="en-shenzhen-date",
         marks=KNOWN_MISS(
-            "EN abstention: confidence 0.387 sits just under the 0.389 threshold; the right sentence is related #1"
+            "EN abstention on the edge: confidence 0.3874 vs threshold 0.3873 since the last calibration "
+            "(passes by 1e-4; failed under the previous one), so either outcome is expected"
         ),
     ),
     Q(
