@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.answer import FEATURES, load_calibration
+from qa.bench import pyplot, save
 from qa.bench.retrieval import build_qa
 from qa.bench.xquad import load
 from qa.calibrate import GROUPS, collect, is_indexed
@@ -79,10 +80,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for group, r in result["groups"].items():
@@ -106,8 +104,4 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("unanswerable questions refused")
     ax.set_title("Not-found decision trade-off (XQuAD test articles)")
     ax.legend(fontsize=7)
-    path = out_dir / "abstention.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir / "abstention.png")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.bench import pyplot, save
 from qa.bench.speed import index_throughput
 from qa.bench.xquad import load
 from qa.embedding import Embedder, make_embedder
@@ -184,10 +185,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = {m: r for m, r in result["modes"].items() if "skipped" not in r}
     if not rows:
@@ -209,8 +207,4 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     ax.set_title(f"Indexing {result['paragraphs']} XQuAD paragraphs, {result['cpus']} cores")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path = out_dir / "ingest.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir / "ingest.png")

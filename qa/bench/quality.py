@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.bench import pyplot, save
 from qa.bench.retrieval import (
     answer_outcomes,
     build_qa,
@@ -101,10 +102,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     table = result["retrieval"]["test"]
@@ -122,8 +120,4 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
         ax.set_ylim(0, 1.05)
     axes[0].set_ylabel("recall")
     axes[1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path = out_dir / "quality_retrieval.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir / "quality_retrieval.png")

@@ -33,6 +33,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from qa.bench import pyplot, save
 from qa.store import build_faiss
 
 DIM = 384
@@ -573,10 +574,7 @@ def _recommendation(result: dict) -> list[str]:
 
 
 def plot(result: dict, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     kinds = ["Flat", "IVF", MILVUS, "HNSW32"]
     labels = {"IVF": "IVF(4√n),Flat", MILVUS: "Milvus Lite (FLAT)"}
@@ -606,8 +604,4 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "scale.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir / "scale.png")

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from qa.bench import pyplot, save
 from qa.bench.retrieval import build_qa
 from qa.bench.xquad import load
 from qa.chunking import chunk_document
@@ -366,10 +367,7 @@ def markdown(result: dict) -> str:
 
 
 def plot(result: dict, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if "latency" not in result:
         return []
@@ -391,8 +389,4 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     )
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "speed_latency.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return save(fig, out_dir / "speed_latency.png")
