@@ -83,20 +83,23 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for group, r in result["groups"].items():
+    for color, (group, r) in zip(("C0", "C3"), result["groups"].items(), strict=False):
         x = [c["answerable_refused"] for c in r["curve"]]
         for key, style in (("other_topic_refused", "-"), ("same_topic_refused", "--")):
             ax.plot(
                 x,
                 [c[key] for c in r["curve"]],
                 style,
+                color=color,
                 label=f"{group.upper()} {key.split('_')[0]} topic",
             )
         ax.scatter(
-            [r["answerable_refused"]],
-            [r["unanswerable_refused"]],
+            [r["answerable_refused"]] * 2,
+            [r["other_topic_refused"], r["same_topic_refused"]],
+            color=color,
+            edgecolor="black",
             zorder=5,
-            label=f"{group.upper()} operating point",
+            label=f"{group.upper()} operating point (threshold {r['threshold']:.3f})",
         )
     ax.axvline(0.10, color="grey", lw=0.8, ls=":")
     ax.axhline(0.80, color="grey", lw=0.8, ls=":")
