@@ -18,13 +18,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
 
 from qa.errors import (
     DocumentError,
@@ -302,6 +304,25 @@ def _summary(document: Document, chunks: int) -> dict[str, Any]:
 
 
 # -- the app -----------------------------------------------------------------------------------
+def _add_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the files the `swagger-ui-bundle-v2` wheel ships (Swagger UI 5
+    reads OpenAPI 3.1): there is no internet here, and FastAPI's default /docs page is blank
+    without its CDN."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} — docs",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def create_api(
     qa: QA,
     settings: Settings | None = None,
@@ -322,6 +343,7 @@ def create_api(
     counts = _ChunkCounts(qa)
 
     app = FastAPI(
+        docs_url=None,  # served below from local files: FastAPI's default loads them from a CDN
         title="News Q&A API",
         version="1",
         description=(
@@ -330,6 +352,7 @@ def create_api(
         ),
     )
     app.add_middleware(BodyLimit, max_bytes=cap)
+    _add_offline_docs(app)
 
     @app.exception_handler(QAError)
     async def _qa_error(request: Request, exc: QAError) -> JSONResponse:

@@ -160,3 +160,19 @@ def test_upload_then_ask_then_clear(page, tmp_path):
     page.get_by_role("button", name="Xoá hội thoại / Clear chat").click()
     page.wait_for_function("() => !document.querySelector('#qa-chat').innerText.includes('8,5')")
     assert page.locator("#qa-sources .qa-empty").count() == 1
+
+
+def test_api_docs_render_offline(page):
+    """/docs is the Swagger UI from local files: it must draw the routes with no CDN."""
+    from urllib.parse import urlsplit
+
+    base = urlsplit(page.url)
+    docs = page.context.new_page()
+    try:
+        docs.goto(f"{base.scheme}://{base.netloc}/docs")
+        docs.locator(".opblock-summary-path", has_text="/v1/answer").first.wait_for(timeout=TIMEOUT)
+        paths = docs.locator(".opblock-summary-path").all_inner_texts()
+        assert {"/v1/answer", "/v1/search", "/healthz"} <= {p.strip() for p in paths}, paths
+        docs.screenshot(path=str(ARTIFACTS / "08-api-docs.png"), full_page=False)
+    finally:
+        docs.close()

@@ -103,7 +103,13 @@ def test_full_document(api):
 
 
 def test_openapi_docs(api):
-    assert api.client.get("/docs").status_code == 200
+    page = api.client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert "cdn" not in page.text.lower()  # served offline: no CDN here
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/docs-assets/{asset}" in page.text
+        served = api.client.get(f"/docs-assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 10_000
     paths = api.client.get("/openapi.json").json()["paths"]
     assert {
         "/v1/answer",
