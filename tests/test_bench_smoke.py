@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.bench import ingest, scale, speed
+from qa.bench import corpus, ingest, scale, speed
 
 
 def test_scale_10k(tmp_path: Path) -> None:
@@ -76,3 +76,16 @@ def test_ingest_serial_vs_threads(tmp_path: Path) -> None:
     assert "| 2 threads | `qa index --workers 2` |" in text
     assert [p.name for p in ingest.plot(result, tmp_path)] == ["ingest.png"]
     assert (tmp_path / "ingest.png").stat().st_size > 1000
+
+
+def test_corpus_questions_among_distractors(tmp_path: Path) -> None:
+    result = corpus.run(quick=True)
+    json.dumps(result)
+    assert result["distractors"] == 40
+    for setting in ("alone", "with distractors"):
+        assert result[setting]["vi"]["n"] == 20
+        assert result[setting]["vi"]["any cited"] == 1.0  # every VI fact is quoted
+        assert result[setting]["unanswerable"]["refused"] > 0.5
+    text = corpus.markdown(result)
+    assert "| index | questions | n | first cited |" in text
+    assert [p.name for p in corpus.plot(result, tmp_path)] == ["corpus.png"]

