@@ -15,15 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer import answerable, background_similarity, compose, features, load_calibration
-from qa.documents import SUFFIXES, check_doc_id, decode, doc_id_for, parse_document, read_corpus
-from qa.embedding import Embedder, make_embedder
+from qa.answering.abstain import answerable, background_similarity, features, load_calibration
+from qa.answering.compose import compose
+from qa.answering.generation import Generator, generate_answer, make_generator, passages_for
 from qa.errors import DocumentError, InvalidQuestion, UnknownDocument
-from qa.generation import Generator, generate_answer, make_generator, passages_for
-from qa.indexing import IndexReport, Progress, check_compatible, index_corpus
-from qa.retrieval import Retriever
+from qa.index.build import IndexReport, Progress, check_compatible, index_corpus
+from qa.index.embedding import Embedder, make_embedder
+from qa.index.store import IndexData, current_generation, load_index, read_manifest, verify_files
+from qa.ingest.documents import (
+    SUFFIXES,
+    check_doc_id,
+    decode,
+    doc_id_for,
+    parse_document,
+    read_corpus,
+)
+from qa.retrieve.hybrid import Retriever
 from qa.settings import Settings
-from qa.store import IndexData, current_generation, load_index, read_manifest, verify_files
 from qa.text import clean
 from qa.types import Answer, Document, Hit
 
@@ -46,7 +54,7 @@ class QA:
         self.settings = settings or Settings.from_env()
         self.embedder = embedder or make_embedder(self.settings.embedder, self.settings.embed_batch)
         # Optional fluent answers (settings.generator or a given Generator), guarded by
-        # qa.grounding; None: the extractive answer only.
+        # qa.answering.grounding; None: the extractive answer only.
         self.generator = (
             generator
             if generator is not None
@@ -140,7 +148,7 @@ class QA:
         if self.generator is None:
             return extractive
         # The generator sees the passages the extractive answer chose; its text is shown only if
-        # qa.grounding passes it, else the extractive answer is returned with the reason.
+        # qa.answering.grounding passes it, else the extractive answer is returned with the reason.
         data, rows = state.data, retriever.chunk_row
         passages = passages_for(extractive, data.documents, lambda c: data.chunks[rows[c]])
         return generate_answer(

@@ -33,7 +33,7 @@ class Settings:
     faiss_factory: str = "Flat"
     # Where chunk vectors are searched: "faiss" (the generation's own FAISS file, default) or a
     # Milvus URI, "milvus:///path/vectors.db" (Milvus Lite) or "milvus://host:19530" (server);
-    # see qa.vectorstore and docs/scale.md.
+    # see qa.index.vectorstore and docs/scale.md.
     vector_store: str = "faiss"
     # Retrieval: number of hits returned and candidates considered per channel.
     top_k: int = 5
@@ -49,10 +49,10 @@ class Settings:
     max_document_bytes: int = 2_000_000
     max_documents_per_request: int = 100
     # Abstention: probability of "answerable" below which the answer is "not found". The
-    # coefficients come from qa/calibration.json (fit on XQuAD, see qa.calibrate).
+    # coefficients come from qa/calibration.json (fit on XQuAD, see qa.answering.calibrate).
     abstain_below: float | None = None
-    # Generated answers (qa.generation): "none" (extractive only), "transformers:<model id or
-    # path>" or "openai:<base_url>#<model>"; every generated answer passes qa.grounding first.
+    # Generated answers (qa.answering.generation): "none" (extractive only), "transformers:<model id or
+    # path>" or "openai:<base_url>#<model>"; every generated answer passes qa.answering.grounding first.
     generator: str = "none"
     generator_timeout: float = 30.0
     generator_max_tokens: int = 256

@@ -114,7 +114,7 @@ class Answer:
     related: list[Citation] = field(default_factory=list)
     mode: str = "extractive"
     confidence: float = 0.0
-    # Set when a generator was asked (see qa.grounding.record): {"checked", "passed", "failed",
+    # Set when a generator was asked (see qa.answering.grounding.record): {"checked", "passed", "failed",
     # "generator", "note"}; None (JSON null) for plain extractive answers.
     grounding: dict[str, Any] | None = None
 

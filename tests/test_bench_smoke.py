@@ -21,7 +21,7 @@ def test_scale_10k(tmp_path: Path) -> None:
     assert rows["HNSW32"]["recall@10"] > 0.8
     assert rows["IVF"]["recall@10"] > 0.5
     assert rows["HNSW32"]["params"] == {"efSearch": 64, "efConstruction": 40}
-    # Milvus Lite through qa.vectorstore: a FLAT (exact, brute-force) collection, so it finds
+    # Milvus Lite through qa.index.vectorstore: a FLAT (exact, brute-force) collection, so it finds
     # what Flat finds up to float ties; all 200 queries at this size; memory is its size on disk.
     milvus = rows["MilvusLite"]
     assert milvus["params"] == {"index": "FLAT", "metric": "IP"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.pipeline import QA
-from qa.web import create_app
+from qa.serve.web import create_app
 
 pytestmark = pytest.mark.browser
 

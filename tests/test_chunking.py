@@ -1,4 +1,4 @@
-"""qa.chunking: Vietnamese-aware sentence splitting and sentence-window chunks, exact offsets."""
+"""qa.ingest.chunking: Vietnamese-aware sentence splitting and sentence-window chunks, exact offsets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import MAX_SENTENCE_CHARS, chunk_document, split_sentences
-from qa.documents import read_corpus
+from qa.ingest.chunking import MAX_SENTENCE_CHARS, chunk_document, split_sentences
+from qa.ingest.documents import read_corpus
 from qa.types import Chunk, Sentence
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The `qa` command line, run as a real subprocess (`python -m qa.cli`) against the session's
+"""The `qa` command line, run as a real subprocess (`python -m qa.serve.cli`) against the session's
 real index (`real_qa`): JSON answers, JSON lines, and one-line errors with exit code 2."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def run_qa(
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     clean_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "qa.cli", *args],
+        [sys.executable, "-m", "qa.serve.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -15,13 +15,13 @@ import textwrap
 import time
 
 from qa import QA, Settings
-from qa.store import read_manifest
+from qa.index.store import read_manifest
 
 READER = textwrap.dedent(
     """
     import json, sys, time
     from pathlib import Path
-    from qa.store import load_index
+    from qa.index.store import load_index
     index_dir, stop_file = Path(sys.argv[1]), Path(sys.argv[2])
     seen, loads = set(), 0
     while not stop_file.exists() or loads < 3:

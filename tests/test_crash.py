@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from qa import QA, Settings
-from qa.store import load_index
+from qa.index.store import load_index
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW_ARTICLE = (
@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    import qa.store as store
+    import qa.index.store as store
     from qa import QA, Settings
 
     point, n = sys.argv[3], int(sys.argv[4])

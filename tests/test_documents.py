@@ -1,4 +1,4 @@
-"""qa.documents: reading articles (front matter, NFC, derived titles), ids, and refusals."""
+"""qa.ingest.documents: reading articles (front matter, NFC, derived titles), ids, and refusals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.documents import (
+from qa.errors import DocumentError
+from qa.ingest.documents import (
     check_doc_id,
     decode,
     doc_id_for,
@@ -18,7 +19,6 @@ from qa.documents import (
     read_corpus,
     read_document,
 )
-from qa.errors import DocumentError
 
 REPO = Path(__file__).resolve().parent.parent
 

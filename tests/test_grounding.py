@@ -1,4 +1,4 @@
-"""The grounding guard (qa.grounding) on hand-written generations, good and bad.
+"""The grounding guard (qa.answering.grounding) on hand-written generations, good and bad.
 
 Passages are sentences of corpus/ (Vietnamese notation: decimal comma, thousands dot, day/month
 dates); answers are what a generator might write in English or Vietnamese.
@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from qa.grounding import (
+from qa.answering.grounding import (
     check,
     claims,
     extract_facts,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from qa import QA, DocumentError, Settings
-from qa.chunking import MAX_SENTENCE_CHARS
-from qa.store import read_manifest
+from qa.index.store import read_manifest
+from qa.ingest.chunking import MAX_SENTENCE_CHARS
 
 ONE_MB_LINE = ("Hải Phòng đầu tư cảng biển Lạch Huyện " * 30_000)[:1_000_000]
 

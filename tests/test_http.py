@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from qa.http import create_api
 from qa.pipeline import QA
+from qa.serve.http import create_api
+from qa.serve.web import create_app
 from qa.settings import Settings
-from qa.web import create_app
 
 ANSWER_KEYS = {
     "question",

@@ -1,4 +1,4 @@
-"""qa.indexing and the QA corpus operations: incremental indexing with the `HashEmbedder`.
+"""qa.index.build and the QA corpus operations: incremental indexing with the `HashEmbedder`.
 
 Counting the embedder's calls shows what was (re-)embedded: unchanged documents never are.
 """
@@ -12,9 +12,9 @@ import pytest
 from conftest import SMALL_ARTICLES, HashEmbedder
 
 from qa import QA, DocumentError, Settings, UnknownDocument
-from qa.chunking import chunk_document
-from qa.documents import read_corpus
-from qa.store import current_generation, load_index
+from qa.index.store import current_generation, load_index
+from qa.ingest.chunking import chunk_document
+from qa.ingest.documents import read_corpus
 
 ALL = ["can_tho", "da_nang", "hai_phong"]
 

@@ -1,4 +1,4 @@
-"""qa.lexical: BM25 over folded syllables and bigrams, diacritic restoration, the glossary."""
+"""qa.retrieve.lexical: BM25 over folded syllables and bigrams, diacritic restoration, the glossary."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.documents import read_corpus
-from qa.lexical import BM25, DiacriticRestorer, Glossary, query_terms, terms
+from qa.ingest.documents import read_corpus
+from qa.retrieve.lexical import BM25, DiacriticRestorer, Glossary, query_terms, terms
 
 REPO = Path(__file__).resolve().parent.parent
 

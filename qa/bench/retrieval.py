@@ -15,11 +15,11 @@ import numpy as np
 from tqdm import tqdm
 
 from qa.bench.xquad import QUERY_SETS, Question
-from qa.embedding import Embedder
-from qa.indexing import index_corpus
+from qa.index.build import index_corpus
+from qa.index.embedding import Embedder
+from qa.index.store import IndexData, load_index
 from qa.pipeline import QA
 from qa.settings import Settings
-from qa.store import IndexData, load_index
 from qa.text import fold, nfc
 from qa.types import Document
 

@@ -6,12 +6,12 @@ that approximate search faces neighbourhoods like real embeddings instead of uni
 which every ANN index looks either perfect or useless. Queries are half perturbed database
 vectors (near-duplicate questions) and half fresh draws from the same clusters.
 
-Every FAISS index is built through `qa.store.build_faiss` (inner product on unit vectors), as
+Every FAISS index is built through `qa.index.store.build_faiss` (inner product on unit vectors), as
 the pipeline builds it. IVF is trained on the first ≤100k vectors (a random sample: rows are
 i.i.d.) and the rest is added afterwards; HNSW and IVF are filled in batches so a build that
 overruns its time budget is stopped and reported instead of hanging the whole `make bench`.
 
-Milvus Lite is measured through `qa.vectorstore.open_store("milvus:///…/scale.db")`, the store
+Milvus Lite is measured through `qa.index.vectorstore.open_store("milvus:///…/scale.db")`, the store
 `Settings.vector_store` opens: upserts by string id in batches, then the store is closed the way
 a `qa index` process ends (its memtable flushed to segments, background compaction finished),
 reopened the way `qa serve` opens it, and queried one vector at a time. Its memory is its size on
@@ -34,7 +34,7 @@ import faiss
 import numpy as np
 
 from qa.bench import pyplot, save
-from qa.store import build_faiss
+from qa.index.store import build_faiss
 
 DIM = 384
 SIZES = (10_000, 100_000, 1_000_000)
@@ -254,7 +254,7 @@ def _measure_milvus(
     before: tuple[int, dict],
 ) -> dict:
     """Milvus Lite at size n (see the module docstring); `{"skipped": why}` on an overrun."""
-    from qa.vectorstore import open_store
+    from qa.index.vectorstore import open_store
 
     factory = _factories(n)[MILVUS]
     with tempfile.TemporaryDirectory(prefix="qa-scale-") as tmp:
@@ -440,7 +440,7 @@ def _milvus_note(result: dict) -> list[str]:
     )
     return [
         "",
-        f'Milvus Lite ({versions}) through `qa.vectorstore.open_store("milvus:///…/scale.db")`, '
+        f'Milvus Lite ({versions}) through `qa.index.vectorstore.open_store("milvus:///…/scale.db")`, '
         "the store `Settings.vector_store` opens: collection with metric IP and index FLAT. Build = "
         "open + `store.add` (upserts of 1,000 string ids) + close, which flushes the memtable to "
         "segment files and finishes background compaction like the end of a `qa index` process; "
@@ -567,7 +567,7 @@ def _recommendation(result: dict) -> list[str]:
     if skipped:
         lines.append(f"Not measured at {n:,}: {'; '.join(skipped)}.")
     lines.append(
-        "Note: `qa.store.build_faiss` trains IVF on all vectors; this benchmark trained on the "
+        "Note: `qa.index.store.build_faiss` trains IVF on all vectors; this benchmark trained on the "
         f"first {TRAIN_MAX:,}, which a production build at millions of chunks would also need."
     )
     return [lines[0], "", " ".join(lines[1:])]

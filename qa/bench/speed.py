@@ -26,12 +26,12 @@ import numpy as np
 from qa.bench import pyplot, save
 from qa.bench.retrieval import build_qa
 from qa.bench.xquad import load
-from qa.chunking import chunk_document
-from qa.embedding import Embedder, make_embedder
-from qa.indexing import index_corpus
+from qa.index.build import index_corpus
+from qa.index.embedding import Embedder, make_embedder
+from qa.index.store import load_index
+from qa.ingest.chunking import chunk_document
 from qa.pipeline import QA
 from qa.settings import Settings
-from qa.store import load_index
 from qa.types import Document
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
@@ -75,7 +75,7 @@ marks = [("start", time.perf_counter(), hwm())]
 def mark(name):
     marks.append((name, time.perf_counter(), hwm()))
 from qa import QA, Settings
-from qa.answer import background_vectors
+from qa.answering.abstain import background_vectors
 mark("imports")
 qa = QA(Settings(index_dir=Path(sys.argv[1])))
 qa.embedder.dim
@@ -202,7 +202,7 @@ def index_throughput(
 def cold_start(index_dir: Path, runs: int) -> dict:
     """Seconds from spawning `qa ask` to its first output line (imports, model, index, answer)."""
     out: dict[str, dict] = {}
-    ask = [sys.executable, "-m", "qa.cli", "ask", "--index", str(index_dir)]
+    ask = [sys.executable, "-m", "qa.serve.cli", "ask", "--index", str(index_dir)]
     commands = {
         "import qa.pipeline only": [sys.executable, "-c", "import qa.pipeline"],
         "qa ask (VI)": [*ask, QUESTIONS[17][0]],

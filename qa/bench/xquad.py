@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.documents import parse_document
+from qa.ingest.documents import parse_document
 from qa.text import fold, nfc
 from qa.types import Document
 

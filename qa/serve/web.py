@@ -1,9 +1,9 @@
 """The web chat: a Gradio Blocks page mounted at "/" on the HTTP API app, and `serve()`.
 
-`create_app(qa)` is what `qa serve` runs: the JSON API (qa.http) plus this page. The page has
+`create_app(qa)` is what `qa serve` runs: the JSON API (qa.serve.http) plus this page. The page has
 two tabs: the chat (answers stream in, the Sources panel shows one card per citation with the
 quote highlighted and an "open article" viewer) and the corpus (list, upload, remove). All
-markup comes from qa.render, which escapes every piece of article and question text.
+markup comes from qa.serve.render, which escapes every piece of article and question text.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from qa import render
 from qa.errors import QAError
-from qa.http import create_api
 from qa.pipeline import QA
+from qa.serve import render
+from qa.serve.http import create_api
 from qa.settings import Settings
 from qa.types import Answer, Document
 
-log = logging.getLogger("qa.web")
+log = logging.getLogger("qa.serve.web")
 
 TITLE = "Hỏi đáp tin tức / News Q&A"
 EXAMPLES = [

@@ -12,7 +12,7 @@ safe default.
   (`<base_url>/chat/completions`), API key from QA_GENERATOR_API_KEY, streaming with SSE.
 
 `generate_answer` asks the generator with the passages the extractive stage ranked, checks the
-output with `qa.grounding.check` and returns the generated answer only if it passed; otherwise,
+output with `qa.answering.grounding.check` and returns the generated answer only if it passed; otherwise,
 and on any generator error, the extractive answer with a `grounding` record saying why.
 Streaming is offered by the backends (`Generator.stream`) but not by `QA`: nothing generated may
 be shown before the guard has read all of it.
@@ -30,9 +30,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa.answer import MESSAGES
+from qa.answering.compose import MESSAGES
+from qa.answering.grounding import Failure, check, record, renumber
 from qa.errors import QAError
-from qa.grounding import Failure, check, record, renumber
 from qa.text import detect_language, nfc
 from qa.types import Answer, Chunk, Citation, Document
 

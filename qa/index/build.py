@@ -2,7 +2,7 @@
 
 A document whose text hash and chunking parameters are unchanged keeps its chunks and vectors
 from the previous generation; new or edited documents are chunked and embedded; documents that
-left the corpus disappear. The result is written as one new generation (see `qa.store`).
+left the corpus disappear. The result is written as one new generation (see `qa.index.store`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import chunk_document
-from qa.documents import read_corpus
-from qa.embedding import Embedder
 from qa.errors import IndexMismatch, IndexMissing, QAError
+from qa.index.embedding import Embedder
+from qa.index.store import IndexData, load_index, write_index, writer_lock
+from qa.ingest.chunking import chunk_document
+from qa.ingest.documents import read_corpus
 from qa.settings import Settings
-from qa.store import IndexData, load_index, write_index, writer_lock
 from qa.text import folded_words
 from qa.types import Chunk, Document, Sentence
 
@@ -81,8 +81,8 @@ def _embed_parallel(
     embedder: Embedder, texts: list[str], settings: Settings, progress: Progress | None
 ) -> np.ndarray:
     """`_embed` in `settings.embed_workers` threads (or on Ray), each with its own embedder
-    built by name; same batches, same order, same vectors (see `qa.parallel`)."""
-    from qa.parallel import embed_parallel, embed_ray, embedder_factory
+    built by name; same batches, same order, same vectors (see `qa.index.parallel`)."""
+    from qa.index.parallel import embed_parallel, embed_ray, embedder_factory
 
     factory = embedder_factory(embedder.name, settings.embed_batch)
     try:
@@ -289,7 +289,7 @@ def _store_upsert(
     duplicates). Ids that leave the index are deleted by `_store_delete` after the swap, so
     readers of the old generation keep their candidates until then.
     """
-    from qa.vectorstore import shared_store
+    from qa.index.vectorstore import shared_store
 
     store = shared_store(settings.vector_store, data.chunk_vectors.shape[1])
     if same_store:

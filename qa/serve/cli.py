@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.documents import SUFFIXES
 from qa.errors import DocumentError, InvalidQuestion, QAError
+from qa.ingest.documents import SUFFIXES
 from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer
@@ -167,7 +167,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.web import serve
+    from qa.serve.web import serve
 
     serve(_settings(args), host=args.host, port=args.port)
     return 0

@@ -19,8 +19,8 @@ import hashlib
 import re
 from pathlib import Path
 
-from qa.chunking import split_sentences
 from qa.errors import DocumentError
+from qa.ingest.chunking import split_sentences
 from qa.text import clean
 from qa.types import Document
 

@@ -10,11 +10,11 @@ Ids are chunk ids (`doc_id#n`); scores are inner products of unit vectors (= cos
 `add` replaces a vector whose id is already stored (an upsert), so re-indexing never duplicates.
 
 The default pipeline does not use this module: each index generation carries its own FAISS file
-(`qa.store`). Only when `Settings.vector_store` is a `milvus://` URI does `qa.indexing` also write
-the chunk vectors here, and `qa.retrieval` take its dense candidates from `search`.
+(`qa.index.store`). Only when `Settings.vector_store` is a `milvus://` URI does `qa.index.build` also write
+the chunk vectors here, and `qa.retrieve.hybrid` take its dense candidates from `search`.
 
 The lexical channel at scale: BM25 stays in-process over the chunk texts of the loaded
-generation (`qa.lexical.BM25`); it needs the texts in memory anyway to cite them, and costs
+generation (`qa.retrieve.lexical.BM25`); it needs the texts in memory anyway to cite them, and costs
 roughly the size of the texts. Past one machine it would be sharded by document (each shard
 owns whole documents, scores its own BM25 with global document frequencies, and the top-N of
 each shard are merged), exactly like the dense channel is sharded by Milvus. Milvus can also
@@ -127,7 +127,7 @@ class FaissStore:
             self._index = None
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        from qa.store import build_faiss
+        from qa.index.store import build_faiss
 
         vector = _check_query(vector, self.dim)
         with self._lock:

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.chunking import split_sentences
+from qa.ingest.chunking import split_sentences
 from qa.text import has_diacritics
 
 # -- markers -----------------------------------------------------------------------------------

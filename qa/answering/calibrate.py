@@ -5,11 +5,11 @@ article is left out whole. Questions on indexed paragraphs are answerable. The o
 in two kinds reported apart: "other topic" (their article is absent) and "same topic" (only
 their paragraph is absent: the hard case of a news corpus that covers a story but not the fact
 asked).
-A logistic model over `qa.answer.FEATURES` is fit per language group on the dev articles
+A logistic model over `qa.answering.abstain.FEATURES` is fit per language group on the dev articles
 (0-23); the threshold is the highest one that refuses at most `MAX_FALSE_REFUSALS` of the dev
 answerable questions. Test articles (24-47) give the reported precision/recall.
 
-    python -m qa.calibrate            # writes qa/calibration.json for the configured embedder
+    python -m qa.answering.calibrate            # writes qa/calibration.json for the configured embedder
 """
 
 from __future__ import annotations
@@ -22,10 +22,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from qa.answer import CALIBRATION_PATH, FEATURES, GROUP_FEATURES, background_similarity, features
+from qa.answering.abstain import (
+    CALIBRATION_PATH,
+    FEATURES,
+    GROUP_FEATURES,
+    background_similarity,
+    features,
+)
 from qa.bench.retrieval import build_qa
 from qa.bench.xquad import Question, load
-from qa.embedding import make_embedder
+from qa.index.embedding import make_embedder
 from qa.pipeline import QA
 from qa.settings import Settings
 

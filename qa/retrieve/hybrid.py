@@ -24,9 +24,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa.embedding import Embedder
-from qa.lexical import BM25, DiacriticRestorer, Glossary, query_terms
-from qa.store import IndexData
+from qa.index.embedding import Embedder
+from qa.index.store import IndexData
+from qa.retrieve.lexical import BM25, DiacriticRestorer, Glossary, query_terms
 from qa.text import EN_STOPWORDS, content_words, detect_language, fold, has_diacritics, words
 from qa.types import Hit, Sentence
 
@@ -236,12 +236,12 @@ class Retriever:
 
     def dense_candidates(self, vector: np.ndarray, n: int) -> list[int]:
         """Chunk rows of the n nearest chunk vectors: from the generation's FAISS index, or from
-        the external store its manifest names (`qa.vectorstore`; ids map back to rows, ids the
+        the external store its manifest names (`qa.index.vectorstore`; ids map back to rows, ids the
         generation does not know are skipped). Scores are recomputed from `chunk_vectors`, so
         both paths give the same answers when both searches are exact."""
         uri = self.data.manifest.get("vector_store")
         if uri:
-            from qa.vectorstore import shared_store
+            from qa.index.vectorstore import shared_store
 
             found = shared_store(uri, int(vector.shape[0])).search(vector, n)
             return [self.chunk_row[i] for i, _ in found if i in self.chunk_row]

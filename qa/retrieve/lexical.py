@@ -66,7 +66,7 @@ class BM25:
         return out
 
 
-GLOSSARY_PATH = Path(__file__).with_name("data") / "glossary_en_vi.tsv"
+GLOSSARY_PATH = Path(__file__).resolve().parents[1] / "data" / "glossary_en_vi.tsv"
 
 
 class Glossary:

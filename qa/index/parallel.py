@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.embedding import Embedder, Kind, make_embedder
+from qa.index.embedding import Embedder, Kind, make_embedder
 
 Factory = Callable[[], Embedder]
 Progress = Callable[[int, int], None]

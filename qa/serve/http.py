@@ -38,12 +38,12 @@ from qa.errors import (
     QAError,
     UnknownDocument,
 )
+from qa.index.store import current_generation
 from qa.pipeline import QA
 from qa.settings import Settings
-from qa.store import current_generation
 from qa.types import Document
 
-log = logging.getLogger("qa.http")
+log = logging.getLogger("qa.serve.http")
 
 # Most specific first: the first matching class gives the status.
 _STATUS: tuple[tuple[type[QAError], int], ...] = (
@@ -330,7 +330,7 @@ def create_api(
     api_key: str | None = None,
     max_body_bytes: int | None = None,
 ) -> FastAPI:
-    """The JSON API over `qa`. Mount the web UI on the result (see `qa.web.create_app`).
+    """The JSON API over `qa`. Mount the web UI on the result (see `qa.serve.web.create_app`).
 
     `api_key` defaults to the environment variable QA_API_KEY; unset or "" means no auth.
     `max_body_bytes` defaults to `settings.max_document_bytes` plus room for multipart framing.
