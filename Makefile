@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run index test lint bench browser clean
+.PHONY: install run index test lint bench browser milvus clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install browser lint
 
 bench: install
 	$(PY) -m qa.bench
+
+# A Milvus server on 127.0.0.1:19530 (its own network namespace; data in milvus-data/), in the
+# foreground: QA_VECTOR_STORE=milvus://127.0.0.1:19530 qa index. Ctrl+C stops it.
+milvus: install
+	$(PY) -m qa.index.milvus_server --data milvus-data --port 19530
 
 clean:
 	rm -rf $(VENV) index/gen-* index/CURRENT
