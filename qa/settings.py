@@ -32,9 +32,12 @@ class Settings:
     # "IVF1024,Flat" for large corpora (see the scale benchmark for where to switch).
     faiss_factory: str = "Flat"
     # Where chunk vectors are searched: "faiss" (the generation's own FAISS file, default) or a
-    # Milvus URI, "milvus:///path/vectors.db" (Milvus Lite) or "milvus://host:19530" (server);
-    # see qa.index.vectorstore and docs/scale.md.
+    # Milvus server, "milvus://host:19530" (options: ?index=HNSW, ?collection=...); see
+    # qa.index.vectorstore and docs/scale.md (`make milvus` runs one locally).
     vector_store: str = "faiss"
+    # BM25 shards by document (qa.retrieve.lexical): 1 = one in-process index; more = the layout
+    # of a deployment with one lexical shard beside each store shard. Answers are identical.
+    lexical_shards: int = 1
     # Retrieval: number of hits returned and candidates considered per channel.
     top_k: int = 5
     # Chunks whose sentences the answer stage re-scores (more than top_k: the sentence that

@@ -102,3 +102,48 @@ def test_glossary_maps_english_words_of_the_articles() -> None:
     found = glossary.translate("How many Dutch footwear companies came to Shenzhen?")
     assert {"hà lan", "giày dép", "thâm quyến"} <= set(found)
     assert glossary.translate("") == []
+
+
+@pytest.fixture(scope="module")
+def xquad_chunks():
+    """The 524 chunks of the 240 XQuAD-vi paragraphs (one document each) and their questions."""
+    from qa.bench.xquad import load
+    from qa.ingest.chunking import chunk_document
+
+    documents, questions = load()
+    chunks = [c for d in documents for c in chunk_document(d.text, d.doc_id, 600, 1)[0]]
+    return chunks, questions
+
+
+@pytest.mark.parametrize("shards", [2, 5])
+def test_sharded_bm25_equals_one_index(xquad_chunks, shards: int) -> None:
+    """Sharded by document with global statistics: every score, and so every top-n, is the
+    unsharded index's, for accented, unaccented and English questions (names and numbers)."""
+    from qa.retrieve.lexical import BM25, best_rows, shard_of
+
+    chunks, questions = xquad_chunks
+    one = BM25.by_document(chunks)
+    many = BM25.by_document(chunks, shards)
+    assert sorted(np.concatenate(many.rows).tolist()) == list(range(len(chunks)))
+    for rows in many.rows:  # whole documents per shard
+        assert len({shard_of(chunks[r].doc_id, shards) for r in rows}) <= 1
+    assert min(len(r) for r in many.rows) > 0
+    candidates = np.arange(0, len(chunks), 7)
+    for q in questions[:60]:
+        for text in q.text.values():
+            query = query_terms(text)
+            np.testing.assert_array_equal(many.scores(query), one.scores(query))
+            full = one.scores(query)
+            assert many.best(query, 50) == one.best(query, 50) == best_rows(full, 50)
+            np.testing.assert_array_equal(many.score_rows(query, candidates), full[candidates])
+            assert [many.idf(t) for t in query] == [one.idf(t) for t in query]
+
+
+def test_best_rows_breaks_ties_by_row_and_skips_zeros() -> None:
+    from qa.retrieve.lexical import best_rows
+
+    scores = np.array([0.0, 2.0, 1.0, 2.0, 0.0, 1.0], np.float32)
+    assert best_rows(scores, 3) == [(1, 2.0), (3, 2.0), (2, 1.0)]
+    assert best_rows(scores, 10) == [(1, 2.0), (3, 2.0), (2, 1.0), (5, 1.0)]
+    with pytest.raises(ValueError, match="document id"):
+        BM25(TEXTS, shards=2)

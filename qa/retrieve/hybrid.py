@@ -173,8 +173,9 @@ class Retriever:
         self.data = data
         self.embedder = embedder
         self.candidates = candidates
-        self.chunk_bm25 = BM25([c.text for c in data.chunks])
-        self.sentence_bm25 = BM25([s.text for s in data.sentences])
+        shards = int(data.manifest.get("lexical", {}).get("shards", 1))  # see qa.retrieve.lexical
+        self.chunk_bm25 = BM25.by_document(data.chunks, shards)
+        self.sentence_bm25 = BM25.by_document(data.sentences, shards)
         self.glossary = glossary()
         self.restorer = DiacriticRestorer(d.text for d in data.documents.values())
         row_of = {(s.doc_id, s.start, s.end): i for i, s in enumerate(data.sentences)}
@@ -216,10 +217,8 @@ class Retriever:
         """Candidate chunk rows (dense top-N ∪ BM25 top-N) and their raw channel scores,
         shape (3, n): dense chunk cosine, best sentence cosine, BM25."""
         n = min(self.candidates, len(self.data.chunks))
-        lexical_all = self.chunk_bm25.scores(query.terms)
         pool = set(self.dense_candidates(vector, n))
-        if lexical_all.any():
-            pool.update(np.argsort(-lexical_all)[:n].tolist())
+        pool.update(row for row, _ in self.chunk_bm25.best(query.terms, n))
         rows = np.array(sorted(pool), dtype=np.int64)
         sentence_scores = self.data.sentence_vectors @ vector
         best_sentence = [
@@ -229,7 +228,7 @@ class Retriever:
             [
                 self.data.chunk_vectors[rows] @ vector,
                 np.array(best_sentence, np.float32),
-                lexical_all[rows],
+                self.chunk_bm25.score_rows(query.terms, rows),
             ]
         )
         return rows, scores
@@ -301,7 +300,7 @@ class Retriever:
         features = np.stack(
             [
                 self.data.sentence_vectors[idx] @ vector if rows else np.zeros(0, np.float32),
-                self.sentence_bm25.scores(query.terms)[idx],
+                self.sentence_bm25.score_rows(query.terms, idx),
                 np.array(chunk_score, np.float32),
                 np.array(typed, np.float32),
             ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.text import STOPWORDS_FOLDED, fold, folded_words, words
+from qa.types import Chunk, Sentence
 
 
 def terms(text: str) -> list[str]:
@@ -33,8 +35,33 @@ def query_terms(text: str) -> list[str]:
     return [t for t in tokens if t not in STOPWORDS_FOLDED] + bigrams
 
 
-class BM25:
-    """Okapi BM25 with an in-memory inverted index; `scores()` returns one score per text."""
+def _idf(size: int, df: int) -> float:
+    return math.log(1 + (size - df + 0.5) / (df + 0.5))
+
+
+def shard_of(doc_id: str, shards: int) -> int:
+    """The shard that holds a document: a stable hash of its id (the same in every process)."""
+    return zlib.crc32(doc_id.encode("utf-8")) % shards
+
+
+def best_rows(
+    scores: np.ndarray, n: int, rows: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """The `n` best positive scores as (row, score), best first, ties broken by the lower row:
+    one total order, so the best of the shards' bests are exactly the best of the whole."""
+    rows = np.arange(len(scores)) if rows is None else rows
+    hit = np.flatnonzero(scores > 0)
+    order = hit[np.lexsort((rows[hit], -scores[hit]))][:n]
+    return [(int(rows[i]), float(scores[i])) for i in order]
+
+
+class BM25Shard:
+    """An inverted index over some texts (whole documents), scored with given statistics.
+
+    Alone it is plain Okapi BM25 over its own texts; inside a `BM25` of several shards the
+    coordinator passes the global document frequencies (as term weights) and average length,
+    so a text scores the same as in one index over everything.
+    """
 
     def __init__(self, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> None:
         self.k1, self.b = k1, b
@@ -46,23 +73,106 @@ class BM25:
             lengths[i] = sum(counts.values())
             for term, tf in counts.items():
                 self.postings[term].append((i, tf))
-        self.avg_len = float(lengths.mean()) if self.size else 1.0
-        self._norm = k1 * (1 - b + b * lengths / max(self.avg_len, 1e-9))
+        self.total_len = int(lengths.sum(dtype=np.float64))
+        self._lengths = lengths
+        self.set_average_length(self.total_len / self.size if self.size else 1.0)
 
-    def idf(self, term: str) -> float:
-        df = len(self.postings.get(term, ()))
-        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+    def set_average_length(self, avg_len: float) -> None:
+        """Length normalisation against `avg_len` (the whole collection's, when sharded)."""
+        self.avg_len = avg_len
+        self._norm = self.k1 * (1 - self.b + self.b * self._lengths / max(avg_len, 1e-9))
 
-    def scores(self, query: Iterable[str]) -> np.ndarray:
-        """BM25 score of every text for the given query terms, shape (size,)."""
+    def df(self, term: str) -> int:
+        return len(self.postings.get(term, ()))
+
+    def scores(self, weights: dict[str, float]) -> np.ndarray:
+        """Score of every text, shape (size,), for terms weighted by their (global) idf."""
         out = np.zeros(self.size, dtype=np.float32)
-        for term in set(query):
+        for term, idf in weights.items():
             posting = self.postings.get(term)
             if not posting:
                 continue
             idx = np.fromiter((i for i, _ in posting), dtype=np.int64, count=len(posting))
             tf = np.fromiter((t for _, t in posting), dtype=np.float32, count=len(posting))
-            out[idx] += self.idf(term) * tf * (self.k1 + 1) / (tf + self._norm[idx])
+            out[idx] += idf * tf * (self.k1 + 1) / (tf + self._norm[idx])
+        return out
+
+
+class BM25:
+    """Okapi BM25 over texts, optionally sharded by document; `scores()` gives one score per text.
+
+    With `shards` > 1 (and each text's `doc_ids`), every shard holds the texts of whole
+    documents (`shard_of`) — the unit that would live beside a vector-store shard on its own
+    machine. A query is answered the way Elasticsearch's "DFS query then fetch" does: the
+    document frequencies of its terms are summed over the shards first (one small round trip),
+    each shard scores its texts with those global idf weights and the global average length,
+    and the shards' top-n are merged. Every score, and so the top-n, equals the unsharded
+    index's (tested); only `best`/`score_rows` are needed at query time, never a full array.
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        k1: float = 1.2,
+        b: float = 0.75,
+        doc_ids: Sequence[str] | None = None,
+        shards: int = 1,
+    ) -> None:
+        if shards < 1 or (shards > 1 and (doc_ids is None or len(doc_ids) != len(texts))):
+            raise ValueError("sharding needs shards >= 1 and one document id per text")
+        owner = [shard_of(d, shards) for d in doc_ids] if shards > 1 else [0] * len(texts)
+        self.rows = [np.flatnonzero(np.array(owner, int) == s) for s in range(shards)]
+        self.shards = [BM25Shard([texts[r] for r in rows], k1, b) for rows in self.rows]
+        self.size = len(texts)
+        self.avg_len = sum(s.total_len for s in self.shards) / self.size if self.size else 1.0
+        for shard in self.shards:
+            shard.set_average_length(self.avg_len)
+
+    @classmethod
+    def by_document(cls, records: Sequence[Chunk] | Sequence[Sentence], shards: int = 1) -> BM25:
+        """BM25 over the texts of chunks or sentences, in `shards` shards by their document."""
+        return cls([r.text for r in records], doc_ids=[r.doc_id for r in records], shards=shards)
+
+    def df(self, term: str) -> int:
+        return sum(shard.df(term) for shard in self.shards)
+
+    def idf(self, term: str) -> float:
+        return _idf(self.size, self.df(term))
+
+    def weights(self, query: Iterable[str]) -> dict[str, float]:
+        """Global idf of each distinct query term found somewhere, in a fixed (sorted) order so
+        that every shard adds the same float32 terms in the same order."""
+        found = {t: self.df(t) for t in sorted(set(query))}
+        return {t: _idf(self.size, df) for t, df in found.items() if df}
+
+    def scores(self, query: Iterable[str]) -> np.ndarray:
+        """BM25 score of every text for the given query terms, shape (size,)."""
+        weights = self.weights(query)
+        out = np.zeros(self.size, dtype=np.float32)
+        for rows, shard in zip(self.rows, self.shards, strict=True):
+            out[rows] = shard.scores(weights)
+        return out
+
+    def best(self, query: Iterable[str], n: int) -> list[tuple[int, float]]:
+        """The n best-scoring texts with a positive score, as (row, score), best first."""
+        weights = self.weights(query)
+        found = [
+            hit
+            for rows, shard in zip(self.rows, self.shards, strict=True)
+            for hit in best_rows(shard.scores(weights), n, rows)
+        ]
+        merged = np.array([s for _, s in found], np.float32)
+        return best_rows(merged, n, np.array([r for r, _ in found], np.int64))
+
+    def score_rows(self, query: Iterable[str], rows: np.ndarray) -> np.ndarray:
+        """Scores of the given rows (candidates from the other channel), shape (len(rows),)."""
+        weights = self.weights(query)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows), dtype=np.float32)
+        for held, shard in zip(self.rows, self.shards, strict=True):
+            mine = np.isin(rows, held)
+            if mine.any():
+                out[mine] = shard.scores(weights)[np.searchsorted(held, rows[mine])]
         return out
 
 
