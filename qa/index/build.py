@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import IndexMismatch, IndexMissing, QAError
+from qa.errors import IndexMismatch, IndexMissing
 from qa.index.embedding import Embedder
+from qa.index.ingestion import discard_staging, embed_texts, store_delete, store_upsert
 from qa.index.store import IndexData, load_index, write_index, writer_lock
+from qa.index.vectorstore import VectorStore, shared_store
 from qa.ingest.chunking import chunk_document
 from qa.ingest.documents import read_corpus
 from qa.settings import Settings
@@ -38,6 +40,12 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     chunks: int = 0
     embedded_texts: int = 0
+    # Texts whose vectors an interrupted earlier run had staged (qa.index.staging): not embedded.
+    resumed_texts: int = 0
+    # With a vector store: chunk vectors written there by the Ray workers that embedded them,
+    # and the Ray nodes that embedded batches.
+    stored_by_workers: int = 0
+    ray_nodes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     generation: str = ""
     # Pairs of documents that share most of their sentences (syndicated copies, re-posts).
@@ -55,6 +63,18 @@ def chunking_manifest(settings: Settings) -> dict[str, Any]:
     return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 3}
 
 
+def layout_manifest(settings: Settings, store: VectorStore | None) -> dict[str, Any]:
+    """Where the dense and lexical channels live, beyond the generation's own files: the
+    vector store and its index (`describe()`), and BM25 shards when there are several."""
+    out: dict[str, Any] = {}
+    if store is not None:
+        out["vector_store"] = settings.vector_store
+        out["vector_index"] = store.describe()
+    if settings.lexical_shards > 1:
+        out["lexical"] = {"shards": settings.lexical_shards, "by": "document"}
+    return out
+
+
 def check_compatible(manifest: dict[str, Any], embedder: Embedder) -> None:
     """Raise IndexMismatch when the index was built by another embedder (other vector space)."""
     built = manifest.get("embedder", {})
@@ -66,55 +86,16 @@ def check_compatible(manifest: dict[str, Any], embedder: Embedder) -> None:
         )
 
 
-def _embed(
-    embedder: Embedder, texts: list[str], batch: int, progress: Progress | None
-) -> np.ndarray:
-    parts = []
-    for i in range(0, len(texts), batch):
-        parts.append(embedder.embed(texts[i : i + batch], "passage"))
-        if progress:
-            progress(min(i + batch, len(texts)), len(texts))
-    return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
-
-
-def _embed_parallel(
-    embedder: Embedder, texts: list[str], settings: Settings, progress: Progress | None
-) -> np.ndarray:
-    """`_embed` in `settings.embed_workers` threads (or on Ray), each with its own embedder
-    built by name; same batches, same order, same vectors (see `qa.index.parallel`)."""
-    from qa.index.parallel import embed_parallel, embed_ray, embedder_factory
-
-    factory = embedder_factory(embedder.name, settings.embed_batch)
-    try:
-        same = factory().fingerprint == embedder.fingerprint
-    except QAError:
-        same = False
-    if not same:  # a custom embedder that cannot be rebuilt by name: embed serially
-        return _embed(embedder, texts, settings.embed_batch, progress)
-    workers = max(1, settings.embed_workers)
-    if settings.ray_address:
-        return embed_ray(
-            texts,
-            factory,
-            embedder.dim,
-            settings.ray_address,
-            workers,
-            settings.embed_batch,
-            progress=progress,
-        )
-    return embed_parallel(
-        texts, factory, embedder.dim, workers, settings.embed_batch, progress=progress
-    )
-
-
 def build_data(
     documents: list[Document],
     embedder: Embedder,
     settings: Settings,
     previous: IndexData | None = None,
     progress: Progress | None = None,
-) -> tuple[IndexData, IndexReport]:
-    """Chunk and embed `documents`, reusing `previous` vectors for unchanged documents."""
+    store: VectorStore | None = None,
+) -> tuple[IndexData, IndexReport, set[str]]:
+    """Chunk and embed `documents`, reusing `previous` vectors for unchanged documents; the
+    chunk vectors embedded now also go to `store` as they come (the ids returned)."""
     report = IndexReport()
     chunking = chunking_manifest(settings)
     reusable: dict[str, Document] = {}
@@ -125,6 +106,7 @@ def build_data(
     chunk_rows: list[np.ndarray | int] = []  # a reused vector, or a position in `to_embed`
     sentence_rows: list[np.ndarray | int] = []
     to_embed: list[str] = []
+    chunk_ids: list[str | None] = []  # beside to_embed: its chunk id, None for a sentence
     old_chunks = _rows_by_doc(previous.chunks) if previous else {}
     old_sentences = _rows_by_doc(previous.sentences) if previous else {}
     for doc in documents:
@@ -144,20 +126,23 @@ def build_data(
         doc_chunks, doc_sentences = chunk_document(
             doc.text, doc.doc_id, settings.chunk_chars, settings.chunk_overlap
         )
-        for item, rows in ((doc_chunks, chunk_rows), (doc_sentences, sentence_rows)):
-            for record in item:
-                rows.append(len(to_embed))
-                to_embed.append(record.text)
+        for chunk in doc_chunks:
+            chunk_rows.append(len(to_embed))
+            to_embed.append(chunk.text)
+            chunk_ids.append(chunk.chunk_id)
+        for sentence in doc_sentences:
+            sentence_rows.append(len(to_embed))
+            to_embed.append(sentence.text)
+            chunk_ids.append(None)
         chunks.extend(doc_chunks)
         sentences.extend(doc_sentences)
     if previous:
         present = {d.doc_id for d in documents}
         report.removed = sorted(set(previous.documents) - present)
-    if settings.embed_workers > 1 or settings.ray_address:
-        fresh = _embed_parallel(embedder, to_embed, settings, progress)
-    else:
-        fresh = _embed(embedder, to_embed, settings.embed_batch, progress)
-    report.embedded_texts = len(to_embed)
+    run = embed_texts(embedder, to_embed, chunk_ids, settings, progress, store)
+    fresh = run.vectors
+    report.embedded_texts, report.resumed_texts = run.embedded, run.resumed
+    report.stored_by_workers, report.ray_nodes = run.stored_by_workers, run.nodes
     report.chunks = len(chunks)
     report.near_duplicates = near_duplicates(sentences)
 
@@ -172,6 +157,7 @@ def build_data(
         "documents": {d.doc_id: {"sha256": d.sha256, "path": d.path} for d in documents},
         "near_duplicates": [list(p) for p in report.near_duplicates],
         "versions": {"python": platform.python_version(), "numpy": np.__version__},
+        **layout_manifest(settings, store),
     }
     data = IndexData(
         documents={d.doc_id: d for d in documents},
@@ -181,7 +167,7 @@ def build_data(
         sentence_vectors=stack(sentence_rows),
         manifest=manifest,
     )
-    return data, report
+    return data, report, run.stored
 
 
 def near_duplicates(
@@ -250,65 +236,34 @@ def index_corpus(
         documents = read_corpus(settings.corpus_dir, settings.max_document_bytes)
     with writer_lock(settings.index_dir):
         previous = load_previous(settings.index_dir, embedder, rebuild)
-        data, report = build_data(documents, embedder, settings, previous, progress)
-        external = settings.vector_store.startswith("milvus://")
-        if external:
-            data.manifest["vector_store"] = settings.vector_store
+        store = None
+        if settings.vector_store.startswith("milvus://"):  # opened first: a bad URI costs nothing
+            store = shared_store(settings.vector_store, embedder.dim)
+        data, report, stored = build_data(documents, embedder, settings, previous, progress, store)
+        layout = ("vector_store", "lexical")
         same_store = previous is not None and previous.manifest.get(
             "vector_store"
         ) == data.manifest.get("vector_store")
         # Same texts but new front matter (title, date, source) or path: no vectors change, but
         # the documents must still be re-published or citations keep the old metadata.
         unchanged = not (report.added or report.updated or report.removed)
-        if same_store and unchanged and data.documents == previous.documents:
+        if (
+            previous is not None
+            and unchanged
+            and all(previous.manifest.get(k) == data.manifest.get(k) for k in layout)
+            and data.documents == previous.documents
+        ):
             report.generation = previous.generation
         else:
-            stale = (
-                _store_upsert(settings, data, previous, report, same_store) if external else None
-            )
+            stale = None
+            if store is not None:
+                fresh = set(report.added) | set(report.updated) if same_store else None
+                stale = store_upsert(store, data, previous, fresh, stored)
             report.generation = write_index(
                 settings.index_dir, data, data.manifest, settings.faiss_factory
             )
-            if stale is not None:
-                _store_delete(stale, data)
+            if store is not None:
+                store_delete(store, stale or [], data)
+        discard_staging(settings.index_dir)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _store_upsert(
-    settings: Settings,
-    data: IndexData,
-    previous: IndexData | None,
-    report: IndexReport,
-    same_store: bool,
-) -> tuple[Any, list[str]]:
-    """Write the new generation's chunk vectors to the external store, before it goes live.
-
-    Incremental when the previous generation used the same store: only chunks of added or
-    edited documents are written (an upsert by chunk id, so an edit replaces and a retry never
-    duplicates). Ids that leave the index are deleted by `_store_delete` after the swap, so
-    readers of the old generation keep their candidates until then.
-    """
-    from qa.index.vectorstore import shared_store
-
-    store = shared_store(settings.vector_store, data.chunk_vectors.shape[1])
-    if same_store:
-        fresh = set(report.added) | set(report.updated)
-        rows = [i for i, c in enumerate(data.chunks) if c.doc_id in fresh]
-    else:
-        rows = list(range(len(data.chunks)))
-    store.add([data.chunks[i].chunk_id for i in rows], data.chunk_vectors[rows])
-    kept = {c.chunk_id for c in data.chunks}
-    stale = sorted({c.chunk_id for c in previous.chunks} - kept) if previous else []
-    return store, stale
-
-
-def _store_delete(stale: tuple[Any, list[str]], data: IndexData) -> None:
-    """Delete ids the new generation no longer has; repair strays left by an interrupted run."""
-    store, ids = stale
-    store.delete(ids)
-    if store.count() != len(data.chunks):
-        kept = {c.chunk_id for c in data.chunks}
-        store.delete([i for i in store.ids() if i not in kept])
-    if store.count() != len(data.chunks):  # vectors missing (store emptied by hand): rewrite
-        store.add([c.chunk_id for c in data.chunks], data.chunk_vectors)

@@ -1,51 +1,52 @@
-"""Vector stores behind one small Protocol: in-memory FAISS, Milvus Lite (a file) or a Milvus server.
+"""Vector stores behind one small Protocol: in-memory FAISS, or a Milvus server.
 
-    open_store("faiss://", 384)                        in-memory exact inner product ("Flat")
-    open_store("faiss://?factory=HNSW32", 384)         in-memory HNSW
-    open_store("faiss:///var/qa/vectors.npz", 384)     in-memory, saved to that file on close()
-    open_store("milvus:///var/qa/vectors.db", 384)     Milvus Lite: in-process, one local file
-    open_store("milvus://host:19530", 384)             a Milvus server (same code; untested here)
+    open_store("faiss://", 384)                          in-memory exact inner product ("Flat")
+    open_store("faiss://?factory=HNSW32", 384)           in-memory HNSW
+    open_store("faiss:///var/qa/vectors.npz", 384)       in-memory, saved to that file on flush/close
+    open_store("milvus://127.0.0.1:19530", 384)          a Milvus server, exact (FLAT)
+    open_store("milvus://host:19530?index=HNSW", 384)    HNSW, M 16, efConstruction 200, ef 64
+    open_store("milvus://host:19530?index=IVF_FLAT&nlist=4096&nprobe=32", 384)
 
 Ids are chunk ids (`doc_id#n`); scores are inner products of unit vectors (= cosine), best first.
-`add` replaces a vector whose id is already stored (an upsert), so re-indexing never duplicates.
+`add` replaces a vector whose id is already stored (an upsert), so re-indexing never duplicates;
+`flush` makes everything added so far durable (and, on Milvus, indexed and visible to every
+reader). `describe` is what the index manifest records about the store.
 
 The default pipeline does not use this module: each index generation carries its own FAISS file
-(`qa.index.store`). Only when `Settings.vector_store` is a `milvus://` URI does `qa.index.build` also write
-the chunk vectors here, and `qa.retrieve.hybrid` take its dense candidates from `search`.
+(`qa.index.store`). Only when `Settings.vector_store` is a `milvus://` URI does `qa.index.build`
+also write the chunk vectors here, and `qa.retrieve.hybrid` take its dense candidates from it.
 
-The lexical channel at scale: BM25 stays in-process over the chunk texts of the loaded
-generation (`qa.retrieve.lexical.BM25`); it needs the texts in memory anyway to cite them, and costs
-roughly the size of the texts. Past one machine it would be sharded by document (each shard
-owns whole documents, scores its own BM25 with global document frequencies, and the top-N of
-each shard are merged), exactly like the dense channel is sharded by Milvus. Milvus can also
-serve BM25 itself (a sparse vector field fed by a BM25 "function" over a VARCHAR field), but that
-needs a Milvus server >= 2.5 and is not exercised here.
+On a Milvus server (`qa.index.milvus_store`) searches use "Session" consistency (a writer
+sees its own writes, a reader never waits for a time tick) and `flush` makes the data visible to
+every reader.
 
-Milvus Lite (milvus-lite 3.2) is a pure-Python implementation of the Milvus API that runs a
-gRPC server on a thread of this process: right for tests and one user, not for speed (its FLAT
-search loops over the ids in Python; see the scale benchmark). It keeps one `.db` file per process: a second process opening the same file waits or
-fails, so share a store between processes (a web server and `qa index`) through a Milvus server.
-Within one process `shared_store` hands out one handle per URI.
+Milvus Lite (`milvus:///path.db`, the `milvus-lite` package) is no longer supported: on this
+platform it is a pure-Python emulation of the Milvus API (FLAT p95 ~1 s at 1M vectors) that
+never showed the server's behaviour (two bugs of this store passed on it: every search
+waiting ~200 ms for a time tick, HNSW/IVF opened without their parameters). A local file is
+`faiss:///path.npz`; a real server runs offline with `make milvus` (`qa.index.milvus_server`).
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
 from qa.errors import IndexMismatch, QAError
 
-_MILVUS_BATCH = 1000
 _DEFAULT_COLLECTION = "chunks"
+T = TypeVar("T")
 
 
 class VectorStoreError(QAError):
-    """A vector store URI that cannot be opened (bad scheme, missing driver, unreachable)."""
+    """A vector store URI that cannot be opened (bad scheme or option, driver, unreachable)."""
 
 
 class VectorStore(Protocol):
@@ -60,16 +61,24 @@ class VectorStore(Protocol):
 
     def delete(self, ids: list[str]) -> None: ...
 
+    def flush(self) -> None:
+        """Make every add/delete so far durable and visible to every reader."""
+        ...
+
     def count(self) -> int: ...
 
     def ids(self) -> list[str]:
         """Every stored id (for repairs: finding strays after an interrupted sync)."""
         ...
 
+    def describe(self) -> dict[str, Any]:
+        """What the index manifest records: the URI and the index with its parameters."""
+        ...
+
     def close(self) -> None: ...
 
 
-def _check_vectors(ids: list[str], vectors: np.ndarray, dim: int) -> np.ndarray:
+def check_vectors(ids: list[str], vectors: np.ndarray, dim: int) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim == 1 and len(ids) == 1:
         vectors = vectors[None, :]
@@ -82,7 +91,7 @@ def _check_vectors(ids: list[str], vectors: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(vectors)
 
 
-def _check_query(vector: np.ndarray, dim: int) -> np.ndarray:
+def check_query(vector: np.ndarray, dim: int) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     if vector.shape[0] != dim:
         raise IndexMismatch(f"query vector of dimension {vector.shape[0]}, the store has {dim}")
@@ -90,7 +99,7 @@ def _check_query(vector: np.ndarray, dim: int) -> np.ndarray:
 
 
 class FaissStore:
-    """In-memory FAISS (any index_factory string), optionally persisted to an .npz on close().
+    """In-memory FAISS (any index_factory string), optionally persisted to an .npz.
 
     Vectors are kept by id; the FAISS index is rebuilt lazily after changes, which keeps delete
     simple for index types without `remove_ids` (HNSW). Fine up to a few million vectors.
@@ -110,7 +119,7 @@ class FaissStore:
             self._ids, self._vectors = [str(i) for i in ids], vectors.astype(np.float32)
 
     def add(self, ids: list[str], vectors: np.ndarray) -> None:
-        vectors = _check_vectors(ids, vectors, self.dim)
+        vectors = check_vectors(ids, vectors, self.dim)
         with self._lock:
             new = set(ids)
             keep = [i for i, x in enumerate(self._ids) if x not in new]
@@ -129,7 +138,7 @@ class FaissStore:
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         from qa.index.store import build_faiss
 
-        vector = _check_query(vector, self.dim)
+        vector = check_query(vector, self.dim)
         with self._lock:
             if not self._ids or k <= 0:
                 return []
@@ -145,140 +154,61 @@ class FaissStore:
     def ids(self) -> list[str]:
         return list(self._ids)
 
-    def close(self) -> None:
+    def describe(self) -> dict[str, Any]:
+        return {"uri": self.uri, "index_type": self.factory}
+
+    def flush(self) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(tmp, ids=np.array(self._ids, dtype=str), vectors=self._vectors)
+        with self._lock:
+            np.savez(tmp, ids=np.array(self._ids, dtype=str), vectors=self._vectors)
         tmp.replace(self.path)
 
-
-class MilvusStore:
-    """A Milvus collection: VARCHAR primary key (chunk id), FLOAT_VECTOR, metric IP, FLAT index.
-
-    `target` is a local path ending in .db (Milvus Lite, in-process) or an http(s) server URL.
-    FLAT keeps results exact, equal to FAISS "Flat"; on a server, `index=HNSW` or `AUTOINDEX`
-    (query parameter of the URI) trades exactness for speed at tens of millions of vectors.
-    """
-
-    def __init__(
-        self,
-        uri: str,
-        dim: int,
-        target: str,
-        collection: str = _DEFAULT_COLLECTION,
-        index_type: str = "FLAT",
-    ):
-        try:
-            from pymilvus import DataType, MilvusClient
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise VectorStoreError(
-                "milvus:// needs pymilvus (and milvus-lite for files): pip install 'qa[milvus]'"
-            ) from exc
-        self.uri, self.dim, self.collection = uri, dim, collection
-        try:
-            self._client = MilvusClient(target)
-        except Exception as exc:
-            raise VectorStoreError(f"cannot open Milvus at {target}: {exc}") from exc
-        if self._client.has_collection(collection):
-            found = self._stored_dim()
-            if found != dim:
-                self._client.close()
-                raise IndexMismatch(
-                    f"{uri}: collection {collection!r} holds vectors of dimension {found}, not {dim}"
-                    "; use another collection or file, or drop it"
-                )
-        else:
-            schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=512)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-            params = self._client.prepare_index_params()
-            params.add_index(field_name="vector", index_type=index_type, metric_type="IP")
-            self._client.create_collection(
-                collection, schema=schema, index_params=params, consistency_level="Strong"
-            )
-        self._client.load_collection(collection)
-
-    def _stored_dim(self) -> int | None:
-        for field in self._client.describe_collection(self.collection)["fields"]:
-            if field["name"] == "vector":
-                return int(field["params"]["dim"])
-        return None
-
-    def add(self, ids: list[str], vectors: np.ndarray) -> None:
-        vectors = _check_vectors(ids, vectors, self.dim)
-        for i in range(0, len(ids), _MILVUS_BATCH):
-            rows = [
-                {"id": cid, "vector": vec.tolist()}
-                for cid, vec in zip(
-                    ids[i : i + _MILVUS_BATCH], vectors[i : i + _MILVUS_BATCH], strict=True
-                )
-            ]
-            self._client.upsert(self.collection, rows)
-        self._client.flush(self.collection)  # durable, and searched by the fast sealed path
-
-    def delete(self, ids: list[str]) -> None:
-        for i in range(0, len(ids), _MILVUS_BATCH):
-            self._client.delete(self.collection, ids=list(ids[i : i + _MILVUS_BATCH]))
-        self._client.flush(self.collection)
-
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        vector = _check_query(vector, self.dim)
-        if k <= 0:
-            return []
-        result = self._client.search(
-            self.collection,
-            data=[vector.tolist()],
-            limit=k,
-            output_fields=["id"],
-            search_params={"metric_type": "IP"},
-        )
-        return [(str(hit["id"]), float(hit["distance"])) for hit in result[0]]
-
-    def count(self) -> int:
-        rows = self._client.query(self.collection, filter="", output_fields=["count(*)"])
-        return int(rows[0]["count(*)"])
-
-    def ids(self) -> list[str]:
-        found: list[str] = []
-        iterator = self._client.query_iterator(
-            self.collection, batch_size=_MILVUS_BATCH, filter="", output_fields=["id"]
-        )
-        while batch := iterator.next():
-            found += [str(row["id"]) for row in batch]
-        iterator.close()
-        return found
-
     def close(self) -> None:
-        self._client.close()
+        self.flush()
+
+
+def retrying(call: Callable[[], T], seconds: float) -> T:
+    """`call()`, retried with backoff (0.5 s doubling to 8 s) for up to `seconds` while it fails
+    with anything but a contract error (IndexMismatch, ValueError): a restarting server answers
+    again within that time, a wrong request never will. Upserts by id make retries harmless."""
+    deadline, pause = time.monotonic() + seconds, 0.5
+    while True:
+        try:
+            return call()
+        except (IndexMismatch, ValueError):
+            raise
+        except Exception:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(2 * pause, 8.0)
 
 
 def open_store(uri: str, dim: int) -> VectorStore:
-    """A store by URI (see the module docstring). A dimension that differs from the stored
-    vectors' raises `IndexMismatch`; an unknown scheme raises `VectorStoreError`."""
+    """A store by URI (see the module docstring). A dimension or index that differs from the
+    stored one raises `IndexMismatch`; an unknown scheme or option raises `VectorStoreError`."""
     parts = urlsplit(uri)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    location = parts.netloc + parts.path
     if parts.scheme == "faiss":
-        location = parts.netloc + parts.path
         path = Path(location) if location else None
         return FaissStore(uri, dim, query.get("factory", "Flat"), path)
     if parts.scheme == "milvus":
-        location = parts.netloc + parts.path
-        if not location:
-            raise VectorStoreError(f"{uri}: give a file (milvus:///path/x.db) or host:port")
+        from qa.index.milvus_store import IndexSpec, MilvusStore
+
         if location.endswith(".db"):
-            Path(location).parent.mkdir(parents=True, exist_ok=True)
-            target = str(Path(location).resolve())
-        else:
-            target = f"{query.get('scheme', 'http')}://{location}"
-        return MilvusStore(
-            uri,
-            dim,
-            target,
-            query.get("collection", _DEFAULT_COLLECTION),
-            query.get("index", "FLAT"),
-        )
+            raise VectorStoreError(
+                f"{uri}: Milvus Lite files are not supported (a Python emulation of Milvus); "
+                "use faiss:///path.npz for a local file or a Milvus server (make milvus)"
+            )
+        if not parts.netloc or parts.path.strip("/"):
+            raise VectorStoreError(f"{uri}: give the server as milvus://host:port")
+        spec = IndexSpec.from_options(query)
+        target = f"{query.get('scheme', 'http')}://{parts.netloc}"
+        return MilvusStore(uri, dim, target, query.get("collection", _DEFAULT_COLLECTION), spec)
     raise VectorStoreError(f"unknown vector store {uri!r}: use faiss://... or milvus://...")
 
 
@@ -287,7 +217,7 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared_store(uri: str, dim: int) -> VectorStore:
-    """One open store per (URI, dim) in this process (Milvus Lite allows one opener per file)."""
+    """One open store per (URI, dim) in this process (one connection, one session)."""
     with _SHARED_LOCK:
         store = _SHARED.get((uri, dim))
         if store is None:
@@ -296,9 +226,9 @@ def shared_store(uri: str, dim: int) -> VectorStore:
 
 
 def close_shared(uri: str | None = None) -> None:
-    """Close the shared handles (of one URI, or all)."""
+    """Close the shared handles (of the URIs that start with `uri`, or all)."""
     with _SHARED_LOCK:
-        for key in [k for k in _SHARED if uri is None or k[0] == uri]:
+        for key in [k for k in _SHARED if uri is None or k[0].startswith(uri)]:
             _SHARED.pop(key).close()
 
 
