@@ -1,4 +1,5 @@
-"""Ingestion throughput: the same documents indexed serially, in 2 threads and on a local Ray.
+"""Ingestion throughput: the same documents indexed serially, in 2 threads, on a local Ray, and
+on a 2-node Ray cluster whose workers write the chunk vectors into a Milvus server.
 
 Each mode indexes the same XQuAD Vietnamese paragraphs (one document each) into its own fresh
 temp index through `qa.index.build.index_corpus` (`speed.index_throughput`, the call the speed
@@ -11,6 +12,13 @@ detection and the index write. The parallel modes also build one model per worke
 check that a model rebuilt by name has the configured fingerprint (`qa.index.build`); the serial
 mode reuses the model already loaded, whose load time is reported beside. Starting the local Ray
 is timed separately; starting its actors is included.
+
+The cluster mode starts a fresh Milvus server (`qa.index.milvus_server`) and a Ray cluster of
+two nodes with one CPU each (`qa.index.parallel.RayCluster`) on this machine, both timed apart,
+and runs `qa index --ray HOST:PORT --workers 2` with `QA_VECTOR_STORE=milvus://…`: each actor
+embeds its batches and upserts their chunk vectors into the server itself. Its row also says how
+many chunk vectors the workers wrote, on how many nodes, and that the store then holds exactly
+the index's chunks.
 """
 
 from __future__ import annotations
@@ -28,12 +36,14 @@ from qa.bench import pyplot, save
 from qa.bench.speed import index_throughput
 from qa.bench.xquad import load
 from qa.index.embedding import Embedder, make_embedder
-from qa.index.parallel import start_local_ray
+from qa.index.milvus_server import MilvusServer
+from qa.index.parallel import RayCluster, start_local_ray
 from qa.index.store import load_index
+from qa.index.vectorstore import close_shared, shared_store
 from qa.settings import Settings
 from qa.types import Document
 
-MODES = ("serial", "threads", "ray")
+MODES = ("serial", "threads", "ray", "cluster")
 WORKERS = 2
 PARAGRAPHS = 60
 QUICK_PARAGRAPHS = 8
@@ -42,6 +52,10 @@ _LABELS = {
     "serial": ("serial", "`qa index`"),
     "threads": (f"{WORKERS} threads", f"`qa index --workers {WORKERS}`"),
     "ray": (f"local Ray, {WORKERS} CPUs", f"`qa index --ray local --workers {WORKERS}`"),
+    "cluster": (
+        f"Ray cluster, {WORKERS} nodes → Milvus server",
+        f"`QA_VECTOR_STORE=milvus://… qa index --ray HOST:PORT --workers {WORKERS}`",
+    ),
 }
 
 
@@ -82,7 +96,39 @@ def compare(index_dir: Path, reference_dir: Path) -> dict:
     }
 
 
+def _index_on_cluster(documents: list[Document], embedder: Embedder, index_dir: Path) -> dict:
+    """The cluster mode (module docstring): a Milvus server and a 2-node Ray cluster."""
+    import ray
+
+    with tempfile.TemporaryDirectory(prefix="qa-ingest-milvus-") as tmp:
+        server, cluster = MilvusServer(Path(tmp), grace=10), RayCluster(WORKERS, 1)
+        try:
+            started = time.perf_counter()
+            server.start()
+            milvus_s = time.perf_counter() - started
+            cluster.start()
+            cluster.connect()
+            cluster_s = time.perf_counter() - started - milvus_s
+            uri = f"{server.uri}?collection=ingest"
+            settings = Settings(
+                index_dir=index_dir,
+                embed_workers=WORKERS,
+                ray_address=cluster.address,
+                vector_store=uri,
+            )
+            row = index_throughput(documents, embedder, settings)
+            row["store_count"] = shared_store(uri, embedder.dim).count()
+            close_shared(uri)
+        finally:
+            ray.shutdown()
+            cluster.stop()
+            server.stop()
+    return {**row, "milvus_start_s": round(milvus_s, 2), "cluster_start_s": round(cluster_s, 2)}
+
+
 def _index(mode: str, documents: list[Document], embedder: Embedder, index_dir: Path) -> dict:
+    if mode == "cluster":
+        return _index_on_cluster(documents, embedder, index_dir)
     settings = settings_for(mode, index_dir)
     if mode != "ray":
         return index_throughput(documents, embedder, settings)
@@ -181,6 +227,14 @@ def markdown(result: dict) -> str:
         lines.append(
             f"\nStarting the local Ray (`ray.init(num_cpus={result['workers']})`, not in the wall "
             f"time above) took {rows['ray']['ray_start_s']:.1f} s."
+        )
+    if "store_count" in (c := rows.get("cluster", {})):
+        lines.append(
+            f"\nCluster mode: starting the Milvus server took {c['milvus_start_s']:.1f} s and the "
+            f"{result['workers']}-node Ray cluster {c['cluster_start_s']:.1f} s (not in the wall "
+            f"time); {c['ray_nodes']} nodes embedded, the workers upserted "
+            f"{c['stored_by_workers']} chunk vectors themselves, and the store then held "
+            f"{c['store_count']} vectors for {c['chunks']} chunks."
         )
     return "\n".join(lines) + "\n"
 

@@ -196,6 +196,8 @@ def index_throughput(
         "chunks_per_s": round(report.chunks / report.seconds, 2),
         "texts_per_s": round(report.embedded_texts / report.seconds, 2),
         "index_bytes": generation_bytes(settings.index_dir),
+        "stored_by_workers": report.stored_by_workers,
+        "ray_nodes": len(report.ray_nodes),
     }
 
 

@@ -19,6 +19,7 @@ and in the index manifest) and search parameters per query. Measured on the serv
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,8 @@ from qa.errors import IndexMismatch
 from qa.index.vectorstore import VectorStoreError, check_query, check_vectors
 
 _MILVUS_BATCH = 1000
-_INDEX_WAIT_S = 600.0
+_log = logging.getLogger(__name__)
+_INDEX_WAIT_S = 900.0
 
 
 # index type -> (build parameters, search parameters) with their defaults. Measured on the
@@ -192,19 +194,29 @@ class MilvusStore:
             self.count()
 
     def flush(self, timeout: float = _INDEX_WAIT_S) -> None:
-        """Seal and persist the segments, wait until the index covers every row (so searches
-        take the indexed path), then a Strong read: afterwards every reader sees the data."""
+        """Seal and persist the segments, wait until the index is built and the query node
+        serves the indexed segments (until then an approximate index answers through a
+        temporary one: HNSW recall@10 0.90 instead of 0.97 at 10k), then a Strong read: every
+        reader sees the data afterwards."""
         self._client.flush(self.collection)
         deadline = time.monotonic() + timeout
-        while True:
-            info = self._client.describe_index(self.collection, "vector")
-            if not info.get("pending_index_rows") and info.get("state") != "InProgress":
+        while self._index_pending():
+            if time.monotonic() > deadline:  # durable and searchable already: do not fail
+                _log.warning("%s: the index is not in use after %.0f s", self.uri, timeout)
                 break
-            if time.monotonic() > deadline:
-                raise VectorStoreError(f"{self.uri}: index not built after {timeout:.0f} s")
-            time.sleep(0.2)
+            time.sleep(0.5)
         self.count()
         self._dirty = False
+
+    def _index_pending(self) -> bool:
+        info = self._client.describe_index(self.collection, "vector")
+        if info.get("pending_index_rows") or info.get("state") == "InProgress":
+            return True
+        if self.spec.index_type == "FLAT":  # exact: searched without an index file
+            return False
+        loaded = self._client.list_loaded_segments(self.collection)
+        served = sum(seg.num_rows for seg in loaded if seg.index_name)
+        return served < int(info.get("indexed_rows") or 0)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         vector = check_query(vector, self.dim)
