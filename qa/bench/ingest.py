@@ -189,7 +189,7 @@ def markdown(result: dict) -> str:
     rows = result["modes"]
     reference = next((m for m, r in rows.items() if r.get("reference")), None)
     lines = [
-        "### Ingestion throughput: serial vs worker threads vs local Ray",
+        "### Ingestion throughput: serial vs worker threads vs local Ray vs a Ray cluster writing to Milvus",
         "",
         f"The first {result['paragraphs']} XQuAD Vietnamese paragraphs "
         f"({result['characters']:,} characters, one document each) indexed into a fresh temp "
