@@ -58,19 +58,30 @@ def _milvus_table(result: dict) -> list[str]:
         f"{_empty(result)}.",
         "",
         "| vectors | Milvus index | parameters | insert (vectors/s) | build (s) | p50 (ms) "
-        "| p95 (ms) | recall@10 | RSS | disk | restart: stop / start / answers (s) |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| p95 (ms) | recall@10 | RSS | disk | restart: stop / start / answers (s) | load |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for size, rows in result["milvus"].items():
         for r in rows.values():
             t = r.get("restart")
             restart = f"{t['stop_s']:.1f} / {t['start_s']:.1f} / {t['answer_s']:.1f}" if t else "—"
+            build = f"{r['build_s']:.1f}" + ("" if r["index_in_use"] else " (index not in use)")
             lines.append(
                 f"| {int(size):,} | `{r['index']}` | {_params(r)} | {r['insert_per_s']:,} "
-                f"| {r['build_s']:.1f} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} "
+                f"| {build} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} "
                 f"| {r['recall@10']:.3f} | {gib(r['rss_bytes'])} | {gib(r['disk_bytes'])} "
-                f"| {restart} |"
+                f"| {restart} | {r['load_avg'][0]:.1f} |"
             )
+    largest = max(result["milvus"], key=int)
+    parts = max(result["milvus"][largest].values(), key=lambda r: r["disk_bytes"])["disk_parts"]
+    listed = ", ".join(f"`{k}` {gib(v)}" for k, v in sorted(parts.items(), key=lambda x: -x[1]))
+    lines += [
+        "",
+        f"Its data directory at {int(largest):,}: {listed}. `rocksmq` is the write-ahead log, "
+        "kept by the server's default retention (3 days or 8 GiB), and compacted-away segment "
+        "files wait for garbage collection (every hour, after 3 h); the durable data is the binlogs and "
+        "index files. Load = 1-minute load average when the row ended (2 cores).",
+    ]
     return lines
 
 

@@ -200,7 +200,7 @@ class MilvusStore:
         reader sees the data afterwards."""
         self._client.flush(self.collection)
         deadline = time.monotonic() + timeout
-        while self._index_pending():
+        while self.index_pending():
             if time.monotonic() > deadline:  # durable and searchable already: do not fail
                 _log.warning("%s: the index is not in use after %.0f s", self.uri, timeout)
                 break
@@ -208,7 +208,10 @@ class MilvusStore:
         self.count()
         self._dirty = False
 
-    def _index_pending(self) -> bool:
+    def index_pending(self) -> bool:
+        """Whether some rows are not yet searched through the collection's index (being built,
+        or built but not yet served: compaction of new segments keeps this going for a while
+        after large loads)."""
         info = self._client.describe_index(self.collection, "vector")
         if info.get("pending_index_rows") or info.get("state") == "InProgress":
             return True
