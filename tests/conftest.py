@@ -246,7 +246,8 @@ def milvus_server(tmp_path_factory):
 @pytest.fixture
 def milvus_uri(milvus_server) -> Iterator[str]:
     """`milvus://127.0.0.1:<port>?collection=<fresh name>` on the session's server (started
-    again if a test left it stopped); handles closed and the collection dropped afterwards."""
+    again if a test left it stopped); handles closed and the collections whose name starts with
+    it dropped afterwards (a test may append to the name for more collections)."""
     import uuid
 
     from pymilvus import MilvusClient
@@ -259,7 +260,9 @@ def milvus_uri(milvus_server) -> Iterator[str]:
     yield uri
     close_shared(uri)
     client = MilvusClient(f"http://127.0.0.1:{milvus_server.start().port}")
-    client.drop_collection(name)
+    for collection in client.list_collections():
+        if collection.startswith(name):
+            client.drop_collection(collection)
     client.close()
 
 
