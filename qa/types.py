@@ -19,9 +19,10 @@ class Document:
     text: str
     sha256: str
     path: str = ""
-    date: str = ""
-    source: str = ""
+    date: str = ""  # ISO publication date; "" when unknown
+    source: str = ""  # the outlet ("Báo Cảng Biển", "vnexpress.net")
     language: str = "vi"
+    url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
