@@ -158,15 +158,15 @@ def extract_page(raw: str, url: str = "") -> Page:
         include_tables=True,
     )
     body = found.text if found is not None and found.text else ""
+    title = _squash(found.title or "") if found is not None else ""
     paragraphs = [_squash(line) for line in body.splitlines() if line.strip()]
+    if paragraphs and title and paragraphs[0] == title:  # the headline is the title, not text
+        paragraphs.pop(0)
     lead = _lead(tree, body)
     if lead:
-        title = _squash(found.title or "") if found is not None else ""
-        at = 1 if paragraphs and title and paragraphs[0] == title else 0
-        paragraphs.insert(at, lead)
+        paragraphs.insert(0, lead)
     if not any(ch.isalnum() for p in paragraphs for ch in p):
         raise DocumentError("no article text found in the page")
-    title = _squash(found.title or "") if found is not None else ""
     saved_from = _SAVED_FROM.search(raw[:4096])
     page_url = (
         url
