@@ -19,6 +19,7 @@ import numpy as np
 from qa.errors import IndexMismatch, IndexMissing, QAError
 from qa.index.embedding import Embedder
 from qa.index.store import IndexData, load_index, write_index, writer_lock
+from qa.index.stories import find_stories
 from qa.ingest.chunking import chunk_document
 from qa.ingest.documents import read_corpus
 from qa.settings import Settings
@@ -166,17 +167,19 @@ def build_data(
             return np.zeros((0, embedder.dim), np.float32)
         return np.stack([fresh[r] if isinstance(r, int) else r for r in rows]).astype(np.float32)
 
+    chunk_vectors = stack(chunk_rows)
     manifest = {
         "embedder": embedder_manifest(embedder),
         "chunking": chunking,
         "documents": {d.doc_id: {"sha256": d.sha256, "path": d.path} for d in documents},
         "near_duplicates": [list(p) for p in report.near_duplicates],
+        "stories": find_stories(documents, chunks, chunk_vectors).to_manifest(),
         "versions": {"python": platform.python_version(), "numpy": np.__version__},
     }
     data = IndexData(
         documents={d.doc_id: d for d in documents},
         chunks=chunks,
-        chunk_vectors=stack(chunk_rows),
+        chunk_vectors=chunk_vectors,
         sentences=sentences,
         sentence_vectors=stack(sentence_rows),
         manifest=manifest,
@@ -260,7 +263,10 @@ def index_corpus(
         # Same texts but new front matter (title, date, source) or path: no vectors change, but
         # the documents must still be re-published or citations keep the old metadata.
         unchanged = not (report.added or report.updated or report.removed)
-        if same_store and unchanged and data.documents == previous.documents:
+        same_stories = (
+            data.manifest["stories"] == previous.manifest.get("stories") if previous else False
+        )
+        if same_store and unchanged and data.documents == previous.documents and same_stories:
             report.generation = previous.generation
         else:
             stale = (
