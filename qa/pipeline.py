@@ -17,6 +17,7 @@ import numpy as np
 
 from qa.answering.abstain import answerable, background_similarity, features, load_calibration
 from qa.answering.compose import compose
+from qa.answering.dated import stamp
 from qa.answering.generation import Generator, generate_answer, make_generator, passages_for
 from qa.errors import DocumentError, InvalidQuestion, UnknownDocument
 from qa.index.build import IndexReport, Progress, check_compatible, index_corpus
@@ -30,6 +31,7 @@ from qa.ingest.documents import (
     parse_document,
     read_corpus,
 )
+from qa.retrieve.filters import Filters, NewsView, widen
 from qa.retrieve.hybrid import Retriever
 from qa.settings import Settings
 from qa.text import clean
@@ -40,6 +42,7 @@ from qa.types import Answer, Document, Hit
 class _State:
     data: IndexData
     retriever: Retriever
+    news: NewsView  # stories, date/outlet filters and preferences (qa.retrieve.filters)
 
 
 class QA:
@@ -83,7 +86,8 @@ class QA:
             ):
                 data = load_index(self.settings.index_dir)
                 check_compatible(data.manifest, self.embedder)
-                state = _State(data, Retriever(data, self.embedder, self.settings.candidates))
+                retriever = Retriever(data, self.embedder, self.settings.candidates)
+                state = _State(data, retriever, NewsView(data, retriever))
                 self._state = state
         return state
 
@@ -107,23 +111,46 @@ class QA:
             raise InvalidQuestion("history must be a list of earlier questions (strings)")
         return [clean(h)[: self.settings.max_question_chars] for h in history if h.strip()]
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The top-k passages (chunks) for a query, best first."""
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        sources: list[str] | None = None,
+    ) -> list[Hit]:
+        """The top-k passages (chunks) for a query, best first, one per story. `since`/`until`
+        ("2021", "2021-04", "2021-04-28") and `sources` (outlets) limit the articles searched."""
         text = self._check_question(query)
-        state = self._current()
-        return state.retriever.search(state.retriever.analyze(text), k or self.settings.top_k)
+        filters = Filters.parse(since, until, sources)
+        news = self._current().news
+        retriever = news.retriever_for(filters)
+        k = k or self.settings.top_k
+        hits = retriever.search(retriever.analyze(news.content(text)), widen(k))
+        return news.select(hits, text, k)
 
     def answer(
-        self, question: str, history: list[str] | None = None, k: int | None = None
+        self,
+        question: str,
+        history: list[str] | None = None,
+        k: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        sources: list[str] | None = None,
     ) -> Answer:
-        """Answer from the articles with cited sentences, or `found=False` with related passages."""
+        """Answer from the articles with cited sentences, or `found=False` with related passages.
+        Filters as in `search`; a time or outlet the question names is preferred, and the answer
+        is dated and sourced (qa.answering.dated)."""
         text = self._check_question(question)
         turns = self._check_history(history)
+        filters = Filters.parse(since, until, sources)
         state = self._current()
-        retriever = state.retriever
-        query = retriever.analyze(text, turns)
+        retriever = state.news.retriever_for(filters)
+        query = retriever.analyze(state.news.content(text), turns)
         vector = retriever.embed_query(query)
-        hits, pool = retriever.retrieve(query, vector, k or self.settings.answer_hits)
+        k = k or self.settings.answer_hits
+        hits, pool = retriever.retrieve(query, vector, widen(k))
+        hits = state.news.select(hits, text, k)
         focus, focus_vector = query, vector
         if (
             query.focus is not None
@@ -146,14 +173,15 @@ class QA:
             self.settings.related,
         )
         if self.generator is None:
-            return extractive
+            return stamp(extractive, state.news, text)
         # The generator sees the passages the extractive answer chose; its text is shown only if
         # qa.answering.grounding passes it, else the extractive answer is returned with the reason.
-        data, rows = state.data, retriever.chunk_row
+        data, rows = retriever.data, retriever.chunk_row
         passages = passages_for(extractive, data.documents, lambda c: data.chunks[rows[c]])
-        return generate_answer(
+        generated = generate_answer(
             self.generator, extractive, passages, self.settings.generator_max_tokens
         )
+        return stamp(generated, state.news, text)
 
     # -- documents ---------------------------------------------------------------------------
     def add_document(self, name: str, data: bytes) -> tuple[Document, IndexReport]:
@@ -281,11 +309,14 @@ def default_qa() -> QA:
         return _default
 
 
-def answer(question: str, history: list[str] | None = None, k: int | None = None) -> Answer:
-    """Answer a question over the default index. See `QA.answer`."""
-    return default_qa().answer(question, history=history, k=k)
+def answer(
+    question: str, history: list[str] | None = None, k: int | None = None, **filters: object
+) -> Answer:
+    """Answer a question over the default index. See `QA.answer` (filters: since, until,
+    sources)."""
+    return default_qa().answer(question, history=history, k=k, **filters)  # type: ignore[arg-type]
 
 
-def search(query: str, k: int | None = None) -> list[Hit]:
-    """Search the default index. See `QA.search`."""
-    return default_qa().search(query, k=k)
+def search(query: str, k: int | None = None, **filters: object) -> list[Hit]:
+    """Search the default index. See `QA.search` (filters: since, until, sources)."""
+    return default_qa().search(query, k=k, **filters)  # type: ignore[arg-type]

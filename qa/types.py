@@ -80,6 +80,12 @@ class Hit:
     score: float
     dense: float = 0.0
     lexical: float = 0.0
+    # Filled by qa.retrieve.filters: the article's date and outlet, and the other articles of
+    # its story (syndicated copies: {doc_id, title, source, date, url}).
+    date: str = ""
+    source: str = ""
+    url: str = ""
+    also: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +104,15 @@ class Citation:
     end: int
     score: float
     date: str = ""
+    # Filled by qa.answering.dated: the outlet and URL; `as_of` is the period the quoted fact is
+    # dated to by its sentence or article (ISO: 2023-10-31, 2023-10, 2023), `as_of_label` its
+    # wording in the answer's language ("tính đến 31/10/2023"); `also` the other outlets of the
+    # story ({doc_id, title, source, date, url}).
+    source: str = ""
+    url: str = ""
+    as_of: str = ""
+    as_of_label: str = ""
+    also: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,6 +133,8 @@ class Answer:
     # Set when a generator was asked (see qa.answering.grounding.record): {"checked", "passed", "failed",
     # "generator", "note"}; None (JSON null) for plain extractive answers.
     grounding: dict[str, Any] | None = None
+    # Copies of a cited story that give another figure for the quoted fact (qa.answering.dated).
+    conflicts: list[Citation] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,4 +147,5 @@ class Answer:
             "mode": self.mode,
             "confidence": round(self.confidence, 4),
             "grounding": self.grounding,
+            "conflicts": [c.to_dict() for c in self.conflicts],
         }
