@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.bench import corpus, ingest, scale, speed
+from qa.bench import corpus, ingest, news, scale, speed
 
 
 def test_scale_10k(tmp_path: Path) -> None:
@@ -89,3 +89,18 @@ def test_corpus_questions_among_distractors(tmp_path: Path) -> None:
     text = corpus.markdown(result)
     assert "| index | questions | n | first cited |" in text
     assert [p.name for p in corpus.plot(result, tmp_path)] == ["corpus.png"]
+
+
+def test_news_copies_folded(tmp_path: Path) -> None:
+    result = news.run(quick=True)
+    json.dumps(result)
+    assert (result["originals"], result["copied"], result["articles"]) == (15, 5, 25)
+    for rows in result["retrieval"].values():
+        assert rows["no folding"]["copy slots"] > 0.2  # copies crowd the top 5
+        assert rows["folded"]["copy slots"] == 0.0
+        assert rows["folded"]["stories"] > rows["no folding"]["stories"]
+        assert rows["folded"]["gold@5"] >= rows["no folding"]["gold@5"]
+    assert result["detection"]["recall"] == 1.0 and result["detection"]["precision"] == 1.0
+    text = news.markdown(result)
+    assert "| VI | folded |" in text and "copy slots" in text
+    assert [p.name for p in news.plot(result, tmp_path)] == ["news.png"]
