@@ -205,7 +205,9 @@ class QA:
         for name, data in files:
             suffix = Path(name).suffix.lower()
             if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) and suffix not in SUFFIXES:
-                raise DocumentError(f"{name!r}: only .txt and .md articles can be added")
+                raise DocumentError(
+                    f"{name!r}: only .txt and .md articles, or saved .html pages, can be added"
+                )
             document = parse_document(
                 doc_id_for(name), decode(data, name, self.settings.max_document_bytes), name
             )

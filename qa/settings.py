@@ -48,6 +48,9 @@ class Settings:
     max_question_chars: int = 1000
     max_document_bytes: int = 2_000_000
     max_documents_per_request: int = 100
+    # `qa add URL` / `qa add --feed URL`: seconds a fetch may take in all (size cap:
+    # max_document_bytes).
+    fetch_timeout: float = 10.0
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see qa.answering.calibrate).
     abstain_below: float | None = None

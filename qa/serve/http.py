@@ -67,7 +67,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class AnswerRequest(_Strict):
+class _Filtered(_Strict):
+    since: StrictStr | None = Field(
+        None, description="Only articles published since this date: 2021, 2021-04, 2021-04-28."
+    )
+    until: StrictStr | None = Field(None, description="Only articles published until this date.")
+    sources: list[StrictStr] | None = Field(
+        None, max_length=20, description="Only articles of these outlets (names or host names)."
+    )
+
+
+class AnswerRequest(_Filtered):
     question: StrictStr = Field(description="The question, in Vietnamese or English.")
     history: list[StrictStr] | None = Field(
         None, max_length=50, description="Earlier questions of the conversation, oldest first."
@@ -77,14 +87,27 @@ class AnswerRequest(_Strict):
     )
 
 
-class SearchRequest(_Strict):
+class SearchRequest(_Filtered):
     query: StrictStr
     k: Annotated[StrictInt, Field(ge=1, le=20)] | None = None
 
 
 class NewDocument(_Strict):
-    name: StrictStr = Field(description="File name; the document id is its stem, e.g. 'a.txt'.")
-    text: StrictStr = Field(description="Article text, optionally with a front-matter block.")
+    name: StrictStr = Field(
+        description="File name; the document id is its stem, e.g. 'a.txt' or a saved page 'a.html'."
+    )
+    text: StrictStr = Field(
+        description="Article text (front matter or `# key = value` header optional), or the HTML "
+        "of a saved news page: its article text, title, date, outlet and URL are extracted."
+    )
+
+
+class CopyOut(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    date: str
+    url: str
 
 
 class CitationOut(BaseModel):
@@ -96,7 +119,12 @@ class CitationOut(BaseModel):
     start: int
     end: int
     score: float
-    date: str
+    date: str = Field(description="Publication date of the article (ISO), '' when unknown.")
+    source: str = Field(description="The outlet.")
+    url: str
+    as_of: str = Field(description="When the quoted fact holds, if its text says: ISO date/period.")
+    as_of_label: str = Field(description="`as_of` in words, in the answer's language.")
+    also: list[CopyOut] = Field(description="Other articles of the same story (copies).")
 
 
 class AnswerOut(BaseModel):
@@ -108,6 +136,9 @@ class AnswerOut(BaseModel):
     related: list[CitationOut]
     mode: str
     confidence: float
+    conflicts: list[CitationOut] = Field(
+        description="Sentences of copies of a cited story that give other figures."
+    )
 
 
 class HitOut(BaseModel):
@@ -120,6 +151,10 @@ class HitOut(BaseModel):
     score: float
     dense: float
     lexical: float
+    date: str
+    source: str
+    url: str
+    also: list[CopyOut]
 
 
 class SearchOut(BaseModel):
@@ -135,6 +170,7 @@ class DocumentSummary(BaseModel):
 
 
 class DocumentOut(DocumentSummary):
+    url: str
     language: str
     sha256: str
     text: str
@@ -393,14 +429,18 @@ def create_api(
     @v1.post("/answer", response_model=AnswerOut, tags=["questions"])
     def answer(request: AnswerRequest) -> dict[str, Any]:
         """Answer a question from the articles, with cited quotes, or `found: false`."""
-        _check_unicode(request.question, *(request.history or []))
-        return qa.answer(request.question, history=request.history, k=request.k).to_dict()
+        _check_unicode(request.question, *(request.history or []), *(request.sources or []))
+        filters = request.model_dump(include={"since", "until", "sources"})
+        return qa.answer(
+            request.question, history=request.history, k=request.k, **filters
+        ).to_dict()
 
     @v1.post("/search", response_model=SearchOut, tags=["questions"])
     def search(request: SearchRequest) -> dict[str, Any]:
         """The best-matching passages (chunks) for a query, best first."""
-        _check_unicode(request.query)
-        return {"hits": [hit.to_dict() for hit in qa.search(request.query, request.k)]}
+        _check_unicode(request.query, *(request.sources or []))
+        filters = request.model_dump(include={"since", "until", "sources"})
+        return {"hits": [h.to_dict() for h in qa.search(request.query, request.k, **filters)]}
 
     @v1.get("/documents", response_model=list[DocumentSummary], tags=["documents"])
     def documents() -> list[dict[str, Any]]:
@@ -415,6 +455,7 @@ def create_api(
         doc = qa.document(doc_id)
         return {
             **_summary(doc, counts.get(qa.documents()).get(doc.doc_id, 0)),
+            "url": doc.url,
             "language": doc.language,
             "sha256": doc.sha256,
             "text": doc.text,

@@ -30,6 +30,8 @@ _LABELS = {
         "not_found_body": "Các bài viết không trả lời câu hỏi này. Dưới đây là những đoạn gần nhất.",
         "see_related": "Xem các đoạn liên quan trong khung Nguồn.",
         "no_related": "Không có đoạn nào liên quan.",
+        "also": "Cùng đưa tin",
+        "conflicts": "Bản đưa tin khác số liệu",
     },
     "en": {
         "sources": "Sources",
@@ -40,6 +42,8 @@ _LABELS = {
         "not_found_body": "The articles do not answer this question. The closest passages are below.",
         "see_related": "See the related passages in the Sources panel.",
         "no_related": "No related passage.",
+        "also": "Also reported by",
+        "conflicts": "Copies with other figures",
     },
 }
 
@@ -134,7 +138,7 @@ def _card(
     c: Citation, doc: Document | None, uid: str, words: Mapping[str, str], where: Mapping[str, str]
 ) -> str:
     title = doc.title if doc is not None else c.title
-    meta = [m for m in ((doc.date if doc else c.date), c.doc_id) if m]
+    meta = [m for m in (c.source, (doc.date if doc else c.date), c.doc_id) if m]
     if _valid(c, doc):
         assert doc is not None
         body = passage_html(doc.text, c.start, c.end)
@@ -145,12 +149,20 @@ def _card(
         )
     else:
         body, button = f"<mark>{esc(c.quote)}</mark>", ""
+    as_of = f'<div class="qa-asof">{esc(c.as_of_label)}</div>' if c.as_of_label else ""
+    also = ""
+    if c.also:
+        names = ", ".join(
+            esc(o["source"] or o["doc_id"]) + (f" ({esc(o['date'])})" if o["date"] else "")
+            for o in c.also
+        )
+        also = f'<div class="qa-also">{esc(words["also"])}: {names}</div>'
     return (
         f'<article class="qa-card" data-n="{c.n}">'
         f'<header><span class="qa-badge">{c.n}</span><div>'
         f'<div class="qa-card-title">{esc(title)}</div>'
-        f'<div class="qa-card-meta">{" · ".join(esc(m) for m in meta)}</div></div></header>'
-        f'<p class="qa-passage">{body}</p>{button}</article>'
+        f'<div class="qa-card-meta">{" · ".join(esc(m) for m in meta)}</div>{as_of}</div></header>'
+        f'<p class="qa-passage">{body}</p>{also}{button}</article>'
     )
 
 
@@ -172,8 +184,9 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     words = labels(answer.language)
     uid = _uid(answer)
     shown = list(answer.citations) if answer.found else list(answer.related)
+    conflicts = list(answer.conflicts) if answer.found else []
     spans: dict[str, list[tuple[str, int, int]]] = {}
-    for c in shown:
+    for c in shown + conflicts:
         if _valid(c, documents.get(c.doc_id)):
             spans.setdefault(c.doc_id, []).append((f"{uid}-m{c.n}", c.start, c.end))
     where: dict[str, str] = {}
@@ -186,6 +199,12 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     parts = [f'<div class="qa-sources" data-q="{esc(answer.question)}">']
     if answer.found:
         parts.append(f'<h4 class="qa-heading">{esc(words["sources"])}</h4>{cards}')
+        if conflicts:
+            other = "".join(_card(c, documents.get(c.doc_id), uid, words, where) for c in conflicts)
+            parts.append(
+                f'<h4 class="qa-heading">{esc(words["conflicts"])}</h4>'
+                f'<div class="qa-conflicts">{other}</div>'
+            )
     else:
         parts.append(
             f'<div class="qa-notice qa-notfound"><strong>{esc(words["not_found"])}</strong>'
@@ -304,6 +323,10 @@ CSS = """
   font-size: .75rem; font-weight: 700; }
 .qa-card-title { font-weight: 600; line-height: 1.3; }
 .qa-card-meta { color: var(--body-text-color-subdued); font-size: .78rem; margin-top: 2px; }
+.qa-asof { font-size: .78rem; font-weight: 600; color: #b45309; margin-top: 2px; }
+.qa-also { font-size: .8rem; color: var(--body-text-color-subdued); margin: 0 0 6px; }
+.qa-conflicts .qa-card { border-color: #f59e0b; }
+.qa-conflicts .qa-badge { background: #d97706; }
 .qa-passage { margin: 6px 0 8px; line-height: 1.55; color: var(--body-text-color); }
 .qa-sources mark, .qa-article mark { background: #fde68a; color: inherit; padding: 0 2px;
   border-radius: 3px; }

@@ -51,7 +51,7 @@ class ChatUI:
     # -- chat ------------------------------------------------------------------------------
     def _documents_of(self, answer: Answer) -> dict[str, Document]:
         docs: dict[str, Document] = {}
-        for c in [*answer.citations, *answer.related]:
+        for c in [*answer.citations, *answer.related, *answer.conflicts]:
             if c.doc_id not in docs:
                 # A document removed since the answer was composed gets a card without viewer.
                 with contextlib.suppress(QAError):
@@ -59,9 +59,16 @@ class ChatUI:
         return docs
 
     def ask(
-        self, message: str | None, messages: Messages | None, turns: list[str] | None
+        self,
+        message: str | None,
+        messages: Messages | None,
+        turns: list[str] | None,
+        since: str | None = None,
+        until: str | None = None,
+        sources: list[str] | None = None,
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """Chat handler: yields (chat, sources panel, textbox, turns) as the answer streams."""
+        """Chat handler: yields (chat, sources panel, textbox, turns) as the answer streams.
+        `since`, `until` and `sources` come from the filter control (empty: no filter)."""
         question = (message or "").strip()
         turns = list(turns or [])
         if not question:
@@ -73,7 +80,9 @@ class ChatUI:
         ]
         yield chat, render.pending_html(), "", turns
         try:
-            answer = self.qa.answer(question, history=turns[-HISTORY_TURNS:] or None)
+            given = {"since": (since or "").strip(), "until": (until or "").strip()}
+            filters = {k: v for k, v in {**given, "sources": list(sources or [])}.items() if v}
+            answer = self.qa.answer(question, history=turns[-HISTORY_TURNS:] or None, **filters)
         except QAError as exc:
             chat.append({"role": "assistant", "content": "⚠️ " + render.md_escape(str(exc))})
             yield chat, render.notice_html("error", str(exc)), "", turns
@@ -96,12 +105,22 @@ class ChatUI:
         choices = [(f"{d.doc_id} — {d.title[:60]}", d.doc_id) for d in docs]
         return render.corpus_html(rows), gr.update(choices=choices, value=None)
 
+    def outlets(self) -> Any:
+        """Choices of the outlet filter: every outlet of the index."""
+        try:
+            names = sorted({d.source for d in self.qa.documents() if d.source})
+        except QAError:
+            names = []
+        return gr.update(choices=names)
+
     def upload(self, path: str | None) -> tuple[str, str, Any, None]:
-        """Add an uploaded .txt/.md file to the corpus and index it."""
+        """Add an uploaded .txt/.md file or saved .html page to the corpus and index it."""
         if not path:
             return (
                 render.notice_html(
-                    "info", "Chọn một tệp .txt hoặc .md / Choose a .txt or .md file"
+                    "info",
+                    "Chọn một tệp .txt, .md hoặc trang .html đã lưu / "
+                    "Choose a .txt, .md file or a saved .html page",
                 ),
                 *self.corpus(),
                 None,
@@ -166,13 +185,33 @@ def _chat_tab() -> tuple[Any, ...]:
                     max_lines=4,
                 )
                 ask = gr.Button("Hỏi / Ask", variant="primary", scale=1, min_width=120)
+            with gr.Accordion("Lọc theo thời gian, nguồn / Filter by date, outlet", open=False):
+                with gr.Row():
+                    since = gr.Textbox(
+                        label="Từ ngày / Since",
+                        placeholder="2021, 2021-04, 2021-04-28",
+                        elem_id="qa-since",
+                        scale=1,
+                    )
+                    until = gr.Textbox(
+                        label="Đến ngày / Until",
+                        placeholder="2023-12-31",
+                        elem_id="qa-until",
+                        scale=1,
+                    )
+                outlets = gr.Dropdown(
+                    label="Nguồn báo / Outlets",
+                    choices=[],
+                    multiselect=True,
+                    elem_id="qa-outlets",
+                )
             gr.Examples(EXAMPLES, inputs=question, label="Ví dụ / Examples")
             clear = gr.Button("Xoá hội thoại / Clear chat", variant="secondary", size="sm")
         with gr.Column(scale=2, min_width=300, elem_id="qa-sources-col"):
             sources = gr.HTML(
                 render.placeholder_html(), elem_id="qa-sources", js_on_load=render.SOURCES_JS
             )
-    return chatbot, question, ask, clear, sources
+    return chatbot, question, ask, clear, sources, (since, until, outlets)
 
 
 def _corpus_tab() -> tuple[Any, ...]:
@@ -182,14 +221,16 @@ def _corpus_tab() -> tuple[Any, ...]:
             table = gr.HTML(elem_id="qa-corpus-table", js_on_load=None)
         with gr.Column(scale=2, min_width=280):
             upload = gr.File(
-                label="Thêm bài viết (.txt, .md) / Add an article",
-                file_types=[".txt", ".md"],
+                label="Thêm bài viết (.txt, .md, trang .html đã lưu) / Add an article",
+                file_types=[".txt", ".md", ".html", ".htm"],
                 type="filepath",
                 elem_id="qa-upload",
             )
             gr.Markdown(
-                "Tệp UTF-8; có thể mở đầu bằng khối `---` với `title:` và `date:`.  \n"
-                "*UTF-8 text; an optional `---` front matter may set `title:` and `date:`.*"
+                "Tệp UTF-8; có thể mở đầu bằng khối `---` với `title:`, `date:`, `source:`; "
+                "trang báo đã lưu (.html): lấy nội dung bài, ngày đăng, tên báo.  \n"
+                "*UTF-8 text; an optional `---` front matter may set `title:`, `date:`, "
+                "`source:`; a saved news page (.html) gives its article text, date and outlet.*"
             )
             remove_id = gr.Dropdown(
                 label="Xoá bài viết / Remove an article", choices=[], elem_id="qa-remove-id"
@@ -206,13 +247,13 @@ def build_ui(qa: QA) -> gr.Blocks:
         turns = gr.State([])
         with gr.Tabs():
             with gr.Tab("Hỏi đáp / Ask", id="ask"):
-                chatbot, question, ask, clear, sources = _chat_tab()
+                chatbot, question, ask, clear, sources, filters = _chat_tab()
             with gr.Tab("Kho bài viết / Articles", id="corpus"):
                 status, table, upload, remove_id, remove = _corpus_tab()
 
         chat_io: dict[str, Any] = {
             "fn": ui.ask,
-            "inputs": [question, chatbot, turns],
+            "inputs": [question, chatbot, turns, *filters],
             "outputs": [chatbot, sources, question, turns],
             "concurrency_limit": 8,
             "concurrency_id": "chat",
@@ -246,6 +287,8 @@ def build_ui(qa: QA) -> gr.Blocks:
             **corpus_io,
         )
         demo.load(ui.corpus, outputs=[table, remove_id], api_visibility="private")
+        demo.load(ui.outlets, outputs=filters[2], api_visibility="private")
+        table.change(ui.outlets, outputs=filters[2], api_visibility="private")
     return demo
 
 
