@@ -206,6 +206,7 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
             ax.bar(np.arange(len(sets)) + i * width, values, width, label=name)
         ax.set_xticks(np.arange(len(sets)) + width / 2, [s.replace("_", " ") for s in sets])
         ax.set_ylabel(label)
-    axes[0].legend(fontsize=8)
+    axes[0].set_ylim(0, 0.75)  # room for the legend above the bars
+    axes[0].legend(fontsize=8, loc="upper right")
     fig.suptitle("XQuAD-vi with injected syndicated copies")
     return save(fig, out_dir / "news.png")
