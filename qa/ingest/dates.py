@@ -8,6 +8,7 @@ the calendar `Period` it names. Relative mentions are resolved against the artic
 Without a reference they are left out rather than guessed.
 
 Pure functions, no model: the same code reads front matter, feed entries, sentences and questions.
+How an answer words a date is `qa.answering.dated`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import parsedate_to_datetime
 
-_MONTHS_EN = (
+MONTHS_EN = (
     "january february march april may june july august september october november december"
 ).split()
 _MONTH_EN_RE = (
@@ -27,7 +28,6 @@ _MONTH_EN_RE = (
     r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
-_ROMAN_OUT = ("", "I", "II", "III", "IV")
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def _en_month_year(match: re.Match[str], _: date | None) -> Period:
 
 
 def _en_month(name: str) -> int:
-    return next(i for i, full in enumerate(_MONTHS_EN, 1) if full.startswith(name[:3].lower()))
+    return next(i for i, full in enumerate(MONTHS_EN, 1) if full.startswith(name[:3].lower()))
 
 
 def _relative(offsets: dict[str, Callable[[date], Period]]) -> Resolver:
@@ -394,54 +394,3 @@ def dating(text: str, reference: date | None) -> Mention | None:
     if not mentions:
         return None
     return max(mentions, key=lambda m: (m.until, m.period.end, m.period.precision == "day"))
-
-
-# -- wording -----------------------------------------------------------------------------------
-def _vi_day(d: date) -> str:
-    return f"{d.day}/{d.month}/{d.year}"
-
-
-def _en_day(d: date) -> str:
-    return f"{d.day} {_MONTHS_EN[d.month - 1].capitalize()} {d.year}"
-
-
-def _names(period: Period) -> tuple[str, str]:
-    """(Vietnamese, English) name of a period: "31/10/2023", "tháng 10/2023", "quý III/2023"."""
-    s, e = period.start, period.end
-    if period.precision == "day":
-        return _vi_day(s), _en_day(s)
-    if period.precision == "month":
-        return f"tháng {e.month}/{e.year}", f"{_MONTHS_EN[e.month - 1].capitalize()} {e.year}"
-    if period.precision == "quarter":
-        q = (s.month + 2) // 3
-        return f"quý {_ROMAN_OUT[q]}/{s.year}", f"Q{q} {s.year}"
-    if period.precision == "year":
-        return f"năm {s.year}", str(s.year)
-    return f"từ {_vi_day(s)} đến {_vi_day(e)}", f"from {_en_day(s)} to {_en_day(e)}"
-
-
-def describe(period: Period, language: str, until: bool = False) -> str:
-    """How the answer dates a fact. Counted up to a period ("tính đến", "10 tháng năm 2023"):
-    "tính đến 31/10/2023" / "as of 31 October 2023", "tính đến hết tháng 10/2023" / "as of the
-    end of October 2023". In a period: "ngày 17/11/2023" / "on 17 November 2023", "tháng 4/2021"
-    / "in April 2021", "năm 2021" / "in 2021"."""
-    if until and period.precision == "range":
-        period = Period(period.end, period.end, "day")
-    vi, en = _names(period)
-    if until or (period.precision == "month" and period.start.month != period.end.month):
-        if period.precision != "day":
-            vi, en = f"hết {vi}", f"the end of {en}"
-        return f"tính đến {vi}" if language == "vi" else f"as of {en}"
-    if language == "vi":
-        return f"ngày {vi}" if period.precision == "day" else vi
-    if period.precision == "range":
-        return en
-    return f"on {en}" if period.precision == "day" else f"in {en}"
-
-
-def reported(iso: str, language: str) -> str:
-    """ "đăng ngày 9/11/2023" / "reported on 9 November 2023"; "" when the date is unknown."""
-    period = parse_period(iso)
-    if period is None:
-        return ""
-    return ("đăng " if language == "vi" else "reported ") + describe(period, language)
