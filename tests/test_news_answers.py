@@ -145,11 +145,26 @@ def test_sources_filter(news_qa: QA) -> None:
 
 @pytest.mark.parametrize(
     ("since", "until", "message"),
-    [("hôm qua", None, "since='hôm qua'"), ("2023", "2021", "after until"), ("2021-13", None, "")],
+    [
+        ("hôm qua", None, "since='hôm qua'"),
+        ("2023", "2021", "after until"),
+        ("2021-13", None, "not a calendar date"),
+        (2021, None, "since=2021"),
+    ],
 )
 def test_bad_filters_are_refused(news_qa: QA, since, until, message) -> None:
     with pytest.raises(InvalidQuestion, match=message):
         news_qa.search("gạo", since=since, until=until)
+
+
+def test_filters_accept_dates_and_refuse_odd_sources(news_qa: QA) -> None:
+    from datetime import date
+
+    hits = news_qa.search("vốn đầu tư nước ngoài", k=10, since=date(2023, 1, 1))
+    assert hits and all(h.date >= "2023" for h in hits)
+    for sources in (3, [None], {"a": 1}):
+        with pytest.raises(InvalidQuestion, match="sources must be a list"):
+            news_qa.search("gạo", sources=sources)
 
 
 # -- syndicated copies --------------------------------------------------------------------------

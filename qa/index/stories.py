@@ -18,7 +18,8 @@ version, so a reader needs no computation and no pickle.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,10 +44,10 @@ class Stories:
 
     groups: tuple[tuple[str, ...], ...] = ()
     pairs: tuple[tuple[str, str, float, float], ...] = ()  # (a, b, jaccard, cosine) edges
-    _of: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self._of.update({d: i for i, group in enumerate(self.groups) for d in group})
+    @cached_property
+    def _of(self) -> dict[str, int]:
+        return {d: i for i, group in enumerate(self.groups) for d in group}
 
     def story(self, doc_id: str) -> str:
         """A stable key of the document's story (its first member), the doc id when alone."""

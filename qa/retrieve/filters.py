@@ -54,32 +54,37 @@ class Filters:
     @classmethod
     def parse(
         cls,
-        since: str | None = None,
-        until: str | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
         sources: list[str] | tuple[str, ...] | str | None = None,
     ) -> Filters:
-        """From user input: dates as "2021", "2021-04" or "2021-04-28" (since = the start of
-        that period, until = its end); sources as names or host names, e.g. ["vnexpress.net"].
-        Raises InvalidQuestion with the reason for anything else."""
-        bounds = []
+        """From user input: dates as "2021", "2021-04", "2021-04-28" or a `date` (since = the
+        start of that period, until = its end); sources as names or host names, e.g.
+        ["vnexpress.net"] or "a, b". Raises InvalidQuestion with the reason for anything else."""
+        bounds: list[date | None] = []
         for name, value in (("since", since), ("until", until)):
             if value is None or value == "":
                 bounds.append(None)
-                continue
-            period = parse_period(value) if isinstance(value, str) else None
-            if period is None or not re.fullmatch(r"\d{4}(-\d{1,2}){0,2}", value.strip()):
+            elif isinstance(value, date):
+                bounds.append(value)
+            elif isinstance(value, str) and re.fullmatch(r"\d{4}(-\d{1,2}){0,2}", value.strip()):
+                period = parse_period(value)
+                if period is None:
+                    raise InvalidQuestion(f"{name}={value!r} is not a calendar date")
+                bounds.append(period.start if name == "since" else period.end)
+            else:
                 raise InvalidQuestion(
                     f"{name}={value!r}: use a date like 2021, 2021-04 or 2021-04-28"
                 )
-            bounds.append(period.start if name == "since" else period.end)
         if bounds[0] and bounds[1] and bounds[0] > bounds[1]:
             raise InvalidQuestion(f"since ({since}) is after until ({until})")
         if isinstance(sources, str):
-            sources = [s for s in sources.split(",")]
-        names = tuple(s.strip() for s in sources or () if isinstance(s, str) and s.strip())
-        if sources and len(names) != len(list(sources)):
+            sources = sources.split(",")
+        if sources is not None and not isinstance(sources, list | tuple):
             raise InvalidQuestion("sources must be a list of outlet names (strings)")
-        return cls(bounds[0], bounds[1], names)
+        if any(not isinstance(s, str) for s in sources or ()):
+            raise InvalidQuestion("sources must be a list of outlet names (strings)")
+        return cls(bounds[0], bounds[1], tuple(s.strip() for s in sources or () if s.strip()))
 
     @property
     def active(self) -> bool:
