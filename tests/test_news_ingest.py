@@ -261,3 +261,11 @@ def test_fetch_refuses_other_schemes_and_dead_ports() -> None:
         fetch("file:///etc/passwd", max_bytes=1000)
     with pytest.raises(DocumentError, match="cannot fetch"):
         fetch("http://127.0.0.1:9/", max_bytes=1000, timeout=2.0)
+
+
+def test_page_with_too_many_elements_is_refused(monkeypatch) -> None:
+    from qa.ingest import html
+
+    monkeypatch.setattr(html, "MAX_ELEMENTS", 50)
+    with pytest.raises(DocumentError, match=r"the page has \d+ HTML elements; the limit is 50"):
+        read_document(NEWS / "baocangbien-fdi-2021.html")

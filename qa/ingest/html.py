@@ -29,6 +29,9 @@ from qa.errors import DocumentError
 from qa.ingest.dates import find_dates, parse_date
 from qa.text import clean
 
+# A saved article page has a few thousand elements; extraction time grows with them (a page of
+# 30,000 paragraphs takes ~10 s), so a page over this many is refused rather than read.
+MAX_ELEMENTS = 25_000
 _LEAD_CUE = re.compile(r"sapo|lead|summary|description|chapeau|excerpt|tom-?tat", re.I)
 _DATE_CUE = re.compile(r"date|time|publish|ngay-?dang|meta", re.I)
 _COMMENT_CUE = re.compile(r"comment|binh-?luan|y-?kien|reply|disqus", re.I)
@@ -148,6 +151,9 @@ def extract_page(raw: str, url: str = "") -> Page:
         tree = lxml.html.fromstring(raw)
     except (ValueError, lxml.etree.ParserError) as exc:
         raise DocumentError(f"cannot parse the page as HTML ({exc})") from exc
+    elements = sum(1 for _ in tree.iter())
+    if elements > MAX_ELEMENTS:
+        raise DocumentError(f"the page has {elements} HTML elements; the limit is {MAX_ELEMENTS}")
     found = trafilatura.bare_extraction(
         raw,
         url=url or None,
@@ -156,6 +162,8 @@ def extract_page(raw: str, url: str = "") -> Page:
         include_comments=False,
         include_images=False,
         include_tables=True,
+        # its own date search is not used (see `_published`): keep it cheap
+        date_extraction_params={"extensive_search": False, "original_date": True},
     )
     body = found.text if found is not None and found.text else ""
     title = _squash(found.title or "") if found is not None else ""
