@@ -221,3 +221,28 @@ def test_outlet_named_in_the_question_stands_for_its_story(news_qa: QA) -> None:
     citation = first(news_qa, answer)
     assert citation.source == "Nhịp Sống Số" and "4,31 tỷ USD" in citation.quote
     assert "4,13 tỷ USD" in answer.conflicts[0].quote
+
+
+@pytest.mark.parametrize(
+    ("question", "period", "latest", "outlet"),
+    [
+        ("Vốn FDI của Hải Phòng năm 2021 là bao nhiêu?", "2021", False, ""),
+        ("How much FDI did Hai Phong attract in April 2021?", "2021-04", False, ""),
+        ("Tháng 4/2021 Hải Phòng thu hút bao nhiêu vốn?", "2021-04", False, ""),
+        ("Gần đây nhất Hải Phòng thu hút bao nhiêu vốn?", None, True, ""),
+        ("gan day nhat hai phong thu hut bao nhieu von", None, True, ""),
+        ("What is the latest FDI figure?", None, True, ""),
+        ("Theo bao cang bien, von FDI la bao nhieu?", None, False, "Báo Cảng Biển"),
+        ("According to Tin Nhanh Việt, how much rice was exported?", None, False, "Tin Nhanh Việt"),
+        ("Năm nay Hải Phòng thu hút bao nhiêu vốn?", None, False, ""),  # no article date to resolve
+    ],
+)
+def test_time_and_outlet_named_in_a_question(question, period, latest, outlet) -> None:
+    from qa.retrieve.filters import intent
+
+    want = intent(question, {"Báo Cảng Biển", "Tin Nhanh Việt", "Nhịp Sống Số"})
+    assert (want.period.iso() if want.period else None, want.latest, want.outlet) == (
+        period,
+        latest,
+        outlet,
+    )
