@@ -61,7 +61,11 @@ class QA:
         self.generator = (
             generator
             if generator is not None
-            else make_generator(self.settings.generator, self.settings.generator_timeout)
+            else make_generator(
+                self.settings.generator,
+                self.settings.generator_timeout,
+                self.settings.generator_threads,
+            )
         )
         self._state: _State | None = None
         self._lock = threading.Lock()

@@ -54,11 +54,14 @@ class Settings:
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see qa.answering.calibrate).
     abstain_below: float | None = None
-    # Generated answers (qa.answering.generation): "none" (extractive only), "transformers:<model id or
-    # path>" or "openai:<base_url>#<model>"; every generated answer passes qa.answering.grounding first.
+    # Generated answers (qa.answering.backends): "none" (extractive only), "llamacpp:<path.gguf>",
+    # "transformers:<model id or path>" or "openai:<base_url>#<model>"; every generated answer
+    # passes qa.answering.grounding first.
     generator: str = "none"
     generator_timeout: float = 30.0
     generator_max_tokens: int = 256
+    # CPU threads of a local generator (llamacpp): one beat two on a busy 2-core machine.
+    generator_threads: int = 1
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (CLI flags that were not given)."""

@@ -304,3 +304,77 @@ def static_site(routes: dict[str, Route]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a tiny random Llama as a GGUF file, for the llamacpp generator backend --------------------------
+TINY_WORDS = """the city port investment delegation companies visited meeting trade growth plan
+partners export workers bridge project industrial zone cooperation province capital market
+leaders agreed signed support develop new strong regional annual report""".split()
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def write_tiny_gguf(path: Path, chat_template: str | None = None) -> Path:
+    """A 2-layer Llama with random weights and a SentencePiece vocabulary of byte tokens plus
+    TINY_WORDS. Only word tokens have output weights, so greedy decoding writes words of TINY_WORDS."""
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    words = ["▁" + w for w in TINY_WORDS]
+    tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), *words]
+    kinds = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
+    kinds += [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.NORMAL] * len(words)
+    vocab, dim, ffn, heads, layers = len(tokens), 32, 64, 2, 2
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(4096)
+    writer.add_embedding_length(dim)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(dim // heads)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * 259 + [-float(i) for i in range(len(words))])
+    writer.add_token_types(kinds)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    if chat_template:
+        writer.add_chat_template(chat_template)
+
+    def weights(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.5, shape).astype(np.float32)
+
+    writer.add_tensor("token_embd.weight", weights(vocab, dim))
+    for i in range(layers):
+        for norm in ("attn_norm", "ffn_norm"):
+            writer.add_tensor(f"blk.{i}.{norm}.weight", np.ones(dim, np.float32))
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"blk.{i}.{name}.weight", weights(dim, dim))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weights(ffn, dim))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weights(ffn, dim))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(dim, ffn))
+    writer.add_tensor("output_norm.weight", np.ones(dim, np.float32))
+    output = weights(vocab, dim)
+    output[: vocab - len(words)] = 0.0  # no control or byte token wins the greedy choice
+    writer.add_tensor("output.weight", output)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny GGUF files (a few hundred KB): "plain" without a chat template, "chat" with one."""
+    root = tmp_path_factory.mktemp("tiny-gguf")
+    return {
+        "plain": write_tiny_gguf(root / "plain.gguf"),
+        "chat": write_tiny_gguf(root / "chat.gguf", TINY_CHAT_TEMPLATE),
+    }

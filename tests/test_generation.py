@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from qa.answering.generation import (
     GeneratorError,
+    LlamaCppGenerator,
     OpenAIGenerator,
     TransformersGenerator,
     UnknownGenerator,
@@ -90,10 +91,15 @@ def test_make_generator_specs():
         "openai:qwen2.5",
         3,
     )
-    for bad in ("gpt", "transformers:", "openai:127.0.0.1#m", "openai:http://host/v1", "llama:x"):
+    gguf = make_generator("llamacpp:/models/gemma.Q4.gguf", timeout=5, threads=2)
+    assert isinstance(gguf, LlamaCppGenerator) and gguf.name == "llamacpp:gemma.Q4.gguf"
+    assert (gguf.timeout, gguf.threads) == (5, 2)
+    bad_specs = ("gpt", "transformers:", "openai:127.0.0.1#m", "openai:http://host/v1", "llama:x")
+    for bad in (*bad_specs, "llamacpp:", "llamacpp:/models/tiny"):
         with pytest.raises(UnknownGenerator) as info:
             make_generator(bad)
         assert isinstance(info.value, QAError) and "openai:<base_url>#<model>" in str(info.value)
+        assert "llamacpp:<path.gguf>" in str(info.value)
 
 
 def test_settings_and_cli_flag():

@@ -20,6 +20,7 @@ from dataclasses import replace
 from qa.answering.backends import (
     Generator,
     GeneratorError,
+    LlamaCppGenerator,
     Message,
     OpenAIGenerator,
     TransformersGenerator,
@@ -37,6 +38,7 @@ from qa.types import Answer, Chunk, Citation, Document
 __all__ = [
     "Generator",
     "GeneratorError",
+    "LlamaCppGenerator",
     "Message",
     "OpenAIGenerator",
     "TransformersGenerator",

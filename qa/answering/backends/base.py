@@ -3,7 +3,7 @@ prompt for models without a chat template."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from qa.errors import QAError
@@ -13,7 +13,8 @@ Message = dict[str, str]
 
 
 class UnknownGenerator(QAError, ValueError):
-    """A generator spec that is not "none", "transformers:..." or "openai:<url>#<model>"."""
+    """A generator spec that is not "none", "transformers:...", "llamacpp:<path.gguf>" or
+    "openai:<url>#<model>"."""
 
 
 class GeneratorError(RuntimeError):
@@ -47,3 +48,30 @@ def plain_prompt(messages: Sequence[Message]) -> str:
     "Answer: " and `answer_start(messages)`, which the model continues."""
     parts = [m["content"].strip() for m in messages if m.get("content")]
     return "\n\n".join(parts) + "\nAnswer: " + answer_start(messages)
+
+
+# A plain prompt has no end-of-turn token: the answer is one line (a base model goes on with
+# another "Question:" or more passages after it).
+PLAIN_STOP = "\n"
+
+
+def plain_answer(continuation: str, start: str | None) -> str:
+    """The answer in a model's output: with a plain prompt (`start` is its answer start), the
+    start and the continuation up to the end of its line; with a chat template (None), all of it."""
+    if start is None:
+        return continuation.strip()
+    return (start + continuation).split(PLAIN_STOP, 1)[0].strip()
+
+
+def answer_pieces(pieces: Iterable[str], start: str | None) -> Iterator[str]:
+    """What `plain_answer` would return, piece by piece as the model's `pieces` arrive (the
+    answer start comes with the first); stops reading at the end of a plain answer's line."""
+    raw, emitted = "", ""
+    for piece in pieces:
+        raw += piece
+        text = plain_answer(raw, start)
+        if len(text) > len(emitted) and text.startswith(emitted):
+            yield text[len(emitted) :]
+            emitted = text
+        if start is not None and PLAIN_STOP in raw:
+            return

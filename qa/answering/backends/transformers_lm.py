@@ -7,15 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from qa.answering.backends.base import GeneratorError, Message, answer_start, plain_prompt
+from qa.answering.backends.base import (
+    PLAIN_STOP,
+    GeneratorError,
+    Message,
+    answer_pieces,
+    answer_start,
+    plain_answer,
+    plain_prompt,
+)
 
 
 class TransformersGenerator:
     """A local causal LM (model id, folder, or .gguf file) on the CPU, greedy decoding."""
-
-    # A plain prompt has no end-of-turn token: the answer is one line (a base model goes on with
-    # another "Question:" or more passages after it).
-    STOP = "\n"
 
     def __init__(self, source: str, timeout: float = 30.0) -> None:
         self.source = source
@@ -84,7 +88,7 @@ class TransformersGenerator:
 
         tokenizer = self._tokenizer
         prompt_length = inputs["input_ids"].shape[1]
-        stop = self.STOP
+        stop = PLAIN_STOP
 
         class StopOnText(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):  # type: ignore[no-untyped-def]
@@ -113,13 +117,6 @@ class TransformersGenerator:
             options["stopping_criteria"] = StoppingCriteriaList(criteria)
         return options
 
-    def _text(self, continuation: str, start: str | None) -> str:
-        """The answer: the model's continuation, after the plain prompt's answer start and up
-        to the end of its line."""
-        if start is None:
-            return continuation.strip()
-        return (start + continuation).split(self.STOP, 1)[0].strip()
-
     def generate(self, messages: list[Message], max_tokens: int) -> str:
         import torch
 
@@ -129,7 +126,7 @@ class TransformersGenerator:
             with torch.inference_mode():
                 output = model.generate(**self._options(inputs, max_tokens, start is not None))
             new = output[0, inputs["input_ids"].shape[1] :]
-            return self._text(tokenizer.decode(new, skip_special_tokens=True), start)
+            return plain_answer(tokenizer.decode(new, skip_special_tokens=True), start)
 
     def stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
         import torch
@@ -156,16 +153,8 @@ class TransformersGenerator:
 
             worker = threading.Thread(target=run, name="generate", daemon=True)
             worker.start()
-            raw, emitted = "", ""
             try:
-                for piece in streamer:
-                    raw += piece
-                    text = self._text(raw, start)
-                    if len(text) > len(emitted) and text.startswith(emitted):
-                        yield text[len(emitted) :]
-                        emitted = text
-                    if start is not None and self.STOP in raw:
-                        break
+                yield from answer_pieces(streamer, start)
             finally:
                 cancel.set()
             worker.join()
