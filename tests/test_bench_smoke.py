@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.bench import corpus, ingest, news, scale, speed
+from qa.bench import corpus, generation, ingest, news, scale, speed
 
 
 def test_scale_10k(tmp_path: Path) -> None:
@@ -104,3 +104,22 @@ def test_news_copies_folded(tmp_path: Path) -> None:
     text = news.markdown(result)
     assert "| VI | folded |" in text and "copy slots" in text
     assert [p.name for p in news.plot(result, tmp_path)] == ["news.png"]
+
+
+def test_generation_with_a_tiny_gguf(tmp_path: Path, tiny_gguf: dict[str, Path]) -> None:
+    """The generation section's contract, with llama.cpp on the tiny random GGUF (conftest)
+    instead of Gemma: its words never cite, so the guard catches every answer."""
+    result = generation.run(quick=True, model=tiny_gguf["plain"], threads=(1,))
+    json.dumps(result)
+    one = result["threads"]["1"]
+    summary = one["summary"]
+    assert summary["questions"] == 9 and 0 < summary["asked"] <= 9
+    assert summary["passed"] == 0 and sum(summary["caught"].values()) == summary["asked"]
+    assert all(r["tokens"] > 0 and r["cpu"] > 0 for r in one["rows"] if r["asked"])
+    assert summary["shown_holds"] == summary["extractive_holds"]  # extractive shown every time
+    text = generation.markdown(result)
+    assert "| 1 | " in text and "| caught because | answers |" in text
+    assert [p.name for p in generation.plot(result, tmp_path)] == ["generation.png"]
+    assert generation.holds_fact("Over USD 3.073 billion [1]", "3,073 tỷ USD")
+    assert not generation.holds_fact("USD 3.073 million [1]", "3,073 tỷ USD")
+    assert generation.holds_fact("He was Lê Tiến Châu.", "Lê Tiến Châu")

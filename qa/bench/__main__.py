@@ -1,8 +1,9 @@
 """`make bench` / `python -m qa.bench [--quick] [--only NAME ...]`.
 
-Runs each benchmark module (quality, abstention, corpus, news, speed, ingest, scale), writes its results to
-benchmarks/results/NAME.json and its plots beside them, then benchmarks/RESULTS.md (all tables,
-with date, machine and commit) and the same tables into README.md between the bench markers.
+Runs each benchmark module (quality, abstention, corpus, news, peers, generation, speed, ingest,
+scale), writes its results to benchmarks/results/NAME.json and its plots beside them, then
+benchmarks/RESULTS.md (all tables, with date, machine and commit) and the same tables into
+README.md between the bench markers.
 With --only, the other benchmarks are shown from their last saved results.
 """
 
@@ -18,7 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-MODULES = ("quality", "abstention", "corpus", "news", "speed", "ingest", "scale")
+MODULES = (
+    "quality",
+    "abstention",
+    "corpus",
+    "news",
+    "peers",
+    "generation",
+    "speed",
+    "ingest",
+    "scale",
+)
 RESULTS = Path("benchmarks/results")
 REPORT = Path("benchmarks/RESULTS.md")
 README = Path("README.md")
