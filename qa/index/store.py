@@ -103,7 +103,11 @@ def build_faiss(vectors: np.ndarray, factory: str = "Flat") -> faiss.Index:
 
 @contextlib.contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
-    """Serialise writers: a second `qa index` fails fast instead of racing the first."""
+    """Serialise writers: a second `qa index` fails fast instead of racing the first.
+
+    The holder is the only writer, so what an earlier writer left half-written when it was
+    killed (a `.tmp-gen-*` folder, `CURRENT.tmp`) is removed as soon as the lock is taken.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / ".lock").open("a") as handle:
         try:
@@ -113,9 +117,16 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
                 f"{index_dir}: another process is writing this index; try again"
             ) from exc
         try:
+            _remove_temporaries(index_dir)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_temporaries(index_dir: Path) -> None:
+    for path in index_dir.glob(".tmp-gen-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    (index_dir / "CURRENT.tmp").unlink(missing_ok=True)
 
 
 def current_generation(index_dir: Path) -> str | None:
@@ -130,10 +141,34 @@ def current_generation(index_dir: Path) -> str | None:
 def write_index(
     index_dir: Path, data: IndexData, manifest: dict[str, Any], factory: str = "Flat"
 ) -> str:
-    """Write `data` as a new generation and make it current. Call under `writer_lock`."""
+    """Write `data` as a new generation and make it current. Call under `writer_lock`.
+
+    A failure before the swap (a full disk, say) removes what it wrote and leaves the old
+    generation live; after the swap, the new one is live and only the clean-up is left.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}"
     tmp = index_dir / f".tmp-{name}"
+    try:
+        _write_generation(index_dir, tmp, name, data, manifest, factory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if current_generation(index_dir) != name:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+        (index_dir / "CURRENT.tmp").unlink(missing_ok=True)
+        raise
+    _collect_garbage(index_dir, keep=name)
+    return name
+
+
+def _write_generation(
+    index_dir: Path,
+    tmp: Path,
+    name: str,
+    data: IndexData,
+    manifest: dict[str, Any],
+    factory: str,
+) -> None:
     tmp.mkdir()
     _write_jsonl(tmp / "documents.jsonl", [d.to_dict() for d in data.documents.values()])
     _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in data.chunks])
@@ -141,7 +176,11 @@ def write_index(
         tmp / "sentences.jsonl",
         [{"doc_id": s.doc_id, "start": s.start, "end": s.end} for s in data.sentences],
     )
-    faiss.write_index(build_faiss(data.chunk_vectors, factory), str(tmp / "chunks.faiss"))
+    # Serialised and written by Python, not faiss.write_index: a full disk is then an OSError
+    # with its errno (ENOSPC), which callers turn into a typed error, not a RuntimeError text.
+    (tmp / "chunks.faiss").write_bytes(
+        faiss.serialize_index(build_faiss(data.chunk_vectors, factory)).tobytes()
+    )
     np.save(tmp / "sentences.npy", np.ascontiguousarray(data.sentence_vectors, dtype=np.float32))
     manifest = {
         **manifest,
@@ -165,8 +204,6 @@ def write_index(
     _fsync_path(pointer)
     os.replace(pointer, index_dir / "CURRENT")
     _fsync_path(index_dir)
-    _collect_garbage(index_dir, keep=name)
-    return name
 
 
 def _collect_garbage(index_dir: Path, keep: str) -> None:
@@ -175,8 +212,9 @@ def _collect_garbage(index_dir: Path, keep: str) -> None:
     stale = [p for p in generations if p.name != keep][
         : max(0, len(generations) - _KEEP_GENERATIONS)
     ]
-    for path in [*index_dir.glob(".tmp-gen-*"), *stale]:
+    for path in stale:
         shutil.rmtree(path, ignore_errors=True)
+    _remove_temporaries(index_dir)
 
 
 def read_manifest(index_dir: Path) -> tuple[str, dict[str, Any]]:
