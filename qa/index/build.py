@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import IndexMismatch, IndexMissing, QAError
+from qa.errors import DocumentError, IndexMismatch, IndexMissing, QAError
 from qa.index.embedding import Embedder
 from qa.index.store import IndexData, load_index, write_index, writer_lock
 from qa.index.stories import find_stories
@@ -114,8 +114,13 @@ def build_data(
     settings: Settings,
     previous: IndexData | None = None,
     progress: Progress | None = None,
+    max_texts: int | None = None,
 ) -> tuple[IndexData, IndexReport]:
-    """Chunk and embed `documents`, reusing `previous` vectors for unchanged documents."""
+    """Chunk and embed `documents`, reusing `previous` vectors for unchanged documents.
+
+    `max_texts` (uploads): a new or edited document may add at most this many chunks + sentences
+    and must not repeat itself (`check_upload_size`); checked before anything is embedded.
+    """
     report = IndexReport()
     chunking = chunking_manifest(settings)
     reusable: dict[str, Document] = {}
@@ -145,6 +150,8 @@ def build_data(
         doc_chunks, doc_sentences = chunk_document(
             doc.text, doc.doc_id, settings.chunk_chars, settings.chunk_overlap
         )
+        if max_texts is not None:
+            check_upload_size(doc.doc_id, doc_chunks, doc_sentences, max_texts)
         for item, rows in ((doc_chunks, chunk_rows), (doc_sentences, sentence_rows)):
             for record in item:
                 rows.append(len(to_embed))
@@ -185,6 +192,31 @@ def build_data(
         manifest=manifest,
     )
     return data, report
+
+
+_REPEAT_MIN_SENTENCES = 50
+_REPEAT_MIN_DISTINCT = 0.1
+
+
+def check_upload_size(
+    doc_id: str, chunks: list[Chunk], sentences: list[Sentence], max_texts: int
+) -> None:
+    """Refuse an uploaded article that would occupy the server for minutes: more than
+    `max_texts` texts to embed, or a text that mostly repeats itself (one sentence pasted
+    thousands of times embeds as thousands of texts and answers nothing)."""
+    distinct = len({s.text for s in sentences})
+    if len(sentences) >= _REPEAT_MIN_SENTENCES and distinct < _REPEAT_MIN_DISTINCT * len(sentences):
+        raise DocumentError(
+            f"{doc_id}: the text repeats itself ({distinct} distinct sentences of "
+            f"{len(sentences)}); refused"
+        )
+
+    texts = len(chunks) + len(sentences)
+    if texts > max_texts:
+        raise DocumentError(
+            f"{doc_id}: {texts} passages and sentences to embed; one upload may add at most "
+            f"{max_texts} (split the article, or put it in the corpus folder and run `qa index`)"
+        )
 
 
 def near_duplicates(
@@ -248,35 +280,47 @@ def index_corpus(
     The corpus is read completely first: one unreadable file stops the run before anything is
     written. With `rebuild`, a damaged or mismatched index is replaced instead of reported.
     """
-    started = time.perf_counter()
     if documents is None:
         documents = read_corpus(settings.corpus_dir, settings.max_document_bytes)
     with writer_lock(settings.index_dir):
-        previous = load_previous(settings.index_dir, embedder, rebuild)
-        data, report = build_data(documents, embedder, settings, previous, progress)
-        external = settings.vector_store.startswith("milvus://")
-        if external:
-            data.manifest["vector_store"] = settings.vector_store
-        same_store = previous is not None and previous.manifest.get(
-            "vector_store"
-        ) == data.manifest.get("vector_store")
-        # Same texts but new front matter (title, date, source) or path: no vectors change, but
-        # the documents must still be re-published or citations keep the old metadata.
-        unchanged = not (report.added or report.updated or report.removed)
-        same_stories = (
-            data.manifest["stories"] == previous.manifest.get("stories") if previous else False
+        return update_index(settings, embedder, documents, rebuild, progress)
+
+
+def update_index(
+    settings: Settings,
+    embedder: Embedder,
+    documents: list[Document],
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    max_texts: int | None = None,
+) -> IndexReport:
+    """`index_corpus` of exactly `documents`, for a caller that holds `writer_lock` (the corpus
+    writer of `qa.ingest.corpus` holds it across its whole transaction). Returns when the new
+    generation is live; `max_texts` as in `build_data`."""
+    started = time.perf_counter()
+    previous = load_previous(settings.index_dir, embedder, rebuild)
+    data, report = build_data(documents, embedder, settings, previous, progress, max_texts)
+    external = settings.vector_store.startswith("milvus://")
+    if external:
+        data.manifest["vector_store"] = settings.vector_store
+    same_store = previous is not None and previous.manifest.get(
+        "vector_store"
+    ) == data.manifest.get("vector_store")
+    # Same texts but new front matter (title, date, source) or path: no vectors change, but
+    # the documents must still be re-published or citations keep the old metadata.
+    unchanged = not (report.added or report.updated or report.removed)
+    same_stories = (
+        data.manifest["stories"] == previous.manifest.get("stories") if previous else False
+    )
+    if same_store and unchanged and data.documents == previous.documents and same_stories:
+        report.generation = previous.generation
+    else:
+        stale = _store_upsert(settings, data, previous, report, same_store) if external else None
+        report.generation = write_index(
+            settings.index_dir, data, data.manifest, settings.faiss_factory
         )
-        if same_store and unchanged and data.documents == previous.documents and same_stories:
-            report.generation = previous.generation
-        else:
-            stale = (
-                _store_upsert(settings, data, previous, report, same_store) if external else None
-            )
-            report.generation = write_index(
-                settings.index_dir, data, data.manifest, settings.faiss_factory
-            )
-            if stale is not None:
-                _store_delete(stale, data)
+        if stale is not None:
+            _store_delete(stale, data)
     report.seconds = time.perf_counter() - started
     return report
 
