@@ -7,7 +7,7 @@ passing a `Settings`, never by patching module constants.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,18 @@ class Settings:
     # `qa add URL` / `qa add --feed URL`: seconds a fetch may take in all (size cap:
     # max_document_bytes).
     fetch_timeout: float = 10.0
+    # Passages + sentences one uploaded article may add (each is embedded): about 400 KB of news
+    # prose; bigger or self-repeating texts are refused instead of occupying the server for
+    # minutes (`qa index` over the corpus folder has no such cap).
+    max_upload_texts: int = 5000
+    # Serving (qa.serve): tokens of the two roles, "" = none. With neither, the server only listens
+    # on loopback. QA_API_KEY is read as the admin token when QA_ADMIN_TOKEN is not set.
+    read_token: str = field(default="", repr=False)
+    admin_token: str = field(default="", repr=False)
+    # Seconds a client may take to send a request's headers or body (slow clients hold a
+    # connection, not the server), and a browser session's lifetime after logging in.
+    read_timeout: float = 30.0
+    session_hours: float = 12.0
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see qa.answering.calibrate).
     abstain_below: float | None = None
@@ -77,7 +89,7 @@ class Settings:
         env = os.environ if environ is None else environ
         base = cls()
         overrides: dict[str, Any] = {}
-        aliases = {"QA_INDEX": "index_dir", "QA_CORPUS": "corpus_dir"}
+        aliases = {"QA_INDEX": "index_dir", "QA_CORPUS": "corpus_dir", "QA_API_KEY": "admin_token"}
         for key, name in aliases.items():
             if key in env:
                 overrides[name] = env[key]
