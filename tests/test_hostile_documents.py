@@ -65,7 +65,7 @@ REFUSED = [
     ("repeated.txt", REPEATED.encode(), "repeats itself"),
     ("repeated_line.txt", ("Hải Phòng đầu tư cảng biển Lạch Huyện " * 30_000).encode(), "repeats"),
     ("CON", "Tên tệp không có phần mở rộng.".encode(), "only .txt and .md"),
-    ("passwd", "root:x:0:0:root:/root:/bin/bash".encode(), "only .txt and .md"),
+    ("passwd", b"root:x:0:0:root:/root:/bin/bash", "only .txt and .md"),
 ]
 
 

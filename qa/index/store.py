@@ -90,6 +90,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+class _Writer:
+    """A file seen by numpy as a plain stream (written in chunks through Python)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def write(self, data: bytes) -> int:
+        return self.handle.write(data)
+
+
 def build_faiss(vectors: np.ndarray, factory: str = "Flat") -> faiss.Index:
     """An inner-product FAISS index over unit vectors (= cosine). `factory` e.g. "Flat", "HNSW32"."""
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
@@ -176,12 +186,15 @@ def _write_generation(
         tmp / "sentences.jsonl",
         [{"doc_id": s.doc_id, "start": s.start, "end": s.end} for s in data.sentences],
     )
-    # Serialised and written by Python, not faiss.write_index: a full disk is then an OSError
-    # with its errno (ENOSPC), which callers turn into a typed error, not a RuntimeError text.
-    (tmp / "chunks.faiss").write_bytes(
-        faiss.serialize_index(build_faiss(data.chunk_vectors, factory)).tobytes()
-    )
-    np.save(tmp / "sentences.npy", np.ascontiguousarray(data.sentence_vectors, dtype=np.float32))
+    # Both binaries go through Python's file objects: a full disk is then an OSError with its
+    # errno (ENOSPC), which callers turn into a typed error; FAISS's own writer and numpy's
+    # tofile report it as a bare message.
+    with (tmp / "chunks.faiss").open("wb") as handle:
+        index = build_faiss(data.chunk_vectors, factory)
+        faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
+    with (tmp / "sentences.npy").open("wb") as handle:
+        vectors = np.ascontiguousarray(data.sentence_vectors, dtype=np.float32)
+        np.save(_Writer(handle), vectors, allow_pickle=False)
     manifest = {
         **manifest,
         "format_version": FORMAT_VERSION,

@@ -224,13 +224,14 @@ def _recover_locked(settings: Settings) -> list[str]:
             done.append(f"finished an interrupted write ({txn.describe()})")
         else:
             done.append(f"rolled back an interrupted write ({txn.describe()})")
+    with contextlib.suppress(OSError):  # killed between the last journal and its folder
+        root.rmdir()
     return done
 
 
 def pending(settings: Settings) -> bool:
-    """True when a journal is left in the corpus folder (cheap: one directory listing)."""
-    root = settings.corpus_dir / JOURNAL_DIR
-    return root.is_dir() and any(root.iterdir())
+    """True when a journal folder is left in the corpus folder (cheap: one `stat`)."""
+    return (settings.corpus_dir / JOURNAL_DIR).is_dir()
 
 
 def recover(settings: Settings) -> list[str]:

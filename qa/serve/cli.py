@@ -1,6 +1,7 @@
-"""The `qa` command line: index, ask (text, --json, --jsonl), serve, bench.
+"""The `qa` command line: index, ask (text, --json, --jsonl), add, remove, verify, serve, bench.
 
-Errors are one line on stderr (`error: ...`) with exit code 2; nothing else is printed.
+Errors are one line on stderr (`error: ...`) with exit code 2 — bad input, a full or read-only
+disk, a locked index alike; nothing else is printed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from qa.errors import DocumentError, InvalidQuestion, QAError
 from qa.ingest.documents import SUFFIXES
 from qa.ingest.feeds import read_feed
 from qa.ingest.fetch import fetch, is_url, saved_page
-from qa.pipeline import QA
+from qa.pipeline import MAX_K, QA
 from qa.settings import Settings
 from qa.types import Answer, Citation
 
@@ -30,6 +31,17 @@ def _settings(args: argparse.Namespace) -> Settings:
         embed_workers=getattr(args, "workers", None),
         ray_address=getattr(args, "ray", None),
     )
+
+
+def _passages(value: str) -> int:
+    """argparse type of -k: a whole number of passages in the range the core accepts."""
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= MAX_K:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_K}, not {value!r}")
+    return k
 
 
 def _progress(done: int, total: int) -> None:
@@ -220,21 +232,32 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    drift = QA(_settings(args)).verify()
+    qa = QA(_settings(args))
+    if args.repair:
+        for line in qa.recover():  # half-done adds/removes: finished or rolled back
+            print(line)
+    drift = qa.verify()
+    if args.repair and any(drift.values()):
+        report = qa.index(rebuild=bool(drift["damaged"]), progress=None)
+        print(
+            f"re-indexed: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.removed)} removed -> {report.generation}"
+        )
+        drift = qa.verify()
     for kind, ids in drift.items():
         for doc_id in ids:
             print(f"{kind}: {doc_id}")
     if any(drift.values()):
-        print("index and corpus differ: run `qa index` (or `qa index --rebuild` for damaged files)")
+        print("index and corpus differ: run `qa verify --repair` (or `qa index --rebuild`)")
         return 1
     print("index matches the corpus")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.serve.web import serve
+    from qa.serve.server import serve
 
-    serve(_settings(args), host=args.host, port=args.port)
+    serve(_settings(args), args.host, args.port, insecure_no_token=args.insecure_no_token)
     return 0
 
 
@@ -282,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="read {question, history, since, until, sources} lines from stdin",
     )
     p.add_argument("--history", action="append", help="an earlier question (repeatable)")
-    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("-k", type=_passages, default=None, help=f"passages to retrieve (1-{MAX_K})")
     p.add_argument("--since", metavar="DATE", help="only articles published since (2021, 2021-04)")
     p.add_argument("--until", metavar="DATE", help="only articles published until (2021-12-31)")
     p.add_argument(
@@ -330,12 +353,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check the index against the corpus and its checksums")
     common(p)
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="finish or roll back interrupted writes, then re-index what differs",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("serve", help="start the web chat and HTTP API")
     common(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="allow a non-loopback --host without QA_READ_TOKEN/QA_ADMIN_TOKEN (anyone is admin)",
+    )
     generator_option(p)
     p.set_defaults(func=cmd_serve)
 

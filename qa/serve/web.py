@@ -1,9 +1,12 @@
-"""The web chat: a Gradio Blocks page mounted at "/" on the HTTP API app, and `serve()`.
+"""The web chat: a Gradio Blocks page mounted at "/" on the HTTP API app.
 
-`create_app(qa)` is what `qa serve` runs: the JSON API (qa.serve.http) plus this page. The page has
-two tabs: the chat (answers stream in, the Sources panel shows one card per citation with the
-quote highlighted and an "open article" viewer) and the corpus (list, upload, remove). All
-markup comes from qa.serve.render, which escapes every piece of article and question text.
+`create_app(qa)` is what `qa serve` runs (qa.serve.server): the JSON API (qa.serve.http) plus
+this page, behind the same gate (qa.serve.gate). The page has two tabs: the chat (answers stream
+in, the Sources panel shows one card per citation with the quote highlighted and an "open
+article" viewer) and the corpus (list, upload, remove). Upload and remove need the admin role,
+checked in the handlers (Gradio calls them by number through one queue route), and an upload is
+read only from the files Gradio received (qa.serve.uploads). All markup comes from
+qa.serve.render, which escapes every piece of article and question text.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import uvicorn
 from fastapi import FastAPI
 
-from qa.errors import QAError
+from qa.errors import InvalidQuestion, QAError
 from qa.pipeline import QA
 from qa.serve import render
+from qa.serve.api_routes import public_message
+from qa.serve.gate import require_admin
 from qa.serve.http import create_api
+from qa.serve.uploads import read_received
 from qa.settings import Settings
 from qa.types import Answer, Document
 
@@ -43,10 +48,21 @@ Messages = list[dict[str, Any]]
 
 
 class ChatUI:
-    """The callbacks of the page, bound to one QA instance (kept apart from Gradio wiring)."""
+    """The callbacks of the page, bound to one QA instance (kept apart from Gradio wiring).
 
-    def __init__(self, qa: QA) -> None:
+    `upload_folder` and `received` are where Gradio saves uploads and the paths it returned
+    (set by `build_ui` from the Blocks); an upload is read only from there.
+    """
+
+    def __init__(
+        self, qa: QA, upload_folder: Path | None = None, received: set[str] | None = None
+    ) -> None:
         self.qa = qa
+        self.upload_folder = upload_folder
+        self.received: set[str] = set() if received is None else received
+
+    def _error(self, exc: QAError) -> str:
+        return render.notice_html("error", public_message(exc, self.qa.settings))
 
     # -- chat ------------------------------------------------------------------------------
     def _documents_of(self, answer: Answer) -> dict[str, Document]:
@@ -73,6 +89,14 @@ class ChatUI:
         turns = list(turns or [])
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        limit = self.qa.settings.max_question_chars
+        if len(question) > limit:  # refused before anything is echoed back
+            error = InvalidQuestion(
+                f"the question has {len(question)} characters; the limit is {limit}"
+            )
+            refusal = [*(messages or []), {"role": "assistant", "content": "⚠️ " + str(error)}]
+            yield refusal, self._error(error), gr.skip(), turns
             return
         chat: Messages = [
             *(messages or []),
@@ -113,23 +137,28 @@ class ChatUI:
             names = []
         return gr.update(choices=names)
 
-    def upload(self, path: str | None) -> tuple[str, str, Any, None]:
-        """Add an uploaded .txt/.md file or saved .html page to the corpus and index it."""
-        if not path:
-            return (
-                render.notice_html(
-                    "info",
-                    "Chọn một tệp .txt, .md hoặc trang .html đã lưu / "
-                    "Choose a .txt, .md file or a saved .html page",
-                ),
-                *self.corpus(),
-                None,
-            )
-        name = Path(path).name
+    def upload(self, path: str | None, request: gr.Request) -> tuple[str, str, Any, None]:
+        """Add an uploaded .txt/.md file or saved .html page to the corpus and index it (admin
+        role only)."""
         try:
-            doc, report = self.qa.add_document(name, Path(path).read_bytes())
+            require_admin(request, "Thêm bài viết / Adding an article")
+            if not path:
+                return (
+                    render.notice_html(
+                        "info",
+                        "Chọn một tệp .txt, .md hoặc trang .html đã lưu / "
+                        "Choose a .txt, .md file or a saved .html page",
+                    ),
+                    *self.corpus(),
+                    None,
+                )
+            folder = self.upload_folder or Path(gr.utils.get_upload_folder())
+            name, data = read_received(
+                path, folder, self.received, self.qa.settings.max_document_bytes
+            )
+            doc, report = self.qa.add_document(name, data)
         except QAError as exc:
-            return render.notice_html("error", str(exc)), *self.corpus(), None
+            return self._error(exc), *self.corpus(), None
         verb = "Đã cập nhật / Updated" if report.updated else "Đã thêm / Added"
         chunks = self.qa.chunk_count(doc.doc_id)
         message = (
@@ -137,15 +166,17 @@ class ChatUI:
         )
         return render.notice_html("ok", message), *self.corpus(), None
 
-    def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
-        if not doc_id:
-            return render.notice_html(
-                "info", "Chọn một bài viết / Choose an article"
-            ), *self.corpus()
+    def remove(self, doc_id: str | None, request: gr.Request) -> tuple[str, str, Any]:
+        """Remove an article from the corpus and the index (admin role only)."""
         try:
+            require_admin(request, "Xoá bài viết / Removing an article")
+            if not doc_id:
+                return render.notice_html(
+                    "info", "Chọn một bài viết / Choose an article"
+                ), *self.corpus()
             self.qa.remove_document(doc_id)
         except QAError as exc:
-            return render.notice_html("error", str(exc)), *self.corpus()
+            return self._error(exc), *self.corpus()
         return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), *self.corpus()
 
 
@@ -289,6 +320,7 @@ def build_ui(qa: QA) -> gr.Blocks:
         demo.load(ui.corpus, outputs=[table, remove_id], api_visibility="private")
         demo.load(ui.outlets, outputs=filters[2], api_visibility="private")
         table.change(ui.outlets, outputs=filters[2], api_visibility="private")
+    ui.upload_folder, ui.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
     return demo
 
 
@@ -311,12 +343,14 @@ def _theme() -> gr.themes.Base:
 
 
 def create_app(qa: QA, settings: Settings | None = None, *, api_key: str | None = None) -> FastAPI:
-    """The HTTP API with the chat page mounted at "/" (API docs at /docs)."""
+    """The HTTP API with the chat page mounted at "/" (API docs at /docs), all behind the gate
+    of `create_api` (`api_key` as there)."""
     settings = settings or qa.settings
     app = create_api(qa, settings, api_key=api_key)
-    return gr.mount_gradio_app(
+    demo = build_ui(qa)
+    gr.mount_gradio_app(
         app,
-        build_ui(qa),
+        demo,
         path="/",
         theme=_theme(),
         css=render.CSS,
@@ -325,20 +359,11 @@ def create_app(qa: QA, settings: Settings | None = None, *, api_key: str | None 
         max_file_size=settings.max_document_bytes,
         ssr_mode=False,
         mcp_server=False,
+        show_error=False,  # an exception's text (e.g. a server path) is not sent to the client
     )
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Build the index if there is none, warm the models up, and run the web chat + API."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    qa = QA(settings)
-    if not (settings.index_dir / "CURRENT").exists():
-        log.info("no index in %s: building it from %s", settings.index_dir, settings.corpus_dir)
-        report = qa.index()
-        log.info("indexed %d chunks in %.1fs", report.chunks, report.seconds)
-    try:
-        qa.answer(EXAMPLES[0])  # loads the index and warms the models before the first user
-    except QAError as exc:
-        log.warning("warm-up failed: %s", exc)
-    log.info("web chat on http://%s:%d/  (API docs: /docs)", host, port)
-    uvicorn.run(create_app(qa, settings), host=host, port=port, log_level="info")
+    # Gradio checks that a FileData path sent by a client lies in its upload folder only when
+    # the Blocks were launched (processing_utils._check_allowed); mounted Blocks never are, so
+    # any server file could be copied into the cache (and /dev/zero read forever). Marking them
+    # launched turns that check on; the upload handler checks again (qa.serve.uploads).
+    demo.has_launched = True
+    return app
