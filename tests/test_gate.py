@@ -73,6 +73,7 @@ def test_every_route_of_the_app_refuses_anonymous_requests(app_server):
                     assert set(response.json()) == {"error"}
                 checked += 1
     assert checked > 60
+    print(f"\nroute walk: {len(walked)} routes, {checked} anonymous requests, all 401")
 
 
 def test_admin_routes_are_declared_not_guessed():
