@@ -166,3 +166,14 @@ def test_list_show_verify(real_qa: QA, tmp_path: Path) -> None:
     assert_one_line_error(
         run_qa("show", *where(real_qa), "no_such_doc", cwd=tmp_path), "unknown document id"
     )
+
+
+@pytest.mark.parametrize("k", ["-100", "0", "101", "three"])
+def test_ask_refuses_a_bad_k(real_qa: QA, tmp_path: Path, k: str) -> None:
+    result = run_qa("ask", *where(real_qa), "-k", k, "Hải Phòng?", cwd=tmp_path)
+    assert result.returncode == 2 and "1 to 100" in result.stderr and result.stdout == ""
+
+
+def test_serve_without_a_token_refuses_a_public_address(tmp_path: Path) -> None:
+    result = run_qa("serve", "--host", "0.0.0.0", "--port", "1", cwd=tmp_path)
+    assert_one_line_error(result, "--insecure-no-token")

@@ -42,7 +42,7 @@ CHILD = textwrap.dedent(
         if point == "batches" and calls["batches"] >= n:
             die()
 
-    real_replace, real_rename, real_fsync = os.replace, os.rename, store._fsync_path
+    real_replace, real_rename, real_fsync = os.replace, os.rename, store.fsync_path
 
     def replace(src, dst):
         if point == "before_current" and str(dst).endswith("CURRENT"):
@@ -58,7 +58,7 @@ CHILD = textwrap.dedent(
         real_fsync(path)
 
     store.os.replace = replace
-    store._fsync_path = fsync
+    store.fsync_path = fsync
     settings = Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), embed_batch=8)
     QA(settings).index(rebuild=True, progress=progress)  # re-embed all: many batches
     print("finished")

@@ -71,7 +71,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder (its entries: renames, new files) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -208,15 +209,15 @@ def _write_generation(
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
     for path in tmp.iterdir():
-        _fsync_path(path)
-    _fsync_path(tmp)
+        fsync_path(path)
+    fsync_path(tmp)
     final = index_dir / name
     os.rename(tmp, final)
     pointer = index_dir / "CURRENT.tmp"
     pointer.write_text(name + "\n", encoding="utf-8")
-    _fsync_path(pointer)
+    fsync_path(pointer)
     os.replace(pointer, index_dir / "CURRENT")
-    _fsync_path(index_dir)
+    fsync_path(index_dir)
 
 
 def _collect_garbage(index_dir: Path, keep: str) -> None:

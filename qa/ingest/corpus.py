@@ -44,7 +44,7 @@ from qa.errors import (
 )
 from qa.index.build import IndexReport, Progress, update_index
 from qa.index.embedding import Embedder
-from qa.index.store import read_manifest, writer_lock
+from qa.index.store import fsync_path, read_manifest, writer_lock
 from qa.ingest.documents import read_corpus
 from qa.settings import Settings
 from qa.types import Document
@@ -94,14 +94,6 @@ def storage_errors(settings: Settings) -> Iterator[None]:
 
 
 # -- the transaction ---------------------------------------------------------------------------
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass
 class _Transaction:
     """One journaled write: `puts` and `deletes` are paths relative to the corpus folder."""
@@ -139,9 +131,9 @@ class _Transaction:
         """Record the intent; from here on a crash is resolved by `recover`."""
         tmp = self.folder / f"{_JOURNAL}.tmp"
         tmp.write_text(json.dumps({"version": 1, "puts": self.puts, "deletes": self.deletes}))
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, self.folder / _JOURNAL)
-        _fsync(self.folder)
+        fsync_path(self.folder)
 
     def apply(self) -> None:
         """Step 3 (idempotent: a second run after a crash in the middle finishes the job)."""
@@ -156,7 +148,7 @@ class _Transaction:
             path.unlink(missing_ok=True)
             touched.add(path.parent)
         for folder in touched:
-            _fsync(folder)
+            fsync_path(folder)
         self.discard()
 
     def discard(self) -> None:

@@ -12,7 +12,6 @@ qa.serve.render, which escapes every piece of article and question text.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +29,6 @@ from qa.serve.http import create_api
 from qa.serve.uploads import read_received
 from qa.settings import Settings
 from qa.types import Answer, Document
-
-log = logging.getLogger("qa.serve.web")
 
 TITLE = "Hỏi đáp tin tức / News Q&A"
 EXAMPLES = [
