@@ -450,7 +450,7 @@ def test_oversized_bodies_are_refused_unread(server: Server, path: str):
 def test_long_question_is_refused_before_it_is_echoed(server: Server):
     with refused(server), server.client(READ) as reader:
         question = "Hải Phòng " * 100_000  # 1 MB: under the body cap, over the question cap
-        status, text = call_api(reader, "ask", [question, []])
+        status, text = call_api(reader, "ask", [question, [], "", "", []])
         assert status == 200 and "limit" in text and len(text) < 20_000, len(text)
         response = reader.post("/v1/answer", json={"question": question})
         assert response.status_code == 422 and len(response.text) < 1000
@@ -520,7 +520,9 @@ def test_sigterm_stops_the_server_promptly(server: Server):
     """With a client connected and an answer streaming, SIGTERM ends the process in seconds
     (uvicorn exits by re-raising the signal once its graceful shutdown is done)."""
     with server.client(READ) as reader:
-        response = reader.post("/gradio_api/call/ask", json={"data": ["Hải Phòng?", []]})
+        response = reader.post(
+            "/gradio_api/call/ask", json={"data": ["Hải Phòng?", [], "", "", []]}
+        )
         event = response.json()["event_id"]
         with reader.stream("GET", f"/gradio_api/call/ask/{event}") as stream:
             next(stream.iter_lines())
