@@ -17,6 +17,7 @@ import numpy as np
 from qa.answering.abstain import answerable, background_similarity, features, load_calibration
 from qa.answering.compose import compose
 from qa.answering.dated import stamp
+from qa.answering.evidence import weigh
 from qa.answering.generation import Generator, generate_answer, make_generator, passages_for
 from qa.errors import DocumentError, IndexLocked, InvalidQuestion, StorageError, UnknownDocument
 from qa.index.build import IndexReport, Progress, check_compatible
@@ -185,13 +186,14 @@ class QA:
             focus_vector = vector + retriever.embed_query(focus)
             focus_vector /= np.linalg.norm(focus_vector)
         ranked = retriever.rank_sentences(focus, hits, focus_vector)
+        asked, evidence = weigh(focus, ranked, retriever.sentence_bm25)
         background = background_similarity(self.embedder, vector)
         values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background)
         calibration = load_calibration(self.embedder.fingerprint)
         found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
         extractive = compose(
             query,
-            ranked,
+            evidence,
             state.data.documents,
             found,
             confidence,

@@ -119,6 +119,22 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The fact itself: the span `document.text[start:end]` of citation [n] that answers, its
+    type (count, amount, percent, date, period, person, organisation, place, list, other) and
+    `text`, its rendering in the question's language (for Vietnamese: the span as written)."""
+
+    text: str
+    type: str
+    n: int
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """What every interface returns. `found` is False when the articles do not say."""
 
@@ -135,6 +151,8 @@ class Answer:
     grounding: dict[str, Any] | None = None
     # Copies of a cited story that give another figure for the quoted fact (qa.answering.dated).
     conflicts: list[Citation] = field(default_factory=list)
+    # The span of a citation that answers, None (JSON null) when not found.
+    short_answer: ShortAnswer | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,4 +166,5 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "grounding": self.grounding,
             "conflicts": [c.to_dict() for c in self.conflicts],
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
         }

@@ -1,0 +1,190 @@
+"""The short-answer reader: which span of a sentence answers the question, and how well.
+
+No model: the classic recipe of rule-based readers (question type → answer type, then the
+candidate of that type nearest to the question's words — the sliding-window baseline of
+MCTest/SQuAD), plus what Vietnamese gives for free: the question word stands where the answer
+stands ("Hải Phòng có bao nhiêu dự án" ~ "Hải Phòng có 405 dự án"), so the words around it are
+anchors. A span that repeats the question ("Hải Phòng" when Hải Phòng is asked about) is not an
+answer.
+
+`read` scores every candidate of one sentence; `Reading.score` is also what re-ranks sentences
+and what the "not found" decision reads (a sentence with no span of the asked type near the
+asked words is evidence the articles do not say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qa.answering.question import Asked
+from qa.answering.spans import Span, Token, candidates, tokens
+from qa.text import STOPWORDS_FOLDED, fold
+
+# How well a candidate's kind fits the asked type (1 = exactly what was asked).
+FIT: dict[str, dict[str, float]] = {
+    "count": {"number": 1.0, "amount": 0.3, "percent": 0.2, "period": 0.3},
+    "amount": {"amount": 1.0, "number": 0.5, "percent": 0.3},
+    "percent": {"percent": 1.0, "number": 0.3},
+    "date": {"date": 1.0, "period": 0.6},
+    "period": {"period": 1.0, "date": 0.5, "number": 0.3},
+    "person": {"person": 1.0, "name": 0.6, "organisation": 0.3, "list": 0.3},
+    "organisation": {"organisation": 1.0, "name": 0.6, "place": 0.3, "list": 0.3},
+    "place": {"place": 1.0, "name": 0.6, "organisation": 0.3, "list": 0.3},
+    "list": {"list": 1.0, "place": 0.4, "organisation": 0.4, "name": 0.4, "person": 0.4},
+    "other": {"gap": 0.6, "name": 0.5, "organisation": 0.5, "place": 0.5, "person": 0.4},
+}
+_MODIFIERS = frozenset("hon gan khoang tren duoi gap chung xap xi toi".split())
+_WINDOW = 10
+_NAMES = frozenset(["person", "organisation", "place", "name"])
+# Classifiers between a number and its noun ("5.100 cái tên").
+_CLASSIFIERS = frozenset("cai con chiec nguoi ngoi to bo quyen".split())
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The best span of one sentence: offsets relative to the sentence text, its type (the
+    candidate's kind, or the asked type when a number fits it), and the evidence."""
+
+    start: int
+    end: int
+    text: str
+    type: str
+    score: float
+    fit: float
+    support: float  # IDF-weighted share of the question's words within the window
+
+
+def _folded(toks: list[Token]) -> list[str]:
+    return [fold(t.text) for t in toks]
+
+
+def _index(toks: list[Token], offset: int) -> int:
+    for i, t in enumerate(toks):
+        if t.end > offset:
+            return i
+    return len(toks)
+
+
+def _extend_unit(
+    span: Span, toks: list[Token], folded: list[str], unit: tuple[str, ...], text: str
+) -> tuple[Span, bool]:
+    """'405' → '405 dự án' when the question counts "dự án" ("bao nhiêu dự án")."""
+    if not unit:
+        return span, False
+    j = _index(toks, span.end)
+    if j < len(toks) and folded[j] in _CLASSIFIERS and folded[j] != unit[0]:
+        j += 1
+    k = 0
+    while k < len(unit) and j + k < len(toks) and folded[j + k] == unit[k]:
+        k += 1
+    if k == 0:
+        return span, False
+    end = toks[j + k - 1].end
+    return Span(span.start, end, text[span.start : end], span.type), True
+
+
+def _gaps(toks: list[Token], matched: list[bool], text: str) -> list[Span]:
+    """Runs of words between question words and punctuation: where an answer of no
+    particular type can be (at most 8 words, function words trimmed at both ends)."""
+    out = []
+    i = 0
+    while i < len(toks):
+        if matched[i] or not toks[i].text[0].isalnum():
+            i += 1
+            continue
+        j = i
+        while j < len(toks) and not matched[j] and toks[j].text[0].isalnum() and j - i < 8:
+            j += 1
+        a, b = i, j
+        while a < b and fold(toks[a].text) in STOPWORDS_FOLDED:
+            a += 1
+        while b > a and fold(toks[b - 1].text) in STOPWORDS_FOLDED:
+            b -= 1
+        if a < b:
+            out.append(
+                Span(toks[a].start, toks[b - 1].end, text[toks[a].start : toks[b - 1].end], "gap")
+            )
+        i = j
+    return out
+
+
+def _anchor(folded: list[str], i: int, j: int, asked: Asked) -> float:
+    """1.0 per side where the words next to toks[i:j] are the question's words next to its
+    question word (Vietnamese word order)."""
+    score = 0.0
+    left = [w for w in folded[max(0, i - 3) : i] if w not in _MODIFIERS]
+    if asked.left and left and left[-1] == asked.left[-1]:
+        score += 0.5 + 0.5 * (len(left) > 1 and len(asked.left) > 1 and left[-2] == asked.left[-2])
+    right = folded[j : j + 2]
+    if asked.right and right and right[0] == asked.right[0]:
+        score += 0.5 + 0.5 * (
+            len(right) > 1 and len(asked.right) > 1 and right[1] == asked.right[1]
+        )
+    return score
+
+
+def read(
+    asked: Asked,
+    text: str,
+    words: frozenset[str],
+    idf: Callable[[str], float],
+    places: frozenset[str] = frozenset(),
+) -> Reading | None:
+    """The best answering span of sentence `text` for `asked`, or None when it has no
+    candidate. `words`: folded syllables the question is about (for English questions, their
+    glossary translations); `idf` weighs them."""
+    toks = tokens(text)
+    if not toks:
+        return None
+    folded = _folded(toks)
+    matched = [w in words and w not in STOPWORDS_FOLDED for w in folded]
+    total = sum(idf(w) for w in words if w not in STOPWORDS_FOLDED) or 1.0
+    fits = FIT[asked.type]
+    pool = [s for s in candidates(text, places) if s.type in fits]
+    if asked.type == "other" or not pool:
+        pool += _gaps(toks, matched, text)
+    best: Reading | None = None
+    for span in pool:
+        i, j = _index(toks, span.start), _index(toks, span.end - 1) + 1
+        if span.type in _NAMES:  # "Super Bowl XLIX New England Patriots": the asked part off
+            while i < j and matched[i]:
+                i += 1
+            while j > i and matched[j - 1]:
+                j -= 1
+            if i == j:
+                continue
+            span = Span(
+                toks[i].start, toks[j - 1].end, text[toks[i].start : toks[j - 1].end], span.type
+            )
+        own = [w for w in folded[i:j] if w not in STOPWORDS_FOLDED and w not in _MODIFIERS]
+        if own and sum(w in words for w in own) / len(own) >= 0.5:
+            continue  # the question's own words are not its answer
+        span, unit = _extend_unit(span, toks, folded, asked.unit, text)
+        j = _index(toks, span.end - 1) + 1
+        near = {
+            folded[k] for k in range(max(0, i - _WINDOW), min(len(toks), j + _WINDOW)) if matched[k]
+        }
+        support = sum(idf(w) for w in near) / total
+        distance = min(
+            (
+                i - k if k < i else k - j + 1
+                for k in range(len(toks))
+                if matched[k] and not i <= k < j
+            ),
+            default=99,
+        )
+        fit = fits.get(span.type, 0.2)
+        score = (
+            2.0 * fit
+            + 1.5 * support
+            + 0.8 / (1 + distance / 3)
+            + 0.6 * unit
+            + (0.6 * _anchor(folded, i, j, asked) if asked.language == "vi" else 0.0)
+        )
+        if best is None or score > best.score:
+            kind = (
+                asked.type if span.type in ("number", "gap", "name") and fit >= 0.5 else span.type
+            )
+            best = Reading(span.start, span.end, span.text, kind, score, fit, support)
+    return best
