@@ -186,9 +186,9 @@ class QA:
             focus_vector = vector + retriever.embed_query(focus)
             focus_vector /= np.linalg.norm(focus_vector)
         ranked = retriever.rank_sentences(focus, hits, focus_vector)
-        asked, evidence = weigh(focus, ranked, retriever.sentence_bm25)
+        evidence = weigh(focus, ranked, retriever)
         background = background_similarity(self.embedder, vector)
-        values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background)
+        values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background, evidence)
         calibration = load_calibration(self.embedder.fingerprint)
         found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
         extractive = compose(

@@ -1,8 +1,11 @@
 """Whether the articles answer at all: a calibrated model, not a cut-off.
 
-A logistic model over a few retrieval features, fit on XQuAD questions asked against an index
-that lacks their paragraph (see `qa.answering.calibrate`); its coefficients live in
-`calibration.json` keyed by embedder fingerprint, because cosine scales differ between embedders.
+A logistic model over retrieval features and the reader's verdict on the chosen sentence (does
+it hold a span of the asked type, next to the asked words — "dân số" asked and no sentence
+about population is a "not found"), fit on XQuAD questions asked against an index that lacks
+their paragraph plus same-topic questions made from the corpus by swapping the asked attribute
+(see `qa.answering.calibrate`). Its coefficients live in `calibration.json` keyed by embedder
+fingerprint, because cosine scales differ between embedders.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answering.evidence import Evidence
 from qa.index.embedding import Embedder
 from qa.retrieve.hybrid import Query, ScoredSentence, holds_wanted
 from qa.retrieve.lexical import BM25, terms
@@ -35,6 +39,9 @@ FEATURES = (
     "has_terms",
     "type_match",
     "background_margin",
+    "read_fit",
+    "read_support",
+    "read_score",
 )
 # English questions meet Vietnamese text: foreign names are translated there ("Dutch" → "Hà
 # Lan", "Shenzhen" → "Thâm Quyến"), so word coverage says little and is left out for them. So
@@ -42,7 +49,15 @@ FEATURES = (
 # from the others, and English cosines are too close together to survive that.
 GROUP_FEATURES = {
     "vi": FEATURES,
-    "en": ("sentence_dense", "chunk_dense", "type_match", "background_margin"),
+    "en": (
+        "sentence_dense",
+        "chunk_dense",
+        "type_match",
+        "background_margin",
+        "read_fit",
+        "read_support",
+        "read_score",
+    ),
 }
 
 
@@ -85,13 +100,16 @@ def features(
     pool: np.ndarray,
     bm25: BM25,
     background: float,
+    evidence: list[Evidence],
 ) -> dict[str, float]:
     """The answerability features of one question (see FEATURES). `pool` holds the raw channel
     scores of all retrieval candidates (row 0: dense): how far the best passage stands out from
     the crowd says more than its cosine alone, whose scale is compressed. `background` is the
-    question's best cosine to unrelated news (`background_similarity`)."""
-    if not ranked:
+    question's best cosine to unrelated news (`background_similarity`). `evidence`: the
+    sentences as the reader re-ranked them; the first one's reading is what would be shown."""
+    if not ranked or not evidence:
         return dict.fromkeys(FEATURES, 0.0)
+    reading = evidence[0].reading
     dense = np.array([s.dense for s in ranked], dtype=np.float32)
     best = ranked[0]
     chunk_text = next((h.text for h in hits if h.chunk_id == best.chunk_id), best.sentence.text)
@@ -109,6 +127,9 @@ def features(
         "has_terms": 1.0 if any("_" not in t for t in query.terms) else 0.0,
         "type_match": holds_wanted(query, best.sentence.text) if query.wants else 0.5,
         "background_margin": float(dense.max()) - background,
+        "read_fit": reading.fit if reading else 0.0,
+        "read_support": reading.support if reading else 0.0,
+        "read_score": reading.score if reading else 0.0,
     }
 
 

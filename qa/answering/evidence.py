@@ -1,25 +1,28 @@
-"""Choosing the sentence that answers: retrieval's sentence ranking, re-ranked by the reader.
+"""Choosing the sentence that answers: retrieval's sentence ranking, re-ranked with the reader.
 
 Retrieval ranks sentences by how much they resemble the question; the sentence that answers
 resembles it *and* holds a span of the asked type next to the asked words. On a news story
-the lede resembles every question, so resemblance alone cites it by default. Here the top
-sentences are read (`qa.answering.reader`) and re-ordered by retrieval score plus reading score.
+the lede resembles every question, so resemblance alone cites it by default. The top
+sentences are read (`qa.answering.reader`) and re-ordered by a ranker fit on XQuAD dev
+articles (`qa.answering.rerank`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qa.answering import rerank
 from qa.answering.english import known_places
 from qa.answering.question import Asked, analyze
 from qa.answering.reader import Reading, read
-from qa.retrieve.hybrid import Query, ScoredSentence, glossary
-from qa.retrieve.lexical import BM25, query_terms
+from qa.retrieve.hybrid import Query, Retriever, ScoredSentence, glossary
+from qa.retrieve.lexical import terms, query_terms
 
-# Sentences read per question, and the weight of a reading against the retrieval score (whose
-# scale is about 0-4). Tuned on XQuAD dev articles 0-23 (qa.bench.reader --diagnose).
+# Sentences read per question (the answer is among retrieval's top 12 for ~97% of XQuAD dev
+# questions whose paragraph is retrieved); without fitted ranker weights a reading adds
+# FALLBACK_WEIGHT × its score to the retrieval score.
 READ_TOP = 12
-WEIGHT = {"vi": 0.5, "en": 0.5}
+FALLBACK_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -27,50 +30,74 @@ class Evidence:
     scored: ScoredSentence
     reading: Reading | None
     score: float
+    features: tuple[float, ...] = ()
 
 
 def asked_of(query: Query) -> Asked:
     """The reader's analysis of a query (an unaccented question is read with its accents
-    restored, as the dense channel reads it)."""
+    restored, as the dense channel reads it). English counted nouns are looked up in the
+    glossary ("workers" → "lao động") so "58.000 lao động" is read whole."""
     text = query.dense_text if query.kind == "vi_unaccented" else query.text
-    return analyze(text, query.language)
+    asked = analyze(text, query.language)
+    if asked.language == "en" and asked.unit:
+        found = glossary().translate(" ".join(asked.unit))
+        unit = tuple(query_terms(found[0])[:2]) if found else ()
+        asked = replace(asked, unit=tuple(u for u in unit if "_" not in u))
+    return asked
 
 
-def question_words(query: Query, asked: Asked) -> frozenset[str]:
+def question_words(query: Query) -> frozenset[str]:
     """Folded syllables the answer sentence should share with the question: the query's terms
-    (for English, names and numbers plus glossary translations) and its counted noun."""
-    words = {t for t in query.terms if "_" not in t}
-    if query.language == "en" and asked.unit:
-        for phrase in glossary().translate(" ".join(asked.unit)):
-            words.update(t for t in query_terms(phrase) if "_" not in t)
-    return frozenset(words)
+    (for English: its names and numbers plus their glossary translations)."""
+    return frozenset(t for t in query.terms if "_" not in t)
 
 
-def english_unit(asked: Asked) -> tuple[str, ...]:
-    """The counted noun of an English question in Vietnamese syllables ("workers" → "lao
-    động"), so "58.000 lao động" extends like "405 dự án" does for Vietnamese."""
-    if asked.language != "en" or not asked.unit:
-        return asked.unit
-    found = glossary().translate(" ".join(asked.unit))
-    return tuple(query_terms(found[0].split("|")[0])[:2]) if found else ()
-
-
-def weigh(
-    query: Query, ranked: list[ScoredSentence], bm25: BM25, top: int = READ_TOP
+def read_all(
+    query: Query, ranked: list[ScoredSentence], retriever: Retriever, top: int = READ_TOP
 ) -> tuple[Asked, list[Evidence]]:
-    """The top `top` sentences read and re-ranked (the rest keep their order, unread)."""
+    """The top `top` sentences, read, with their ranker features (retrieval order)."""
     asked = asked_of(query)
-    words = question_words(query, asked)
-    reading_asked = Asked(
-        asked.type, asked.language, asked.words, asked.left, asked.right, english_unit(asked)
-    )
+    words = question_words(query)
     places = known_places()
-    weight = WEIGHT["en" if query.language == "en" else "vi"]
+    head = ranked[:top]
+    if not head:
+        return asked, []
+    best_dense = max(s.dense for s in head)
+    best_lexical = max(s.lexical for s in head)
+    idf = retriever.sentence_bm25.idf
+    pairs = {t for t in query.terms if "_" in t}
+    total = sum(idf(t) for t in pairs) or 1.0
     out = []
-    for scored in ranked[:top]:
-        reading = read(reading_asked, scored.sentence.text, words, bm25.idf, places)
-        bonus = weight * reading.score if reading else 0.0
-        out.append(Evidence(scored, reading, scored.score + bonus))
-    out.sort(key=lambda e: -e.score)
-    out += [Evidence(s, None, s.score) for s in ranked[top:]]
+    for rank, scored in enumerate(head):
+        reading = read(asked, scored.sentence.text, words, retriever.sentence_bm25.idf, places)
+        lede = (scored.sentence.doc_id, scored.sentence.start) in retriever.first_sentences
+        shared = pairs & set(terms(scored.sentence.text))
+        values = rerank.sentence_features(
+            scored,
+            rank,
+            head[0],
+            best_dense,
+            reading,
+            lede,
+            asked.type,
+            best_lexical,
+            sum(idf(t) for t in shared) / total,
+        )
+        out.append(Evidence(scored, reading, scored.score, tuple(values)))
     return asked, out
+
+
+def weigh(query: Query, ranked: list[ScoredSentence], retriever: Retriever) -> list[Evidence]:
+    """Sentences best first: the top ones read and re-ranked, the rest in retrieval order."""
+    _, read_ones = read_all(query, ranked, retriever)
+    group = "en" if query.language == "en" else "vi"
+    scored = []
+    for evidence in read_ones:
+        value = rerank.score(group, list(evidence.features))
+        if value is None:
+            bonus = evidence.reading.score if evidence.reading else 0.0
+            value = evidence.scored.score + FALLBACK_WEIGHT * bonus
+        scored.append(replace(evidence, score=value))
+    scored.sort(key=lambda e: -e.score)
+    low = min((e.score for e in scored), default=0.0)
+    return scored + [Evidence(s, None, low - 1.0 - i) for i, s in enumerate(ranked[READ_TOP:])]

@@ -137,7 +137,9 @@ def analyze_vi(question: str) -> Asked:
     after = [fold(t) for t in re.findall(r"\w+", lower[match.end() :])]
     asked = [fold(t) for t in re.findall(r"\w+", match.group(0))]
     unit: tuple[str, ...] = ()
-    if (kind in ("count", "period", "amount") and asked[:2] == ["bao", "nhieu"]) or asked == ["may"]:
+    if (kind in ("count", "period", "amount") and asked[:2] == ["bao", "nhieu"]) or asked == [
+        "may"
+    ]:
         unit = tuple(after[:2])
     # "thành phố nào": the noun is part of the question word, but also a word to match.
     extra = [t for t in asked if t not in STOPWORDS_FOLDED]

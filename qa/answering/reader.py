@@ -53,6 +53,8 @@ class Reading:
     score: float
     fit: float
     support: float  # IDF-weighted share of the question's words within the window
+    anchor: float = 0.0  # the words around it are those around the question word (VI)
+    coverage: float = 0.0  # IDF-weighted share of the question's words in the whole sentence
 
 
 def _folded(toks: list[Token]) -> list[str]:
@@ -141,6 +143,7 @@ def read(
     matched = [w in words and w not in STOPWORDS_FOLDED for w in folded]
     total = sum(idf(w) for w in words if w not in STOPWORDS_FOLDED) or 1.0
     fits = FIT[asked.type]
+    coverage = sum(idf(w) for w in set(folded) if w in words and w not in STOPWORDS_FOLDED) / total
     pool = [s for s in candidates(text, places) if s.type in fits]
     if asked.type == "other" or not pool:
         pool += _gaps(toks, matched, text)
@@ -148,11 +151,12 @@ def read(
     for span in pool:
         i, j = _index(toks, span.start), _index(toks, span.end - 1) + 1
         if span.type in _NAMES:  # "Super Bowl XLIX New England Patriots": the asked part off
+            a, b = i, j
             while i < j and matched[i]:
                 i += 1
             while j > i and matched[j - 1]:
                 j -= 1
-            if i == j:
+            if i == j or ((a, b) != (i, j) and j - i < 2):
                 continue
             span = Span(
                 toks[i].start, toks[j - 1].end, text[toks[i].start : toks[j - 1].end], span.type
@@ -175,16 +179,21 @@ def read(
             default=99,
         )
         fit = fits.get(span.type, 0.2)
+        length = j - i
+        anchor = _anchor(folded, i, j, asked) if asked.language == "vi" else 0.0
+        shape = 0.0
+        if span.type == "gap":  # answers of no type are short phrases, not one syllable
+            shape = 0.3 * min(length, 4) / 4 - 0.3 * (length > 6)
+        elif asked.type in ("person", "list") and span.type in _NAMES:
+            shape = 0.2 * (length >= 2)
         score = (
-            2.0 * fit
-            + 1.5 * support
-            + 0.8 / (1 + distance / 3)
-            + 0.6 * unit
-            + (0.6 * _anchor(folded, i, j, asked) if asked.language == "vi" else 0.0)
+            shape + 2.0 * fit + 1.5 * support + 0.8 / (1 + distance / 3) + 0.6 * unit + 0.6 * anchor
         )
         if best is None or score > best.score:
             kind = (
                 asked.type if span.type in ("number", "gap", "name") and fit >= 0.5 else span.type
             )
-            best = Reading(span.start, span.end, span.text, kind, score, fit, support)
+            best = Reading(
+                span.start, span.end, span.text, kind, score, fit, support, anchor, coverage
+            )
     return best

@@ -163,12 +163,16 @@ def _cap_runs(toks: list[Token]) -> list[tuple[int, int]]:
             continue
         j = i + 1
         while j < len(toks):
-            if (toks[j].cap and toks[j].text[0].isalpha()) or (
-                toks[j].text in _JOINERS
-                and j + 1 < len(toks)
-                and toks[j + 1].cap
-                and toks[j + 1].text[0].isalpha()
-            ) or (toks[j].text == "." and j - i == 1 and toks[i].text in ("TP", "Q", "P")):
+            if (
+                (toks[j].cap and toks[j].text[0].isalpha())
+                or (
+                    toks[j].text in _JOINERS
+                    and j + 1 < len(toks)
+                    and toks[j + 1].cap
+                    and toks[j + 1].text[0].isalpha()
+                )
+                or (toks[j].text == "." and j - i == 1 and toks[i].text in ("TP", "Q", "P"))
+            ):
                 j += 1
             else:
                 break
@@ -185,10 +189,8 @@ def _extend_org(toks: list[Token], i: int, j: int) -> int:
         word = toks[k].text
         if not word[0].isalnum() or word.lower() in _STOP_ORG:
             break
-        if (
-            (word == "và"
-            and not (k + 1 < len(toks) and toks[k + 1].cap))
-            or (word == "và" and _org_head(toks, k + 1))
+        if (word == "và" and not (k + 1 < len(toks) and toks[k + 1].cap)) or (
+            word == "và" and _org_head(toks, k + 1)
         ):
             break
         k += 1
@@ -262,7 +264,9 @@ def names(text: str, places: frozenset[str] = frozenset()) -> list[Span]:
             continue
         start, end = toks[a].start, toks[b - 1].end
         out.append(Span(start, end, text[start:end], kind))
-        covered = b
+        # An organisation's name may hold other names ("Viện hàn lâm Lady Gaga" is read both
+        # ways); any other name is not read again inside.
+        covered = j if kind == "organisation" else b
     return out
 
 
