@@ -16,7 +16,7 @@ from qa.answering.english import known_places
 from qa.answering.question import Asked, analyze
 from qa.answering.reader import Reading, read
 from qa.retrieve.hybrid import Query, Retriever, ScoredSentence, glossary
-from qa.retrieve.lexical import terms, query_terms
+from qa.retrieve.lexical import query_terms, terms
 
 # Sentences read per question (the answer is among retrieval's top 12 for ~97% of XQuAD dev
 # questions whose paragraph is retrieved); without fitted ranker weights a reading adds

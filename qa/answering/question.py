@@ -148,7 +148,7 @@ def analyze_vi(question: str) -> Asked:
         "list" if plural else kind,
         "vi",
         _content(before + extra + after),
-        tuple(before[-3:]),
+        tuple(before[-6:]),
         tuple(after[:3]),
         unit,
         plural,

