@@ -33,17 +33,33 @@ class Evidence:
     features: tuple[float, ...] = ()
 
 
+_GRAINS = {"year": "nam", "day": "ngay", "date": "ngay", "month": "thang"}
+
+
+def _vietnamese(phrase: str) -> tuple[tuple[str, ...], ...]:
+    """Folded Vietnamese renderings of an English noun (its last word first: "Chinese
+    companies" → ("cong", "ty"), ("doanh", "nghiep"))."""
+    for words in (phrase.split()[-1:], phrase.split()):
+        found = glossary().translate(" ".join(words))
+        if found:
+            return tuple(tuple(t for t in query_terms(v) if "_" not in t) for v in found)
+    return ()
+
+
 def asked_of(query: Query) -> Asked:
     """The reader's analysis of a query (an unaccented question is read with its accents
-    restored, as the dense channel reads it). English counted nouns are looked up in the
-    glossary ("workers" → "lao động") so "58.000 lao động" is read whole."""
+    restored, as the dense channel reads it). English nouns are looked up in the glossary
+    ("workers" → "lao động") so that "58.000 lao động" is read whole."""
     text = query.dense_text if query.kind == "vi_unaccented" else query.text
     asked = analyze(text, query.language)
-    if asked.language == "en" and asked.unit:
-        found = glossary().translate(" ".join(asked.unit))
-        unit = tuple(query_terms(found[0])[:2]) if found else ()
-        asked = replace(asked, unit=tuple(u for u in unit if "_" not in u))
-    return asked
+    if asked.language != "en":
+        return asked
+    units = tuple(v for (u,) in asked.units for v in _vietnamese(u))
+    if asked.type == "date":
+        head = tuple((_GRAINS[h],) for (h,) in asked.head if h in _GRAINS)
+    else:
+        head = tuple(v for (h,) in asked.head for v in _vietnamese(h))
+    return replace(asked, units=units, head=head)
 
 
 def question_words(query: Query) -> frozenset[str]:
@@ -68,13 +84,12 @@ def read_all(
     pairs = {t for t in query.terms if "_" in t}
     total = sum(idf(t) for t in pairs) or 1.0
     out = []
-    for rank, scored in enumerate(head):
+    for scored in head:
         reading = read(asked, scored.sentence.text, words, retriever.sentence_bm25.idf, places)
         lede = (scored.sentence.doc_id, scored.sentence.start) in retriever.first_sentences
         shared = pairs & set(terms(scored.sentence.text))
         values = rerank.sentence_features(
             scored,
-            rank,
             head[0],
             best_dense,
             reading,

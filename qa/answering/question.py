@@ -33,6 +33,7 @@ TYPES = (
 # (type, pattern); the match is the question word whose place the answer takes.
 _VI_RULES: list[tuple[str, str]] = [
     ("percent", r"bao nhiêu (?:phần trăm|%)|tỷ lệ (?:\w+ ){0,4}(?:là )?bao nhiêu"),
+    ("count", r"gấp bao nhiêu lần|bao nhiêu lần"),
     ("period", r"(?:trong )?bao lâu|bao nhiêu (?:năm|tháng|tuần|ngày|giờ|thế kỷ)(?! nào)"),
     (
         "amount",
@@ -50,12 +51,12 @@ _VI_RULES: list[tuple[str, str]] = [
     (
         "place",
         r"ở đâu|tại đâu|nơi nào|đâu|(?:thành phố|tỉnh|nước|quốc gia|châu lục|lục địa|khu vực"
-        r"|địa điểm|vùng|miền|quận|huyện|đảo|sông|bang|thủ đô|địa phương) nào",
+        r"|địa điểm|vùng|miền|quận|huyện|đảo|sông|bang|thủ đô|địa phương)(?: \w+){0,2} nào",
     ),
     (
         "organisation",
         r"(?:công ty|tổ chức|cơ quan|doanh nghiệp|trường|đội|trung tâm|cảng|tập đoàn|hãng"
-        r"|ngân hàng|bộ|sở|ban|đảng|câu lạc bộ|đài|hiệp hội|viện|nhóm) nào",
+        r"|ngân hàng|bộ|sở|ban|đảng|câu lạc bộ|đài|hiệp hội|viện|nhóm)(?: \w+){0,2} nào",
     ),
     ("other", r"\bgì\b|\bnào\b|thế nào|ra sao|tại sao|vì sao|như thế nào"),
 ]
@@ -65,7 +66,7 @@ _EN_RULES: list[tuple[str, str]] = [
     ("percent", r"what (?:percent\w*|share|proportion|fraction)|how many percent"),
     ("period", r"how long|how many (?:years|months|weeks|days|hours|centuries)"),
     ("amount", r"how much|what (?:is|was) the (?:total )?(?:value|cost|price|capital|budget)"),
-    ("count", r"how many|what number"),
+    ("count", r"how many|what (?:is|was|are|were) the (?:number|population|size)|what number"),
     (
         "date",
         r"\bwhen\b|what (?:year|date|day|month|time|decade|century)|which (?:year|date|day|month"
@@ -74,12 +75,12 @@ _EN_RULES: list[tuple[str, str]] = [
     ("person", r"\bwho(?:m|se)?\b|which (?:person|player|man|woman|leader|official)"),
     (
         "place",
-        r"\bwhere\b|(?:what|which) (?:city|cities|country|countries|province|continent|region"
+        r"\bwhere\b|(?:what|which) (?:\w+ ){0,2}(?:city|cities|country|countries|province|continent|region"
         r"|area|place|state|island|river|capital|town|location)",
     ),
     (
         "organisation",
-        r"(?:what|which) (?:company|companies|organi[sz]ation|team|port|center|centre|university"
+        r"(?:what|which) (?:\w+ ){0,2}(?:company|companies|organi[sz]ation|team|port|center|centre|university"
         r"|agency|ministry|department|group|bank|party|club|firm|enterprise|startup)",
     ),
     ("other", r"\bwhat\b|\bwhich\b|\bhow\b|\bwhy\b"),
@@ -102,7 +103,9 @@ class Asked:
 
     `words`: folded content words of the question (what the answer sentence should share);
     `left`/`right`: folded words just before/after the question word (Vietnamese only);
-    `unit`: the counted noun after "bao nhiêu" ("dự án"), folded, or "".
+    `units`: the counted noun after "bao nhiêu" ("dự án"), folded, with alternatives (an
+    English noun has several Vietnamese renderings); `head`: likewise the noun of "cảng nào",
+    "which port", or for a date the grain asked ("ngay", "nam", "thang").
     """
 
     type: str
@@ -110,7 +113,8 @@ class Asked:
     words: tuple[str, ...]
     left: tuple[str, ...] = ()
     right: tuple[str, ...] = ()
-    unit: tuple[str, ...] = ()
+    units: tuple[tuple[str, ...], ...] = ()
+    head: tuple[tuple[str, ...], ...] = ()
     plural: bool = False
 
 
@@ -136,11 +140,16 @@ def analyze_vi(question: str) -> Asked:
     before = [fold(t) for t in re.findall(r"\w+", lower[: match.start()])]
     after = [fold(t) for t in re.findall(r"\w+", lower[match.end() :])]
     asked = [fold(t) for t in re.findall(r"\w+", match.group(0))]
-    unit: tuple[str, ...] = ()
-    if (kind in ("count", "period", "amount") and asked[:2] == ["bao", "nhieu"]) or asked == [
-        "may"
-    ]:
-        unit = tuple(after[:2])
+    units: tuple[tuple[str, ...], ...] = ()
+    if asked[:1] == ["gap"]:
+        units = (("lan",),)
+    elif (
+        (kind in ("count", "period", "amount") and asked[-2:] == ["bao", "nhieu"]) or asked == ["may"]
+    ):
+        units = (tuple(after[:2]),) if after else ()
+    head: tuple[tuple[str, ...], ...] = ()
+    if asked[-1:] == ["nao"] and len(asked) > 1:
+        head = ((asked[0],),) if kind == "date" else (tuple(asked[:-1]),)
     # "thành phố nào": the noun is part of the question word, but also a word to match.
     extra = [t for t in asked if t not in STOPWORDS_FOLDED]
     plural = kind in ("place", "organisation", "person", "other") and bool(_VI_PLURAL.search(lower))
@@ -150,7 +159,8 @@ def analyze_vi(question: str) -> Asked:
         _content(before + extra + after),
         tuple(before[-6:]),
         tuple(after[:3]),
-        unit,
+        units,
+        head,
         plural,
     )
 
@@ -163,12 +173,20 @@ def analyze_en(question: str) -> Asked:
             kind = rule
             break
     tokens = re.findall(r"[a-z0-9]+", lower)
-    unit: tuple[str, ...] = ()
-    match = re.search(r"how many (\w+)", lower)
-    if match:
-        unit = (match.group(1),)
+    match = re.search(r"how many (\w+(?: \w+)?)", lower)
+    units = ((match.group(1),),) if match else ()
+    match = re.search(
+        r"(?:which|what) ((?:\w+ ){0,2}?\w+?)s? (?:did|does|do|is|was|are|were|has|have|\w+ed)\b",
+        lower,
+    )
+    head = ((match.group(1),),) if match and kind in ("organisation", "place", "person") else ()
+    if kind == "date":
+        grain = re.search(r"what (year|month|day|date)", lower)
+        head = ((grain.group(1),),) if grain else ()
     plural = bool(_EN_PLURAL.search(lower)) and kind in ("place", "organisation", "other")
-    return Asked("list" if plural else kind, "en", _content(tokens), unit=unit, plural=plural)
+    return Asked(
+        "list" if plural else kind, "en", _content(tokens), units=units, head=head, plural=plural
+    )
 
 
 def analyze(question: str, language: str) -> Asked:

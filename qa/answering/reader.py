@@ -14,6 +14,7 @@ asked words is evidence the articles do not say).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,21 +77,40 @@ def _index(toks: list[Token], offset: int) -> int:
 
 
 def _extend_unit(
-    span: Span, toks: list[Token], folded: list[str], unit: tuple[str, ...], text: str
+    span: Span, toks: list[Token], folded: list[str], units: tuple[tuple[str, ...], ...], text: str
 ) -> tuple[Span, bool]:
     """'405' → '405 dự án' when the question counts "dự án" ("bao nhiêu dự án")."""
-    if not unit:
-        return span, False
     j = _index(toks, span.end)
-    if j < len(toks) and folded[j] in _CLASSIFIERS and folded[j] != unit[0]:
-        j += 1
-    k = 0
-    while k < len(unit) and j + k < len(toks) and folded[j + k] == unit[k]:
-        k += 1
-    if k == 0:
-        return span, False
-    end = toks[j + k - 1].end
-    return Span(span.start, end, text[span.start : end], span.type), True
+    for unit in units:
+        if not unit:
+            continue
+        at = j + (j < len(toks) and folded[j] in _CLASSIFIERS and folded[j] != unit[0])
+        k = 0
+        while k < len(unit) and at + k < len(toks) and folded[at + k] == unit[k]:
+            k += 1
+        if k:
+            end = toks[at + k - 1].end
+            return Span(span.start, end, text[span.start : end], span.type), True
+    return span, False
+
+
+_DAY_RE = re.compile(r"\d{1,2}\s*/\s*\d{1,2}|ngày\s+\d|\d{1,2}\s+tháng", re.I)
+_YEAR_ONLY_RE = re.compile(r"^(?:(?:vào\s+)?năm\s+)?\d{4}$", re.I)
+
+
+def _head_bonus(asked: Asked, span: Span, toks: list[Token], folded: list[str], i: int) -> float:
+    """The question names the kind of thing asked ("cảng nào", "which port", "ngày nào"): a
+    candidate that is that kind of thing ("Cảng Los Angeles", "7/8") is preferred."""
+    if asked.type == "date":
+        grains = {h[0] for h in asked.head}
+        day = bool(_DAY_RE.search(span.text))
+        year = bool(_YEAR_ONLY_RE.match(span.text.strip()))
+        return 0.6 * (("ngay" in grains and day) or ("nam" in grains and year))
+    for head in asked.head:
+        n = len(head)
+        if tuple(folded[i : i + n]) == head or tuple(folded[max(0, i - n) : i]) == head:
+            return 0.8
+    return 0.0
 
 
 def _gaps(toks: list[Token], matched: list[bool], text: str) -> list[Span]:
@@ -209,13 +229,18 @@ def read(
     best: Reading | None = None
     for span in pool:
         i, j = _index(toks, span.start), _index(toks, span.end - 1) + 1
+        head = _head_bonus(asked, span, toks, folded, i)
         if span.type in _NAMES:  # "Super Bowl XLIX New England Patriots": the asked part off
             a, b = i, j
-            while i < j and matched[i]:
+            while (
+                i < j
+                and matched[i]
+                and not (head and any(h and folded[i] == h[0] for h in asked.head))
+            ):
                 i += 1
             while j > i and matched[j - 1]:
                 j -= 1
-            if i == j or ((a, b) != (i, j) and j - i < 2):
+            if i == j or ((a, b) != (i, j) and (j - i < 2 or not toks[i].cap)):
                 continue
             span = Span(
                 toks[i].start, toks[j - 1].end, text[toks[i].start : toks[j - 1].end], span.type
@@ -224,7 +249,7 @@ def read(
         own = [w for w in folded[i:j] if w not in STOPWORDS_FOLDED and w not in ignored]
         if own and sum(w in words for w in own) / len(own) > 0.5:
             continue  # the question's own words are not its answer
-        span, unit = _extend_unit(span, toks, folded, asked.unit, text)
+        span, unit = _extend_unit(span, toks, folded, asked.units, text)
         j = _index(toks, span.end - 1) + 1
         near = {
             folded[k] for k in range(max(0, i - _WINDOW), min(len(toks), j + _WINDOW)) if matched[k]
@@ -250,7 +275,13 @@ def read(
         elif asked.type in ("person", "list") and span.type in _NAMES:
             shape = 0.2 * (length >= 2)
         score = (
-            shape + 2.0 * fit + 1.5 * support + 0.8 / (1 + distance / 3) + 0.6 * unit + 0.6 * anchor
+            shape
+            + head
+            + 2.0 * fit
+            + 1.5 * support
+            + 0.8 / (1 + distance / 3)
+            + 0.6 * unit
+            + 0.6 * anchor
         )
         if best is None or score > best.score:
             kind = (

@@ -22,7 +22,6 @@ from qa.retrieve.hybrid import ScoredSentence
 RERANK_PATH = Path(__file__).resolve().parents[1] / "data" / "rerank.json"
 FEATURES = (
     "retrieval",  # retrieval score minus the best one's (0 for the best)
-    "first",  # 1 for retrieval's own first choice
     "dense",  # sentence cosine minus the best cosine among the read sentences
     "fit",  # how well the best span's type fits the asked type
     "support",  # IDF-weighted share of the question's words around that span
@@ -35,12 +34,12 @@ FEATURES = (
     "lexical",  # sentence BM25 over the best among the read sentences
     "bigrams",  # IDF-weighted share of the question's two-syllable terms in the sentence
     "length",  # log of the sentence length in characters
+    "read_score",  # the reader's own score of its best span (unit, anchors, head noun, ...)
 )
 
 
 def sentence_features(
     scored: ScoredSentence,
-    rank: int,
     best: ScoredSentence,
     best_dense: float,
     reading: Reading | None,
@@ -53,7 +52,6 @@ def sentence_features(
     fit = reading.fit if reading else 0.0
     return [
         scored.score - best.score,
-        1.0 if rank == 0 else 0.0,
         scored.dense - best_dense,
         fit,
         reading.support if reading else 0.0,
@@ -66,6 +64,7 @@ def sentence_features(
         scored.lexical / best_lexical if best_lexical > 0 else 0.0,
         bigrams,
         math.log(max(len(scored.sentence.text), 1)),
+        reading.score if reading else 0.0,
     ]
 
 
@@ -166,7 +165,7 @@ def main() -> int:
         coef = fit_listwise(dev)
         table["groups"][group] = {"coef": coef, "bias": 0.0}
         baseline = [0.0] * len(FEATURES)
-        baseline[FEATURES.index("first")] = 1.0
+        baseline[FEATURES.index("retrieval")] = 1.0
         table["measured"][group] = {
             "dev hit@1": _hit_at_1(dev, coef, 0.0),
             "test hit@1": _hit_at_1(test, coef, 0.0),

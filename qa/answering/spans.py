@@ -38,7 +38,7 @@ _PERCENT_RE = re.compile(rf"{_MOD}{_NUM}\s*(?:%|phần trăm|percent)", re.I)
 _NUMBER_RE = re.compile(rf"{_MOD}(?<![\w.,]){_NUM}(?![\w]){_SCALE}", re.I)
 # Spelled-out numbers and scores ("bốn lựa chọn", "23-16"); "năm" only when no year follows.
 _WORD_NUMBER_RE = re.compile(
-    r"(?<!\w)(?:một|hai|ba|bốn|năm(?!\s+\d)|sáu|bảy|tám|chín|mười|mươi|vài|hàng chục|hàng trăm"
+    r"(?<!\w)(?:một|hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|vài|hàng chục|hàng trăm"
     r"|hàng nghìn|two|three|four|five|six|seven|eight|nine|ten|twelve)(?:\s+(?:mươi|trăm|nghìn))?(?!\w)"
 )
 _SCORE_RE = re.compile(r"(?<![\d/])\d{1,3}\s*[-–]\s*\d{1,3}(?![\d/])")
@@ -226,10 +226,10 @@ def _kind(toks: list[Token], i: int, j: int, places: frozenset[str]) -> tuple[st
     if first in _PERSON_CUES and j - i > 1:  # "Ông Lê Tiến Châu"
         return _kind(toks, i + 1, j, places)
     name = fold(" ".join(t.text for t in toks[i:j]))
-    if name in places:
-        return "place", i, j
     if _org_head(toks, i):
         return "organisation", i, _extend_org(toks, i, j)
+    if name in places:
+        return "place", i, j
     if any(t.text.lower().strip(".") in _ORG_WORDS for t in toks[i:j]):
         return "organisation", i, j
     while j - i > 1 and _starts_word(toks, j):
