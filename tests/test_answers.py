@@ -2,7 +2,9 @@
 
 Every expected fact is copied from the articles in corpus/; a question passes when the first
 citation quotes the sentence holding the fact, the answer text contains it, and the quote is
-exactly `document.text[start:end]`. The index is built once per session (`real_qa`).
+exactly `document.text[start:end]`. Its short answer has the expected type and text, lies
+inside the first citation, and leads the answer. The index is built once per session
+(`real_qa`).
 """
 
 from __future__ import annotations
@@ -45,20 +47,26 @@ KNOWN_MISSES = {
 }
 
 
-def _params(answerable: bool) -> list:
+def _params(answerable: bool, short: bool = False) -> list:
+    def values(q) -> tuple:
+        if short:
+            return (q.question, q.type, q.short)
+        return (q.question, q.language, q.fact) if answerable else (q.question, q.language)
+
     return [
         Q(
-            *((q.question, q.language, q.fact) if answerable else (q.question, q.language)),
+            *values(q),
             id=q.id,
             marks=[KNOWN_MISS(KNOWN_MISSES[q.id])] if q.id in KNOWN_MISSES else [],
         )
         for q in corpus_questions()
-        if bool(q.fact) == answerable
+        if bool(q.fact) == answerable and (not short or q.short)
     ]
 
 
 ANSWERABLE = _params(answerable=True)
 UNANSWERABLE = _params(answerable=False)
+SHORT = _params(answerable=True, short=True)
 
 
 def describe(answer: Answer) -> str:
@@ -92,8 +100,32 @@ def test_answer_cites_the_fact(real_qa: QA, question: str, language: str, fact: 
     answer = real_qa.answer(question)
     assert answer.question == question
     assert answer.language == language
-    assert answer.answer.startswith(MESSAGES[language]["prefix"])
+    assert MESSAGES[language]["prefix"] in answer.answer  # the evidence, labelled
     assert_answers_with(real_qa, answer, fact)
+
+
+@pytest.mark.parametrize(("question", "kind", "text"), SHORT)
+def test_short_answer(real_qa: QA, question: str, kind: str, text: str) -> None:
+    """The fact itself, in the question's language, is a span of the first citation and leads
+    the answer (an English statement holds it: "Hai Phong has 405 … [1].")."""
+    answer = real_qa.answer(question)
+    short = answer.short_answer
+    assert short is not None, describe(answer)
+    assert (short.type, short.text) == (kind, text), describe(answer)
+    first = answer.citations[0]
+    assert short.n == 1 and first.start <= short.start < short.end <= first.end
+    span = real_qa.document(first.doc_id).text[short.start : short.end]
+    if answer.language == "vi":
+        assert span == short.text
+    lead = answer.answer.split("\n\n")[0]
+    assert text in lead and lead.endswith(("[1]", "[1].")), answer.answer
+    assert answer.to_dict()["short_answer"] == {
+        "text": text,
+        "type": kind,
+        "n": 1,
+        "start": short.start,
+        "end": short.end,
+    }
 
 
 @pytest.mark.parametrize(("question", "language"), UNANSWERABLE)
@@ -104,6 +136,7 @@ def test_question_the_articles_cannot_answer(real_qa: QA, question: str, languag
     assert answer.citations == []
     assert answer.answer == MESSAGES[language]["not_found"]
     assert answer.related, "related passages are offered instead"
+    assert answer.short_answer is None and answer.to_dict()["short_answer"] is None
     assert_exact(real_qa, answer)
 
 
@@ -151,6 +184,7 @@ def test_answer_is_json_ready(real_qa: QA) -> None:
         "related",
         "mode",
         "confidence",
+        "short_answer",
     }
     assert data["mode"] == "extractive"
     assert 0.0 <= data["confidence"] <= 1.0

@@ -26,6 +26,7 @@ ANSWER_KEYS = {
     "related",
     "mode",
     "confidence",
+    "short_answer",
     "conflicts",  # copies of a cited story that give other figures (qa.answering.dated)
 }
 CITATION_KEYS = {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answering.evidence import Evidence
+from qa.answering.evidence import Evidence, focus
 from qa.index.embedding import Embedder
 from qa.retrieve.hybrid import Query, ScoredSentence, holds_wanted
 from qa.retrieve.lexical import BM25, terms
@@ -42,6 +42,8 @@ FEATURES = (
     "read_fit",
     "read_support",
     "read_score",
+    "focus_present",
+    "focus_known",
 )
 # English questions meet Vietnamese text: foreign names are translated there ("Dutch" → "Hà
 # Lan", "Shenzhen" → "Thâm Quyến"), so word coverage says little and is left out for them. So
@@ -57,6 +59,8 @@ GROUP_FEATURES = {
         "read_fit",
         "read_support",
         "read_score",
+        "focus_present",
+        "focus_known",
     ),
 }
 
@@ -77,6 +81,37 @@ def coverage(query: Query, text: str, bm25: BM25, phrases: bool = False) -> floa
     weights = [bm25.idf(t) for t in query_words]
     covered = sum(w for t, w in zip(query_words, weights, strict=True) if t in present)
     return covered / max(sum(weights), 1e-9)
+
+
+def _pieces(phrase: tuple[str, ...]) -> list[str]:
+    """A folded phrase as the lexical channel's terms: its bigrams, or its one syllable."""
+    if len(phrase) == 1:
+        return [phrase[0]]
+    return [f"{a}_{b}" for a, b in zip(phrase, phrase[1:], strict=False)]
+
+
+def focus_shares(query: Query, text: str, bm25: BM25) -> tuple[float, float]:
+    """(share of the asked attribute the evidence `text` mentions, share the index mentions at
+    all), IDF-weighted over the phrases of `focus(query)`, each by its best alternative. A
+    question about "dân số" over articles that never say "dân số" is not answered by them,
+    however well "Hải Phòng" matches. (1, 1) when nothing can be checked (an English word
+    without a glossary entry)."""
+    entries = focus(query)
+    if not entries:
+        return 1.0, 1.0
+    present = set(terms(text))
+    total = here = known = 0.0
+    for alternatives in entries:
+        weight = max(bm25.idf(t) for alt in alternatives for t in _pieces(alt))
+        total += weight
+        here += weight * max(
+            sum(t in present for t in _pieces(alt)) / len(_pieces(alt)) for alt in alternatives
+        )
+        known += weight * max(
+            sum(bool(bm25.postings.get(t)) for t in _pieces(alt)) / len(_pieces(alt))
+            for alt in alternatives
+        )
+    return here / total, known / total
 
 
 @lru_cache(maxsize=4)
@@ -110,6 +145,8 @@ def features(
     if not ranked or not evidence:
         return dict.fromkeys(FEATURES, 0.0)
     reading = evidence[0].reading
+    chunk = next((h.text for h in hits if h.chunk_id == evidence[0].scored.chunk_id), "")
+    present, known = focus_shares(query, chunk or evidence[0].scored.sentence.text, bm25)
     dense = np.array([s.dense for s in ranked], dtype=np.float32)
     best = ranked[0]
     chunk_text = next((h.text for h in hits if h.chunk_id == best.chunk_id), best.sentence.text)
@@ -130,6 +167,8 @@ def features(
         "read_fit": reading.fit if reading else 0.0,
         "read_support": reading.support if reading else 0.0,
         "read_score": reading.score if reading else 0.0,
+        "focus_present": present,
+        "focus_known": known,
     }
 
 

@@ -9,14 +9,17 @@ articles (`qa.answering.rerank`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from qa.answering import rerank
 from qa.answering.english import known_places
 from qa.answering.question import Asked, analyze
 from qa.answering.reader import Reading, read
+from qa.answering.spans import names
 from qa.retrieve.hybrid import Query, Retriever, ScoredSentence, glossary
 from qa.retrieve.lexical import query_terms, terms
+from qa.text import EN_STOPWORDS, fold, folded_words
 
 # Sentences read per question (the answer is among retrieval's top 12 for ~97% of XQuAD dev
 # questions whose paragraph is retrieved); without fitted ranker weights a reading adds
@@ -33,6 +36,7 @@ class Evidence:
     features: tuple[float, ...] = ()
 
 
+_WH = frozenset("many much long often far percent percentage".split())
 _GRAINS = {"year": "nam", "day": "ngay", "date": "ngay", "month": "thang"}
 
 
@@ -60,6 +64,70 @@ def asked_of(query: Query) -> Asked:
     else:
         head = tuple(v for (h,) in asked.head for v in _vietnamese(h))
     return replace(asked, units=units, head=head)
+
+
+def _english_phrases(words: list[str]) -> list[tuple[tuple[str, ...], ...]]:
+    """Glossary renderings of English words (two-word entries first), each as alternatives
+    of folded syllable tuples; a word the glossary does not know is left out."""
+    entries = glossary().entries
+    out, i = [], 0
+    while i < len(words):
+        for n in (2, 1):
+            phrase = " ".join(words[i : i + n])
+            options = entries.get(phrase) or entries.get(phrase.rstrip("s"))
+            if len(words[i : i + n]) == n and options:
+                out.append(tuple(tuple(folded_words(v)) for v in options))
+                i += n
+                break
+        else:
+            i += 1
+    return out
+
+
+# Vietnamese function and question words (accented: "đâu" is a question word, "đầu" is not).
+_VI_FUNCTION = frozenset(
+    """là của và có các những một được cho với trong tại đến từ này đó khi thì mà nào gì ai bao
+    nhiêu sao thế như về đã đang sẽ bị bởi để hay hoặc cũng không phải rất lại nữa còn ra vào
+    lên ở đây kia ấy họ nó chúng mình vậy mấy đâu lâu hôm nay bây giờ""".split()
+)
+
+
+def _without_places(words: list[str]) -> list[str | None]:
+    """Folded words with the known place names ("hai phong", "ha lan") blanked out."""
+    out: list[str | None] = list(words)
+    places = known_places()
+    for n in (4, 3, 2, 1):
+        for i in range(len(words) - n + 1):
+            if all(w is not None for w in out[i : i + n]) and " ".join(words[i : i + n]) in places:
+                out[i : i + n] = [None] * n
+    return out
+
+
+def focus(query: Query) -> list[tuple[tuple[str, ...], ...]]:
+    """What the question asks about, without the names it mentions: "Dân số Hải Phòng là bao
+    nhiêu?" → dân số; "What is the population of Hai Phong?" → (glossary) dân số. Each entry
+    holds alternative folded phrases. The "not found" decision checks that the evidence
+    mentions them."""
+    if query.language == "en":
+        words = re.findall(r"[A-Za-z]+", query.text)
+        plain = [w.lower() for i, w in enumerate(words) if i == 0 or not w[0].isupper()]
+        return _english_phrases([w for w in plain if w not in EN_STOPWORDS and w not in _WH])
+    text = query.dense_text if query.kind == "vi_unaccented" else query.text
+    named = [(s.start, s.end) for s in names(text, known_places())]
+    tokens = [m for m in re.finditer(r"\w+", text)]
+    kept = [
+        None
+        if any(a <= m.start() < b for a, b in named) or m.group(0).lower() in _VI_FUNCTION
+        else fold(m.group(0))
+        for m in tokens
+    ]
+    runs: list[list[str]] = [[]]
+    for word in _without_places([w or "" for w in kept]):
+        if word:
+            runs[-1].append(word)
+        else:
+            runs.append([])
+    return [(tuple(run),) for run in runs if run]
 
 
 def question_words(query: Query) -> frozenset[str]:

@@ -30,7 +30,8 @@ from qa.answering.backends import (
     plain_prompt,
 )
 from qa.answering.compose import MESSAGES
-from qa.answering.grounding import Failure, check, record, renumber
+from qa.answering.english import ascii_form, name
+from qa.answering.grounding import Failure, check, record, renumber, short_answer_failure
 from qa.text import nfc
 from qa.types import Answer, Chunk, Citation, Document
 
@@ -136,6 +137,18 @@ def _fallback(
     )
 
 
+def _short_answer_failure(text: str, extractive: Answer) -> Failure | None:
+    """When the reader found the fact, the generated text must state it (see
+    `qa.answering.grounding.short_answer_failure`)."""
+    short = extractive.short_answer
+    if short is None:
+        return None
+    citation = extractive.citations[short.n - 1]
+    span = citation.quote[short.start - citation.start : short.end - citation.start]
+    names = [short.text, name(span), ascii_form(span)]
+    return short_answer_failure(text, span, short.type, names, extractive.language)
+
+
 def generate_answer(
     generator: Generator, extractive: Answer, passages: list[Citation], max_tokens: int = 256
 ) -> Answer:
@@ -158,6 +171,9 @@ def generate_answer(
             extractive, generator, f"generator failed ({kind}{exc}); showing the extractive answer"
         )
     verdict = check(text, quotes, extractive.language)
+    failure = _short_answer_failure(text, extractive) if verdict.passed else None
+    if failure is not None:
+        verdict = replace(verdict, passed=False, failed=[failure])
     if not verdict.passed:
         return _fallback(
             extractive,
@@ -167,6 +183,24 @@ def generate_answer(
             checked=True,
         )
     order = {old: new for new, old in enumerate(verdict.cited, 1)}
+    short = extractive.short_answer
+    if short is not None:
+        holder = next(
+            i
+            for i, p in enumerate(passages, 1)
+            if p.doc_id == extractive.citations[short.n - 1].doc_id
+            and p.start <= short.start
+            and short.end <= p.end
+        )
+        if holder not in order:
+            return _fallback(
+                extractive,
+                generator,
+                "the generated answer failed the grounding check; showing the extractive answer",
+                [Failure(text, f"does not cite passage [{holder}], which holds the answer")],
+                checked=True,
+            )
+        short = replace(short, n=order[holder])
     cited = [replace(passages[old - 1], n=new) for old, new in order.items()]
     others = [p for i, p in enumerate(passages, 1) if i not in order]
     return replace(
@@ -176,4 +210,5 @@ def generate_answer(
         related=[replace(p, n=len(cited) + i) for i, p in enumerate(others, 1)],
         mode=f"generated:{generator.name}",
         grounding=record(True, True, (), generator.name, ""),
+        short_answer=short,
     )

@@ -143,9 +143,9 @@ def analyze_vi(question: str) -> Asked:
     units: tuple[tuple[str, ...], ...] = ()
     if asked[:1] == ["gap"]:
         units = (("lan",),)
-    elif (
-        (kind in ("count", "period", "amount") and asked[-2:] == ["bao", "nhieu"]) or asked == ["may"]
-    ):
+    elif (kind in ("count", "period", "amount") and asked[-2:] == ["bao", "nhieu"]) or asked == [
+        "may"
+    ]:
         units = (tuple(after[:2]),) if after else ()
     head: tuple[tuple[str, ...], ...] = ()
     if asked[-1:] == ["nao"] and len(asked) > 1:

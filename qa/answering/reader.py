@@ -29,9 +29,9 @@ FIT: dict[str, dict[str, float]] = {
     "percent": {"percent": 1.0, "number": 0.3},
     "date": {"date": 1.0, "period": 0.6},
     "period": {"period": 1.0, "date": 0.5, "number": 0.3},
-    "person": {"person": 1.0, "name": 0.6, "anchored": 0.5, "organisation": 0.3, "list": 0.3},
-    "organisation": {"organisation": 1.0, "name": 0.6, "anchored": 0.5, "place": 0.3, "list": 0.3},
-    "place": {"place": 1.0, "name": 0.6, "anchored": 0.5, "organisation": 0.3, "list": 0.3},
+    "person": {"person": 1.0, "name": 0.6, "anchored": 0.4, "organisation": 0.3, "list": 0.3},
+    "organisation": {"organisation": 1.0, "name": 0.6, "anchored": 0.4, "place": 0.3, "list": 0.3},
+    "place": {"place": 1.0, "name": 0.6, "anchored": 0.4, "organisation": 0.3, "list": 0.3},
     "list": {"list": 1.0, "place": 0.4, "organisation": 0.4, "name": 0.4, "person": 0.4},
     "other": {
         "anchored": 0.8,
@@ -63,6 +63,8 @@ class Reading:
     support: float  # IDF-weighted share of the question's words within the window
     anchor: float = 0.0  # the words around it are those around the question word (VI)
     coverage: float = 0.0  # IDF-weighted share of the question's words in the whole sentence
+    unit: bool = False  # a number followed by the counted noun ("405 dự án" for "bao nhiêu dự án")
+    head: float = 0.0  # the span is the kind of thing the question names ("Cảng …", "7/8")
 
 
 def _folded(toks: list[Token]) -> list[str]:
@@ -284,12 +286,21 @@ def read(
             + 0.6 * anchor
         )
         if best is None or score > best.score:
-            kind = (
-                asked.type
-                if span.type in ("number", "gap", "anchored", "name") and fit >= 0.5
-                else span.type
-            )
+            # A number or a name of unknown kind takes the asked type when it fits; a phrase
+            # of no type is "other"; a typed span keeps its own type.
+            generic = span.type in ("number", "name", "gap", "anchored")
+            kind = asked.type if generic and fit >= 0.5 else "other" if generic else span.type
             best = Reading(
-                span.start, span.end, span.text, kind, score, fit, support, anchor, coverage
+                span.start,
+                span.end,
+                span.text,
+                kind,
+                score,
+                fit,
+                support,
+                anchor,
+                coverage,
+                unit,
+                head,
             )
     return best

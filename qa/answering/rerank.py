@@ -35,6 +35,10 @@ FEATURES = (
     "bigrams",  # IDF-weighted share of the question's two-syllable terms in the sentence
     "length",  # log of the sentence length in characters
     "read_score",  # the reader's own score of its best span (unit, anchors, head noun, ...)
+    "unit",  # the span is a number with the counted noun ("405 dự án")
+    "head",  # the span is the kind of thing asked ("Cảng Los Angeles" for "cảng nào")
+    "typed_exact",  # a typed question (count, date, person, ...) and a span of exactly that type
+    "typed_none",  # a typed question and no span that fits it
 )
 
 
@@ -65,6 +69,10 @@ def sentence_features(
         bigrams,
         math.log(max(len(scored.sentence.text), 1)),
         reading.score if reading else 0.0,
+        1.0 if reading and reading.unit else 0.0,
+        reading.head if reading else 0.0,
+        1.0 if asked_type != "other" and fit >= 1.0 else 0.0,
+        1.0 if asked_type != "other" and fit < 0.5 else 0.0,
     ]
 
 

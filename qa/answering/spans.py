@@ -38,7 +38,7 @@ _PERCENT_RE = re.compile(rf"{_MOD}{_NUM}\s*(?:%|phần trăm|percent)", re.I)
 _NUMBER_RE = re.compile(rf"{_MOD}(?<![\w.,]){_NUM}(?![\w]){_SCALE}", re.I)
 # Spelled-out numbers and scores ("bốn lựa chọn", "23-16"); "năm" only when no year follows.
 _WORD_NUMBER_RE = re.compile(
-    r"(?<!\w)(?:một|hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|vài|hàng chục|hàng trăm"
+    r"(?<!\w)(?:hai|ba|bốn|sáu|bảy|tám|chín|mười|mươi|vài|hàng chục|hàng trăm"
     r"|hàng nghìn|two|three|four|five|six|seven|eight|nine|ten|twelve)(?:\s+(?:mươi|trăm|nghìn))?(?!\w)"
 )
 _SCORE_RE = re.compile(r"(?<![\d/])\d{1,3}\s*[-–]\s*\d{1,3}(?![\d/])")
@@ -234,8 +234,10 @@ def _kind(toks: list[Token], i: int, j: int, places: frozenset[str]) -> tuple[st
         return "organisation", i, j
     while j - i > 1 and _starts_word(toks, j):
         j -= 1  # "Thành phố", "Bí thư": the last capital starts a common word
-    if j - i == 1 and _starts_word(toks, j) and not toks[i].text.isupper():
-        return "", i, i
+    if j - i == 1 and not toks[i].text.isupper() and is_vi_syllable(toks[i].text):
+        cued = before in _PERSON_CUES or before in _PLACE_CUES or before2 in _PLACE_CUES
+        if _starts_word(toks, j) or not (cued or fold(toks[i].text) in places):
+            return "", i, i  # "Đoàn Chủ tịch nước": one capitalised syllable of a common word
     if before in _PERSON_CUES or before2 in _PERSON_CUES or (first in _SURNAMES and j - i >= 2):
         k = i + 1
         while k < j and toks[k].text.lower() not in _TITLES:

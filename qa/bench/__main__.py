@@ -1,6 +1,6 @@
 """`make bench` / `python -m qa.bench [--quick] [--only NAME ...]`.
 
-Runs each benchmark module (quality, abstention, corpus, news, peers, generation, speed, ingest,
+Runs each benchmark module (quality, reader, abstention, corpus, news, peers, generation, speed, ingest,
 scale), writes its results to benchmarks/results/NAME.json and its plots beside them, then
 benchmarks/RESULTS.md (all tables, with date, machine and commit) and the same tables into
 README.md between the bench markers.
@@ -21,6 +21,7 @@ from pathlib import Path
 
 MODULES = (
     "quality",
+    "reader",
     "abstention",
     "corpus",
     "news",

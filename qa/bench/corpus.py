@@ -41,6 +41,8 @@ class CorpusQuestion:
     language: str
     question: str
     fact: str  # empty: the articles do not say
+    type: str = ""  # the short answer's type
+    short: str = ""  # the short answer's text (English rendering for English questions)
 
     @property
     def group(self) -> str:

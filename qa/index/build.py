@@ -20,7 +20,7 @@ from qa.errors import DocumentError, IndexMismatch, IndexMissing, QAError
 from qa.index.embedding import Embedder
 from qa.index.store import IndexData, load_index, write_index, writer_lock
 from qa.index.stories import find_stories
-from qa.ingest.chunking import chunk_document
+from qa.ingest.chunking import SPLITTER_VERSION, chunk_document
 from qa.ingest.documents import read_corpus
 from qa.settings import Settings
 from qa.text import folded_words
@@ -53,7 +53,11 @@ def embedder_manifest(embedder: Embedder) -> dict[str, Any]:
 
 
 def chunking_manifest(settings: Settings) -> dict[str, Any]:
-    return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 3}
+    return {
+        "max_chars": settings.chunk_chars,
+        "overlap": settings.chunk_overlap,
+        "splitter": SPLITTER_VERSION,
+    }
 
 
 def check_compatible(manifest: dict[str, Any], embedder: Embedder) -> None:

@@ -82,6 +82,16 @@ class CitationOut(BaseModel):
     also: list[CopyOut] = Field(description="Other articles of the same story (copies).")
 
 
+class ShortAnswerOut(BaseModel):
+    text: str = Field(
+        description="The fact in the question's language; its span is text[start:end] of citation n."
+    )
+    type: str
+    n: int
+    start: int
+    end: int
+
+
 class AnswerOut(BaseModel):
     question: str
     language: str
@@ -94,6 +104,7 @@ class AnswerOut(BaseModel):
     conflicts: list[CitationOut] = Field(
         description="Sentences of copies of a cited story that give other figures."
     )
+    short_answer: ShortAnswerOut | None = None
 
 
 class HitOut(BaseModel):

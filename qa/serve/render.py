@@ -63,9 +63,13 @@ def md_escape(text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat bubble of an answer: escaped text with its [n] markers as superscripts."""
+    """The chat bubble of an answer: escaped text with its [n] markers as superscripts; the
+    first line (the short answer, or the English statement of it) in bold."""
     text = _MARKER.sub(r"<sup>\\[\1\\]</sup>", md_escape(answer.answer))
     if answer.found:
+        if answer.short_answer is not None and "\n\n" in text:
+            lead, rest = text.split("\n\n", 1)
+            return f"**{lead}**\n\n{rest}"
         return text
     words = labels(answer.language)
     hint = words["see_related"] if answer.related else words["no_related"]
@@ -93,9 +97,27 @@ def _valid(citation: Citation, document: Document | None) -> bool:
     )
 
 
-def passage_html(text: str, start: int, end: int, context: int = _CONTEXT_CHARS) -> str:
+def _marked(text: str, start: int, end: int, inner: tuple[int, int] | None) -> str:
+    """`text[start:end]` escaped in `<mark>`, with `inner` (the short answer's span, document
+    offsets inside it) in `<strong class="qa-short">`."""
+    if inner is None or not start <= inner[0] < inner[1] <= end:
+        return f"<mark>{esc(text[start:end])}</mark>"
+    a, b = inner
+    return (
+        f'<mark>{esc(text[start:a])}<strong class="qa-short">{esc(text[a:b])}</strong>'
+        f"{esc(text[b:end])}</mark>"
+    )
+
+
+def passage_html(
+    text: str,
+    start: int,
+    end: int,
+    context: int = _CONTEXT_CHARS,
+    inner: tuple[int, int] | None = None,
+) -> str:
     """The paragraph around `text[start:end]`, clipped to `context` characters each side,
-    escaped, with the span in `<mark>`."""
+    escaped, with the span in `<mark>` (and the short answer `inner` inside it in bold)."""
     left = max(text.rfind("\n", 0, start) + 1, start - context)
     right_nl = text.find("\n", end)
     right = min(len(text) if right_nl < 0 else right_nl, end + context)
@@ -109,7 +131,7 @@ def passage_html(text: str, start: int, end: int, context: int = _CONTEXT_CHARS)
     after = esc(text[end:right].rstrip()) + (
         "…" if right < len(text) and text[right] != "\n" else ""
     )
-    return f"{before}<mark>{esc(text[start:end])}</mark>{after}"
+    return f"{before}{_marked(text, start, end, inner)}{after}"
 
 
 def article_html(text: str, spans: Sequence[tuple[str, int, int]]) -> tuple[str, dict[str, str]]:
@@ -135,13 +157,18 @@ def article_html(text: str, spans: Sequence[tuple[str, int, int]]) -> tuple[str,
 
 
 def _card(
-    c: Citation, doc: Document | None, uid: str, words: Mapping[str, str], where: Mapping[str, str]
+    c: Citation,
+    doc: Document | None,
+    uid: str,
+    words: Mapping[str, str],
+    where: Mapping[str, str],
+    inner: tuple[int, int] | None = None,
 ) -> str:
     title = doc.title if doc is not None else c.title
     meta = [m for m in (c.source, (doc.date if doc else c.date), c.doc_id) if m]
     if _valid(c, doc):
         assert doc is not None
-        body = passage_html(doc.text, c.start, c.end)
+        body = passage_html(doc.text, c.start, c.end, inner=inner)
         button = (
             f'<a class="qa-open" href="#{esc(where[f"{uid}-m{c.n}"])}" '
             f'data-qa-open="{esc(f"{uid}-doc-{c.doc_id}")}" data-qa-mark="{esc(where[f"{uid}-m{c.n}"])}">'
@@ -195,7 +222,18 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
         body, marks = article_html(documents[doc_id].text, doc_spans)
         where.update(marks)
         modals.append(_modal(documents[doc_id], body, f"{uid}-doc-{doc_id}", words))
-    cards = "".join(_card(c, documents.get(c.doc_id), uid, words, where) for c in shown)
+    short = answer.short_answer if answer.found else None
+    cards = "".join(
+        _card(
+            c,
+            documents.get(c.doc_id),
+            uid,
+            words,
+            where,
+            (short.start, short.end) if short is not None and short.n == c.n else None,
+        )
+        for c in shown
+    )
     parts = [f'<div class="qa-sources" data-q="{esc(answer.question)}">']
     if answer.found:
         parts.append(f'<h4 class="qa-heading">{esc(words["sources"])}</h4>{cards}')
@@ -330,6 +368,7 @@ CSS = """
 .qa-passage { margin: 6px 0 8px; line-height: 1.55; color: var(--body-text-color); }
 .qa-sources mark, .qa-article mark { background: #fde68a; color: inherit; padding: 0 2px;
   border-radius: 3px; }
+.qa-short { background: #f59e0b; color: #111827; border-radius: 3px; padding: 0 2px; }
 .qa-open { font-size: .85rem; font-weight: 600; color: #0f766e !important; text-decoration: none !important;
   cursor: pointer; }
 .qa-open:hover { text-decoration: underline !important; }
