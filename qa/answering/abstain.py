@@ -10,6 +10,7 @@ fingerprint, because cosine scales differ between embedders.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def _pieces(phrase: tuple[str, ...]) -> list[str]:
     """A folded phrase as the lexical channel's terms: its bigrams, or its one syllable."""
     if len(phrase) == 1:
         return [phrase[0]]
-    return [f"{a}_{b}" for a, b in zip(phrase, phrase[1:], strict=False)]
+    return [f"{a}_{b}" for a, b in itertools.pairwise(phrase)]
 
 
 def focus_shares(query: Query, text: str, bm25: BM25) -> tuple[float, float]:

@@ -45,6 +45,7 @@ FIT: dict[str, dict[str, float]] = {
 _MODIFIERS = frozenset("hon gan khoang tren duoi gap chung xap xi toi".split())
 _WINDOW = 10
 _NAMES = frozenset(["person", "organisation", "place", "name"])
+_QUANTITIES = frozenset(["number", "amount", "percent"])
 # Classifiers between a number and its noun ("5.100 cái tên").
 _CLASSIFIERS = frozenset("cai con chiec nguoi ngoi to bo quyen".split())
 
@@ -205,6 +206,102 @@ def _anchor(folded: list[str], i: int, j: int, asked: Asked) -> float:
     return score
 
 
+@dataclass(frozen=True)
+class _Sentence:
+    """One sentence as the reader sees it: tokens, folded words, which are the question's."""
+
+    text: str
+    toks: list[Token]
+    folded: list[str]
+    matched: list[bool]
+    idf: Callable[[str], float]
+    total: float  # IDF mass of the question's words
+
+    def bounds(self, span: Span) -> tuple[int, int]:
+        return _index(self.toks, span.start), _index(self.toks, span.end - 1) + 1
+
+
+def _pool(asked: Asked, sent: _Sentence, places: frozenset[str]) -> list[Span]:
+    """The candidates worth scoring: typed spans the asked type accepts, plus untyped phrases
+    for questions of no type (or when nothing typed is there)."""
+    fits = FIT[asked.type]
+    pool = [s for s in candidates(sent.text, places) if s.type in fits]
+    if asked.type == "other" or not pool:
+        pool += _gaps(sent.toks, sent.matched, sent.text)
+    if asked.language == "vi" and "anchored" in fits:
+        pool += _anchored(sent.toks, sent.folded, asked, sent.text)
+    return pool
+
+
+def _strip_asked(asked: Asked, sent: _Sentence, span: Span, head: float) -> Span | None:
+    """A name without the question's own words at its ends ("Super Bowl XLIX New England
+    Patriots" → "New England Patriots"), or None when nothing (or a fragment) is left; the
+    asked head noun stays ("Cảng Los Angeles" for "cảng nào")."""
+    i, j = a, b = sent.bounds(span)
+    heads = {h[0] for h in asked.head if h}
+    while i < j and sent.matched[i] and not (head and sent.folded[i] in heads):
+        i += 1
+    while j > i and sent.matched[j - 1]:
+        j -= 1
+    toks = sent.toks
+    if i == j or ((a, b) != (i, j) and (j - i < 2 or not toks[i].cap)):
+        return None
+    return Span(
+        toks[i].start, toks[j - 1].end, sent.text[toks[i].start : toks[j - 1].end], span.type
+    )
+
+
+def _shape(asked: Asked, span: Span, length: int) -> float:
+    """Answers of no type are short phrases, not one syllable; people have two names or more."""
+    if span.type in ("gap", "anchored"):
+        return 0.3 * min(length, 4) / 4 - 0.3 * (length > 6)
+    if asked.type in ("person", "list") and span.type in _NAMES:
+        return 0.2 * (length >= 2)
+    return 0.0
+
+
+def _score(asked: Asked, sent: _Sentence, span: Span, coverage: float) -> Reading | None:
+    """The reading of one candidate span, or None when it is not an answer."""
+    i = sent.bounds(span)[0]
+    head = _head_bonus(asked, span, sent.toks, sent.folded, i)
+    if span.type in _NAMES:
+        stripped = _strip_asked(asked, sent, span, head)
+        if stripped is None:
+            return None
+        span = stripped
+        i = sent.bounds(span)[0]
+    j = sent.bounds(span)[1]
+    skip = STOPWORDS_FOLDED | _MODIFIERS if span.type in _QUANTITIES else STOPWORDS_FOLDED
+    own = [sent.matched[k] for k in range(i, j) if sent.folded[k] not in skip]
+    if own and sum(own) > len(own) / 2:
+        return None  # the question's own words are not its answer
+    span, unit = _extend_unit(span, sent.toks, sent.folded, asked.units, sent.text)
+    j = sent.bounds(span)[1]
+    window = range(max(0, i - _WINDOW), min(len(sent.toks), j + _WINDOW))
+    support = sum(sent.idf(w) for w in {sent.folded[k] for k in window if sent.matched[k]})
+    support /= sent.total
+    outside = [k for k in range(len(sent.toks)) if sent.matched[k] and not i <= k < j]
+    distance = min((i - k if k < i else k - j + 1 for k in outside), default=99)
+    fit = FIT[asked.type].get(span.type, 0.2)
+    anchor = _anchor(sent.folded, i, j, asked) if asked.language == "vi" else 0.0
+    score = (
+        _shape(asked, span, j - i)
+        + head
+        + 2.0 * fit
+        + 1.5 * support
+        + 0.8 / (1 + distance / 3)
+        + 0.6 * unit
+        + 0.6 * anchor
+    )
+    # A number or a name of unknown kind takes the asked type when it fits; a phrase of no
+    # type is "other"; a typed span keeps its own type.
+    generic = span.type in ("number", "name", "gap", "anchored")
+    kind = asked.type if generic and fit >= 0.5 else "other" if generic else span.type
+    return Reading(
+        span.start, span.end, span.text, kind, score, fit, support, anchor, coverage, unit, head
+    )
+
+
 def read(
     asked: Asked,
     text: str,
@@ -221,86 +318,7 @@ def read(
     folded = _folded(toks)
     matched = [w in words and w not in STOPWORDS_FOLDED for w in folded]
     total = sum(idf(w) for w in words if w not in STOPWORDS_FOLDED) or 1.0
-    fits = FIT[asked.type]
+    sent = _Sentence(text, toks, folded, matched, idf, total)
     coverage = sum(idf(w) for w in set(folded) if w in words and w not in STOPWORDS_FOLDED) / total
-    pool = [s for s in candidates(text, places) if s.type in fits]
-    if asked.type == "other" or not pool:
-        pool += _gaps(toks, matched, text)
-    if asked.language == "vi" and "anchored" in fits:
-        pool += _anchored(toks, folded, asked, text)
-    best: Reading | None = None
-    for span in pool:
-        i, j = _index(toks, span.start), _index(toks, span.end - 1) + 1
-        head = _head_bonus(asked, span, toks, folded, i)
-        if span.type in _NAMES:  # "Super Bowl XLIX New England Patriots": the asked part off
-            a, b = i, j
-            while (
-                i < j
-                and matched[i]
-                and not (head and any(h and folded[i] == h[0] for h in asked.head))
-            ):
-                i += 1
-            while j > i and matched[j - 1]:
-                j -= 1
-            if i == j or ((a, b) != (i, j) and (j - i < 2 or not toks[i].cap)):
-                continue
-            span = Span(
-                toks[i].start, toks[j - 1].end, text[toks[i].start : toks[j - 1].end], span.type
-            )
-        ignored = _MODIFIERS if span.type in ("number", "amount", "percent") else frozenset()
-        own = [w for w in folded[i:j] if w not in STOPWORDS_FOLDED and w not in ignored]
-        if own and sum(w in words for w in own) / len(own) > 0.5:
-            continue  # the question's own words are not its answer
-        span, unit = _extend_unit(span, toks, folded, asked.units, text)
-        j = _index(toks, span.end - 1) + 1
-        near = {
-            folded[k] for k in range(max(0, i - _WINDOW), min(len(toks), j + _WINDOW)) if matched[k]
-        }
-        support = sum(idf(w) for w in near) / total
-        distance = min(
-            (
-                i - k if k < i else k - j + 1
-                for k in range(len(toks))
-                if matched[k] and not i <= k < j
-            ),
-            default=99,
-        )
-        fit = fits.get(span.type, 0.2)
-        length = j - i
-        anchor = _anchor(folded, i, j, asked) if asked.language == "vi" else 0.0
-        shape = 0.0
-        if span.type in (
-            "gap",
-            "anchored",
-        ):  # answers of no type are short phrases, not one syllable
-            shape = 0.3 * min(length, 4) / 4 - 0.3 * (length > 6)
-        elif asked.type in ("person", "list") and span.type in _NAMES:
-            shape = 0.2 * (length >= 2)
-        score = (
-            shape
-            + head
-            + 2.0 * fit
-            + 1.5 * support
-            + 0.8 / (1 + distance / 3)
-            + 0.6 * unit
-            + 0.6 * anchor
-        )
-        if best is None or score > best.score:
-            # A number or a name of unknown kind takes the asked type when it fits; a phrase
-            # of no type is "other"; a typed span keeps its own type.
-            generic = span.type in ("number", "name", "gap", "anchored")
-            kind = asked.type if generic and fit >= 0.5 else "other" if generic else span.type
-            best = Reading(
-                span.start,
-                span.end,
-                span.text,
-                kind,
-                score,
-                fit,
-                support,
-                anchor,
-                coverage,
-                unit,
-                head,
-            )
-    return best
+    readings = (_score(asked, sent, span, coverage) for span in _pool(asked, sent, places))
+    return max((r for r in readings if r is not None), key=lambda r: r.score, default=None)

@@ -104,6 +104,15 @@ def _subject_verb_rest(clause: str) -> tuple[str, str, str] | None:
     return None
 
 
+def _do_support(aux: str, clause: str) -> tuple[str, str, str] | None:
+    """ "did" + "Hai Phong attract by 2023" → ("Hai Phong", "attracted", "by 2023")."""
+    parts = _subject_verb_rest(clause)
+    if parts is None:
+        return None
+    subject, verb, rest = parts
+    return subject, _conjugate(aux, verb), rest
+
+
 def statement(question: str, value: str, kind: str) -> str | None:
     """The question as a statement holding `value` (already in English), or None."""
     if kind not in _TYPED and kind != "period":
@@ -130,14 +139,14 @@ def _how_many_aux(q: str, value: str, kind: str) -> str | None:
     if not match or kind not in ("count", "amount", "percent"):
         return None
     _, thing, aux, clause = match.groups()
-    parts = _subject_verb_rest(clause)
+    parts = _do_support(aux, clause)
     if parts is None:
         return None
     subject, verb, rest = parts
     object_ = f"{value} {thing}" if match.group(1).lower() == "many" else value
     if match.group(1).lower() == "much" and thing:
         object_ = f"{value} of {thing}"
-    return f"{subject} {_conjugate(aux, verb)} {object_} {rest}"
+    return f"{subject} {verb} {object_} {rest}"
 
 
 def _how_many_subject(q: str, value: str, kind: str) -> str | None:
@@ -177,23 +186,22 @@ def _when(q: str, value: str, kind: str) -> str | None:
         if held:
             return f"{held.group(1)} {aux} {held.group(2)} {_date_phrase(value)}"
         return f"{clause} {aux} {_date_phrase(value)}"
-    parts = _subject_verb_rest(clause)
+    parts = _do_support(aux, clause)
     if parts is None:
         return None
     subject, verb, rest = parts
-    return f"{subject} {_conjugate(aux, verb)} {rest} {_date_phrase(value)}"
+    return f"{subject} {verb} {rest} {_date_phrase(value)}"
 
 
 def _which_aux(q: str, value: str, kind: str) -> str | None:
     match = re.match(r"^(?:[Ww]hich|[Ww]hat) [a-z ]+? (did|does|do) (.+)$", q)
     if not match or kind not in ("organisation", "place", "person", "list"):
         return None
-    aux, clause = match.groups()
-    parts = _subject_verb_rest(clause)
+    parts = _do_support(*match.groups())
     if parts is None:
         return None
     subject, verb, rest = parts
-    return f"{subject} {_conjugate(aux, verb)} {value} {rest}"
+    return f"{subject} {verb} {value} {rest}"
 
 
 def _which_subject(q: str, value: str, kind: str) -> str | None:

