@@ -83,9 +83,10 @@ def test_corpus_questions_among_distractors(tmp_path: Path) -> None:
     json.dumps(result)
     assert result["distractors"] == 40
     for setting in ("alone", "with distractors"):
-        assert result[setting]["vi"]["n"] == 20
+        assert result[setting]["vi"]["n"] == 22
         assert result[setting]["vi"]["any cited"] == 1.0  # every VI fact is quoted
-        assert result[setting]["unanswerable"]["refused"] > 0.5
+        for group in ("vi", "en"):  # same-topic questions the articles cannot answer
+            assert result[setting][f"unanswerable {group}"]["refused"] > 0.5
     text = corpus.markdown(result)
     assert "| index | questions | n | first cited |" in text
     assert [p.name for p in corpus.plot(result, tmp_path)] == ["corpus.png"]

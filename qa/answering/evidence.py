@@ -66,6 +66,18 @@ def asked_of(query: Query) -> Asked:
     return replace(asked, units=units, head=head)
 
 
+def _singular(phrase: str) -> list[str]:
+    """ "universities" → ["universities", "university"]; "companies", "workers", "taxes"."""
+    forms = [phrase]
+    if phrase.endswith("ies"):
+        forms.append(phrase[:-3] + "y")
+    if phrase.endswith("es"):
+        forms.append(phrase[:-2])
+    if phrase.endswith("s"):
+        forms.append(phrase[:-1])
+    return forms
+
+
 def _english_phrases(words: list[str]) -> list[tuple[tuple[str, ...], ...]]:
     """Glossary renderings of English words (two-word entries first), each as alternatives
     of folded syllable tuples; a word the glossary does not know is left out."""
@@ -74,7 +86,7 @@ def _english_phrases(words: list[str]) -> list[tuple[tuple[str, ...], ...]]:
     while i < len(words):
         for n in (2, 1):
             phrase = " ".join(words[i : i + n])
-            options = entries.get(phrase) or entries.get(phrase.rstrip("s"))
+            options = next((entries[p] for p in _singular(phrase) if p in entries), None)
             if len(words[i : i + n]) == n and options:
                 out.append(tuple(tuple(folded_words(v)) for v in options))
                 i += n
@@ -110,14 +122,21 @@ def focus(query: Query) -> list[tuple[tuple[str, ...], ...]]:
     mentions them."""
     if query.language == "en":
         words = re.findall(r"[A-Za-z]+", query.text)
-        plain = [w.lower() for i, w in enumerate(words) if i == 0 or not w[0].isupper()]
+        entries = glossary().entries
+        plain = [
+            w.lower()
+            for i, w in enumerate(words)
+            if i == 0 or not w[0].isupper() or (w.isupper() and w.lower() in entries)
+        ]  # names are not the asked attribute; acronyms the glossary knows are ("GDP")
         return _english_phrases([w for w in plain if w not in EN_STOPWORDS and w not in _WH])
     text = query.dense_text if query.kind == "vi_unaccented" else query.text
     named = [(s.start, s.end) for s in names(text, known_places())]
     tokens = [m for m in re.finditer(r"\w+", text)]
     kept = [
         None
-        if any(a <= m.start() < b for a, b in named) or m.group(0).lower() in _VI_FUNCTION
+        if any(a <= m.start() < b for a, b in named)
+        or m.group(0).lower() in _VI_FUNCTION
+        or m.group(0).isdigit()
         else fold(m.group(0))
         for m in tokens
     ]
