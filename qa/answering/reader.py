@@ -109,6 +109,8 @@ def _head_bonus(asked: Asked, span: Span, toks: list[Token], folded: list[str], 
         day = bool(_DAY_RE.search(span.text))
         year = bool(_YEAR_ONLY_RE.match(span.text.strip()))
         return 0.6 * (("ngay" in grains and day) or ("nam" in grains and year))
+    if asked.type == "place" and i > 0 and folded[i - 1] in ("tai", "o"):
+        return 0.5  # "tại TP. Thâm Quyến": where something happens
     for head in asked.head:
         n = len(head)
         if tuple(folded[i : i + n]) == head or tuple(folded[max(0, i - n) : i]) == head:
