@@ -36,8 +36,6 @@ KNOWN_MISSES = {
     "vi-readme-leader": "same-topic abstention refuses (confidence 0.27): the question's words "
     "'dẫn đầu' and 'đoàn công tác' stand in different sentences, so coverage is 0.5 although the "
     "reader finds Lê Tiến Châu (person) in the first citation",
-    "en-world-cup": "EN other-topic abstention: answered with confidence 0.41; English shares no "
-    "words with the articles and 'World Cup' has a glossary entry found in no article",
     "en-land-rent": "EN same-topic abstention: 'rent' is absent from the articles but 'industrial "
     "zone' (KCN) is there, so the asked attribute is half present; answered (0.45)",
 }

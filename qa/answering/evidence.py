@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from qa.answering import rerank
-from qa.answering.english import known_places
+from qa.answering.english import english_names, known_places
 from qa.answering.question import Asked, analyze
 from qa.answering.reader import Reading, read
 from qa.answering.spans import names
@@ -64,6 +65,24 @@ def asked_of(query: Query) -> Asked:
     else:
         head = tuple(v for (h,) in asked.head for v in _vietnamese(h))
     return replace(asked, units=units, head=head)
+
+
+@lru_cache(maxsize=1)
+def _place_names() -> frozenset[str]:
+    """English names of places and organisations (lower case), from the glossary."""
+    return frozenset(n.lower().removeprefix("the ") for n in english_names().values())
+
+
+def _attribute(words: list[str], i: int) -> bool:
+    """Whether English word i can name the asked attribute: lower-case words, and capitalised
+    ones the glossary knows that are not places ("GDP", "World Cup"; not "Hai Phong")."""
+    word = words[i]
+    if not word[0].isupper():
+        return True
+    entries = glossary().entries
+    pairs = [" ".join(words[j : j + 2]).lower() for j in (i - 1, i) if 0 <= j < len(words) - 1]
+    known = [p for p in [word.lower(), *pairs] if p in entries]
+    return bool(known) and not any(p in _place_names() for p in known)
 
 
 def _singular(phrase: str) -> list[str]:
@@ -122,12 +141,7 @@ def focus(query: Query) -> list[tuple[tuple[str, ...], ...]]:
     mentions them."""
     if query.language == "en":
         words = re.findall(r"[A-Za-z]+", query.text)
-        entries = glossary().entries
-        plain = [
-            w.lower()
-            for i, w in enumerate(words)
-            if i == 0 or not w[0].isupper() or (w.isupper() and w.lower() in entries)
-        ]  # names are not the asked attribute; acronyms the glossary knows are ("GDP")
+        plain = [w.lower() for i, w in enumerate(words) if i == 0 or _attribute(words, i)]
         return _english_phrases([w for w in plain if w not in EN_STOPWORDS and w not in _WH])
     text = query.dense_text if query.kind == "vi_unaccented" else query.text
     named = [(s.start, s.end) for s in names(text, known_places())]
@@ -155,6 +169,11 @@ def question_words(query: Query) -> frozenset[str]:
     return frozenset(t for t in query.terms if "_" not in t)
 
 
+@lru_cache(maxsize=8192)
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
+
+
 def read_all(
     query: Query, ranked: list[ScoredSentence], retriever: Retriever, top: int = READ_TOP
 ) -> tuple[Asked, list[Evidence]]:
@@ -174,7 +193,7 @@ def read_all(
     for scored in head:
         reading = read(asked, scored.sentence.text, words, retriever.sentence_bm25.idf, places)
         lede = (scored.sentence.doc_id, scored.sentence.start) in retriever.first_sentences
-        shared = pairs & set(terms(scored.sentence.text))
+        shared = pairs & _terms(scored.sentence.text)
         values = rerank.sentence_features(
             scored,
             head[0],

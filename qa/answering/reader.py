@@ -14,6 +14,7 @@ asked words is evidence the articles do not say).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,10 +74,12 @@ def _folded(toks: list[Token]) -> list[str]:
 
 
 def _index(toks: list[Token], offset: int) -> int:
-    for i, t in enumerate(toks):
-        if t.end > offset:
-            return i
-    return len(toks)
+    """The index of the first token ending after `offset` (len(toks) if none)."""
+    return bisect.bisect_right(_ends(toks), offset)
+
+
+def _ends(toks: list[Token]) -> list[int]:
+    return [t.end for t in toks]
 
 
 def _extend_unit(
@@ -218,9 +221,14 @@ class _Sentence:
     matched: list[bool]
     idf: Callable[[str], float]
     total: float  # IDF mass of the question's words
+    matched_at: tuple[int, ...]  # indices of the question's words
+    ends: list[int]  # end offset of each token
 
     def bounds(self, span: Span) -> tuple[int, int]:
-        return _index(self.toks, span.start), _index(self.toks, span.end - 1) + 1
+        return (
+            bisect.bisect_right(self.ends, span.start),
+            bisect.bisect_right(self.ends, span.end - 1) + 1,
+        )
 
 
 def _pool(asked: Asked, sent: _Sentence, places: frozenset[str]) -> list[Span]:
@@ -279,10 +287,10 @@ def _score(asked: Asked, sent: _Sentence, span: Span, coverage: float) -> Readin
         return None  # the question's own words are not its answer
     span, unit = _extend_unit(span, sent.toks, sent.folded, asked.units, sent.text)
     j = sent.bounds(span)[1]
-    window = range(max(0, i - _WINDOW), min(len(sent.toks), j + _WINDOW))
-    support = sum(sent.idf(w) for w in {sent.folded[k] for k in window if sent.matched[k]})
+    near = {sent.folded[k] for k in sent.matched_at if i - _WINDOW <= k < j + _WINDOW}
+    support = sum(sent.idf(w) for w in near)
     support /= sent.total
-    outside = [k for k in range(len(sent.toks)) if sent.matched[k] and not i <= k < j]
+    outside = [k for k in sent.matched_at if not i <= k < j]
     distance = min((i - k if k < i else k - j + 1 for k in outside), default=99)
     fit = FIT[asked.type].get(span.type, 0.2)
     anchor = _anchor(sent.folded, i, j, asked) if asked.language == "vi" else 0.0
@@ -320,7 +328,8 @@ def read(
     folded = _folded(toks)
     matched = [w in words and w not in STOPWORDS_FOLDED for w in folded]
     total = sum(idf(w) for w in words if w not in STOPWORDS_FOLDED) or 1.0
-    sent = _Sentence(text, toks, folded, matched, idf, total)
+    at = tuple(k for k, m in enumerate(matched) if m)
+    sent = _Sentence(text, toks, folded, matched, idf, total, at, _ends(toks))
     coverage = sum(idf(w) for w in set(folded) if w in words and w not in STOPWORDS_FOLDED) / total
     readings = (_score(asked, sent, span, coverage) for span in _pool(asked, sent, places))
     return max((r for r in readings if r is not None), key=lambda r: r.score, default=None)

@@ -113,7 +113,10 @@ class Token:
         return self.text[0].isupper()
 
 
+@lru_cache(maxsize=4096)
 def tokens(text: str) -> list[Token]:
+    """Word, number and punctuation tokens with offsets (cached: sentences are read for many
+    questions; callers must not change the list)."""
     return [Token(m.start(), m.end(), m.group(0)) for m in _TOKEN_RE.finditer(text)]
 
 
