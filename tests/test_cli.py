@@ -46,11 +46,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], pattern: str
     assert pattern in lines[0]
 
 
-@pytest.mark.xfail(
-    reason="known miss: the footwear sentence (five names, no count) is cited [1]; "
-    "the '16 doanh nghiệp Hà Lan' sentence is [2] and the answer contains 16",
-    strict=False,
-)
 def test_ask_json_dutch_footwear_companies(real_qa: QA, tmp_path: Path) -> None:
     """The article: "Tham dự hội nghị có 16 doanh nghiệp Hà Lan lần đầu đến Việt Nam" and "Đoàn
     doanh nghiệp Hà Lan gồm một số doanh nghiệp giày dép lớn như ..." (five names, "such as").

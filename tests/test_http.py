@@ -163,11 +163,6 @@ def test_unanswerable_question_is_not_found(api):
     assert_quotes_exact(api, answer)
 
 
-@pytest.mark.xfail(
-    reason="core: 'Dân số Hải Phòng là bao nhiêu?' (population; not in the articles) is answered "
-    "found=true with an unrelated sentence (abstention miss, reported)",
-    strict=False,
-)
 def test_population_question_is_not_found(api):
     answer = ask(api, "Dân số Hải Phòng là bao nhiêu?")
     assert answer["found"] is False, answer
