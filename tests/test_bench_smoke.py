@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from qa.bench import corpus, generation, ingest, news, scale, speed
+from qa.bench.corpus import corpus_questions
 
 
 def test_scale_10k(tmp_path: Path) -> None:
@@ -84,9 +85,9 @@ def test_corpus_questions_among_distractors(tmp_path: Path) -> None:
     assert result["distractors"] == 40
     for setting in ("alone", "with distractors"):
         assert result[setting]["vi"]["n"] == 22
-        # every VI fact is quoted but that of vi-readme-leader, refused (a known miss, see
+        # every VI fact is quoted, but vi-readme-leader's when it is refused (a known miss, see
         # tests/test_answers.py)
-        assert result[setting]["vi"]["any cited"] == 21 / 22
+        assert result[setting]["vi"]["any cited"] >= 21 / 22
         for group in ("vi", "en"):  # same-topic questions the articles cannot answer
             assert result[setting][f"unanswerable {group}"]["refused"] > 0.5
     text = corpus.markdown(result)
@@ -116,7 +117,8 @@ def test_generation_with_a_tiny_gguf(tmp_path: Path, tiny_gguf: dict[str, Path])
     json.dumps(result)
     one = result["threads"]["1"]
     summary = one["summary"]
-    assert summary["questions"] == 9 and 0 < summary["asked"] <= 9
+    every_sixth = len(corpus_questions()[::6])  # quick: every 6th question of the TSV
+    assert summary["questions"] == every_sixth and 0 < summary["asked"] <= every_sixth
     assert summary["passed"] == 0 and sum(summary["caught"].values()) == summary["asked"]
     assert all(r["tokens"] > 0 and r["cpu"] > 0 for r in one["rows"] if r["asked"])
     assert summary["shown_holds"] == summary["extractive_holds"]  # extractive shown every time
