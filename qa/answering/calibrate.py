@@ -49,7 +49,11 @@ from qa.settings import Settings
 GROUPS = {"vi": ("vi", "vi_unaccented"), "en": ("en",)}
 # Allowed share of answerable dev questions refused, per group. English is held lower: its
 # features separate less well (no shared words), and its dev→test drift was larger on XQuAD.
-MAX_FALSE_REFUSALS = {"vi": 0.06, "en": 0.05}
+MAX_FALSE_REFUSALS = {"vi": 0.06, "en": 0.04}
+# English is fit on XQuAD alone: with the swapped corpus questions its four retrieval features
+# (no shared words to read) moved the threshold until answerable corpus questions were refused.
+# The asked-attribute rule of `qa.answering.abstain.answerable` covers those for English.
+ENGLISH_ON_XQUAD = True
 CORPUS_QUESTIONS = Path(__file__).resolve().parents[1] / "data" / "calibration_questions.tsv"
 # Attributes the articles do not state, swapped into the calibration questions.
 SWAPS = {
@@ -104,6 +108,8 @@ def corpus_samples(qa: QA) -> list[Sample]:
     ones count for the "vi" group as XQuAD's do. All are fitting data ("dev")."""
     samples = []
     for language, question, answerable in swapped():
+        if language == "en" and ENGLISH_ON_XQUAD:
+            continue
         texts = [question, unaccent(question)] if language == "vi" else [question]
         for text in texts:
             samples.append(Sample(language, True, answerable, True, question_values(qa, text)))
