@@ -75,13 +75,17 @@ class Settings:
     # CPU threads of a local generator (llamacpp): one beat two on a busy 2-core machine.
     generator_threads: int = 1
 
+    def __post_init__(self) -> None:
+        # Paths given as strings (Settings(index_dir="my_index"), QA_INDEX, --index) become Path
+        # here, once, so nothing downstream has to guess; frozen, hence object.__setattr__.
+        for name in ("corpus_dir", "index_dir"):
+            value = getattr(self, name)
+            if not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (CLI flags that were not given)."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        for name in ("corpus_dir", "index_dir"):
-            if name in given:
-                given[name] = Path(given[name])
-        return replace(self, **given)
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
