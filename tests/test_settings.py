@@ -103,3 +103,12 @@ def test_a_qa_over_string_paths_indexes_and_answers(
     answer = qa.answer("Cần Thơ xuất khẩu bao nhiêu gạo?")
     assert answer.citations and answer.citations[0].doc_id == "can_tho"
     assert {d.doc_id for d in qa.documents()} == {"hai_phong", "da_nang", "can_tho"}
+
+
+def test_threads_default_to_one_per_query_and_read_qa_threads() -> None:
+    assert Settings().threads == 1
+    assert Settings.from_env({"QA_THREADS": "0"}).threads == 0
+    with pytest.raises(QAError, match="threads"):
+        Settings(threads=-1)
+    with pytest.raises(QAError, match="QA_THREADS"):
+        Settings.from_env({"QA_THREADS": "all"})
