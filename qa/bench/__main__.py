@@ -1,9 +1,9 @@
 """`make bench` / `python -m qa.bench [--quick] [--only NAME ...]`.
 
-Runs each benchmark module (quality, reader, abstention, corpus, news, peers, generation, speed, ingest,
-scale), writes its results to benchmarks/results/NAME.json and its plots beside them, then
-benchmarks/RESULTS.md (all tables, with date, machine and commit) and the same tables into
-README.md between the bench markers.
+Runs each benchmark module (quality, reader, abstention, corpus, news, peers, generation,
+speed, concurrency, ingest, scale), writes its results to benchmarks/results/NAME.json and its
+plots beside them, then benchmarks/RESULTS.md (all tables, with date, machine and commit) and the
+same tables into README.md between the bench markers.
 With --only, the other benchmarks are shown from their last saved results.
 """
 
@@ -28,6 +28,7 @@ MODULES = (
     "peers",
     "generation",
     "speed",
+    "concurrency",
     "ingest",
     "scale",
 )
