@@ -242,25 +242,30 @@ def run(
 
 def _finding(res: dict) -> str:
     """One sentence per condition from the numbers: the Python API's p50 default vs tuned and
-    the HTTP p50 at 16 clients."""
+    HTTP at 16 clients."""
     parts = []
     for name, r in res.items():
         api, http = r["python_api"], (r["cells"]["default/16"], r["cells"]["tuned/16"])
         parts.append(
             f"{name}: Python API p50 {api['default']['p50']:.0f} ms with all cores vs "
             f"{api['tuned']['p50']:.0f} ms with one thread "
-            f"(×{api['default']['p50'] / api['tuned']['p50']:.1f}); HTTP at 16 clients "
-            f"{http[0]['p50']:.0f} vs {http[1]['p50']:.0f} ms"
+            f"(×{api['default']['p50'] / api['tuned']['p50']:.1f}); HTTP at 16 clients p50 "
+            f"{http[0]['p50']:.0f} vs {http[1]['p50']:.0f} ms, {http[0]['answers_per_s']:.0f} vs "
+            f"{http[1]['answers_per_s']:.0f} answers/s, server CPU "
+            f"{http[0]['server_cpu_ms_per_answer']:.0f} vs {http[1]['server_cpu_ms_per_answer']:.0f} "
+            "ms per answer"
         )
     return (
         "Measured: "
         + "; ".join(parts)
-        + ". In the server each request runs in a worker thread, and every worker thread that "
-        "embeds gets its own OpenMP team; once the process has more OpenMP threads than cores, "
-        "libgomp stops spinning at its barriers and sleeps on futexes, so there a query split "
-        "over all cores is no faster than one thread even on an idle machine. A single caller's "
-        "team spins instead, and a spinning team on cores other work wants is what makes "
-        "default threads slow down many times over."
+        + ". Why a single caller suffers: its OpenMP team of all cores spins at each of the "
+        "engine's barriers (libgomp's default wait policy, GOMP_SPINCOUNT), so when another "
+        "process holds the partner thread's core, the spinning thread burns its time slice "
+        "waiting; one thread per query has no barrier to wait at. libgomp spins far less once "
+        "a process has more OpenMP threads than cores, as a server with several worker threads "
+        "soon has, so over HTTP the two settings are closer; there, on a machine shared with "
+        "other jobs, latency also depends on how the scheduler shares the cores between "
+        "processes, and the server CPU per answer is the steadier comparison."
     )
 
 
@@ -334,9 +339,10 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
         ax.set_xticks(CLIENTS, [str(n) for n in CLIENTS])
         ax.set_yscale("log")
         ax.set_xlabel("concurrent clients")
-        ax.set_title(f"{name} machine (load avg start {r['load_avg']['start'][0]:.1f})")
+        burners = "no burner" if name == "idle" else f"{result['burners']} burners"
+        ax.set_title(f"{name}: {burners}, 1-min load avg {r['load_avg']['start'][0]:.1f}")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("POST /v1/answer latency (ms, log)")
+    axes[0][0].set_ylabel("answer latency (ms, log)")
     axes[0][-1].legend(fontsize=8)
     fig.suptitle("Answer latency: OpenMP default (all cores per query) vs QA_THREADS=1")
     return save(fig, out_dir / "concurrency.png")

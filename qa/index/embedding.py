@@ -71,8 +71,8 @@ def _openmp_setter(model: object) -> Callable[[int], None] | None:
 
 class CoreBudget:
     """At most `total` OpenMP threads embedding at once: a call that uses `n` threads waits until
-    `n` are free. More concurrent calls than cores only time-slice the cores and evict each
-    other's cached weights; fewer leave cores idle."""
+    `n` are free. More concurrent calls than cores only time-slice the cores; fewer leave cores
+    idle."""
 
     def __init__(self, total: int) -> None:
         self.total = max(1, total)
