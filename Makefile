@@ -1,4 +1,4 @@
-# Two commands: `make run` (install, build the index if missing, start the web chat) and
+# Two commands: `make run` (install, build the index if missing, start the web chat; PORT=...) and
 # `make test` (install, run every test). Everything installs into .venv from PyPI/Debian only.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -20,9 +20,12 @@ install: $(STAMP)
 index: install
 	$(VENV)/bin/qa index
 
+# `make run PORT=8080` (or QA_PORT=8080): the port of the web chat + API, 7860 by default.
+PORT ?= $(QA_PORT)
+
 run: install
 	test -f index/CURRENT || $(VENV)/bin/qa index
-	$(VENV)/bin/qa serve
+	$(VENV)/bin/qa serve $(if $(PORT),--port $(PORT))
 
 # Debian's Chromium for the browser test (Playwright cannot download its own browser here).
 browser:

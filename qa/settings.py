@@ -80,6 +80,8 @@ class Settings:
     generator_max_tokens: int = 256
     # CPU threads of a local generator (llamacpp): one beat two on a busy 2-core machine.
     generator_threads: int = 1
+    # `qa serve`: the port of the web chat + HTTP API (QA_PORT, --port, `make run PORT=...`).
+    port: int = 7860
 
     def __post_init__(self) -> None:
         # Paths given as strings (Settings(index_dir="my_index"), QA_INDEX, --index) become Path

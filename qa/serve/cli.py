@@ -7,8 +7,11 @@ disk, a locked index alike; nothing else is printed.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         generator=getattr(args, "generator", None),
         embed_workers=getattr(args, "workers", None),
         ray_address=getattr(args, "ray", None),
+        port=getattr(args, "port", None),
     )
 
 
@@ -255,10 +259,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def bind_port(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and not yet listening: a taken port is an error now, before
+    the slow start, and connections are refused (not left hanging) until the server is ready."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise QAError(f"cannot serve on host {host!r}: {exc.strerror}") from exc
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        why = "another program is using it" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise QAError(
+            f"port {port} on {host} is not free ({why}): choose another with --port N, "
+            "QA_PORT=N or make run PORT=N"
+        ) from exc
+    return sock
+
+
+def say(message: str) -> None:
+    """One line of `qa serve` progress on stderr (stdout stays free for the server's own log)."""
+    print(f"qa serve: {message}", file=sys.stderr, flush=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    sock = bind_port(args.host, settings.port)
+    started = time.perf_counter()
+    say(f"starting on {args.host}:{settings.port}; loading the web stack (FastAPI, Gradio)")
     from qa.serve.server import serve
 
-    serve(_settings(args), args.host, args.port, insecure_no_token=args.insecure_no_token)
+    say(f"web stack loaded ({time.perf_counter() - started:.1f} s)")
+    serve(settings, sock, args.host, insecure_no_token=args.insecure_no_token, say=say)
     return 0
 
 
@@ -364,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the web chat and HTTP API")
     common(p)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, help="default 7860 (env QA_PORT; make run PORT=N)")
     p.add_argument(
         "--insecure-no-token",
         action="store_true",

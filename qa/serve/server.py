@@ -16,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -24,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from qa.errors import QAError
+from qa.index.store import read_manifest
 from qa.pipeline import QA
 from qa.serve.gate import Tokens
 from qa.serve.limits import http_protocol
@@ -79,37 +83,74 @@ def finish_writes_on_shutdown(app: FastAPI, qa: QA) -> None:
     app.router.lifespan_context = lifespan
 
 
+class _Server(uvicorn.Server):
+    """uvicorn that says where it listens once the socket accepts connections, not before."""
+
+    def __init__(self, config: uvicorn.Config, ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._ready()
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def _load(qa: QA, settings: Settings, say: Callable[[str], None]) -> None:
+    """Model, index (built if missing) and one answer, each step said as it starts."""
+    started = time.perf_counter()
+    say(f"loading the embedder {settings.embedder}")
+    _ = qa.embedder.dim
+    if not (settings.index_dir / "CURRENT").exists():
+        say(f"no index in {settings.index_dir.resolve()}: building it from {settings.corpus_dir}")
+        report = qa.index()
+        say(f"indexed {report.chunks} chunks in {report.seconds:.1f} s")
+    say(f"loading the index {settings.index_dir.resolve()}")
+    try:
+        docs = qa.documents()
+        counts = read_manifest(settings.index_dir)[1].get("counts", {})
+        say(
+            f"index loaded: {len(docs)} articles, {counts.get('chunks', '?')} chunks; "
+            "warming up (one answer)"
+        )
+        qa.answer(EXAMPLES[0])  # calibration, glossary, background vectors before the first user
+    except QAError as exc:  # the server still starts: /healthz says 503 and why
+        say(f"warning: {exc}")
+    say(f"ready to answer ({time.perf_counter() - started:.1f} s); building the web page")
+
+
 def serve(
     settings: Settings,
+    sock: socket.socket,
     host: str = "127.0.0.1",
-    port: int = 7860,
     insecure_no_token: bool = False,
+    say: Callable[[str], None] = log.info,
 ) -> None:
-    """Recover pending writes, build the index if there is none, warm the models up, serve."""
+    """Recover pending writes, build the index if there is none, warm the models up, then serve
+    on `sock` (bound to `host`, not yet listening: see `qa.serve.cli.bind_port`), saying each
+    step; the URL is said once the socket accepts."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     check_bind(host, Tokens.from_settings(settings), insecure_no_token)
     qa = QA(settings)
     for line in qa.recover():
         log.warning("%s", line)
-    if not (settings.index_dir / "CURRENT").exists():
-        log.info("no index in %s: building it from %s", settings.index_dir, settings.corpus_dir)
-        report = qa.index()
-        log.info("indexed %d chunks in %.1fs", report.chunks, report.seconds)
-    try:
-        qa.answer(EXAMPLES[0])  # loads the index and warms the models before the first user
-    except QAError as exc:
-        log.warning("warm-up failed: %s", exc)
+    _load(qa, settings, say)
     app = create_app(qa, settings)
     finish_writes_on_shutdown(app, qa)
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_level="info",
         http=http_protocol(settings.read_timeout),
         timeout_keep_alive=_KEEP_ALIVE,
         h11_max_incomplete_event_size=_MAX_HEAD,
         timeout_graceful_shutdown=_GRACE,
     )
-    log.info("web chat on http://%s:%d/  (API docs: /docs)", host, port)
-    uvicorn.Server(config).run()
+    url = _url(sock)
+    _Server(
+        config, partial(say, f"listening on {url} (web chat; API {url}v1, docs {url}docs)")
+    ).run(sockets=[sock])
