@@ -190,6 +190,7 @@ def test_corpus_table_and_notices_escape():
     out = render.corpus_html([(make_doc(), 3), (make_doc(doc_id="x", title="Plain"), 1)])
     assert_no_injection(out)
     assert out.count("<tr>") == 3 and "2 bài viết / articles · 4 đoạn / chunks" in out
+    assert out.count("data-qa-remove=") == 2 and "data-qa-remove='x'" in out
     assert "No articles" in render.corpus_html([])
     note = render.notice_html("error", EVIL)
     assert_no_injection(note) and "qa-error" in note
@@ -297,21 +298,26 @@ def received(ui, folder, name: str, data: bytes) -> str:
 def test_upload_and_remove_through_the_page(ui, tmp_path):
     text = "---\ntitle: Huế\n---\nHuế đón 3 triệu khách năm 2025.\n"
     path = received(ui, tmp_path, "hue-2025.md", text.encode())
-    status, table, dropdown, cleared = ui.upload(path, ADMIN)
+    status, table, cleared = ui.upload(path, ADMIN)
     assert "qa-ok" in status and "hue-2025" in status and cleared is None
     assert not Path(path).exists() and path not in ui.received  # consumed: read once
     assert "hue-2025" in table and "3 bài viết" in table
-    assert ("hue-2025 — Huế", "hue-2025") in dropdown["choices"]
+    assert "data-qa-remove='hue-2025'" in table  # the row's own remove button
     answer = ui.qa.answer("Huế đón bao nhiêu khách năm 2025?")
     assert answer.found and answer.citations[0].doc_id == "hue-2025"
 
-    status, table, dropdown = ui.remove("hue-2025", ADMIN)
+    import gradio as gr
+
+    status, table = ui.remove_row(gr.EventData(None, {"doc_id": "hue-2025"}), ADMIN)
     assert "qa-ok" in status and "hue-2025" not in table and "2 bài viết" in table
     assert "qa-error" in ui.remove("hue-2025", ADMIN)[0]  # already gone
     assert "qa-info" in ui.remove(None, ADMIN)[0]
+    for data in ({}, None, {"doc_id": ["000_d64ab916eb4386f1"]}):  # what a client may send
+        assert "qa-info" in ui.remove_row(gr.EventData(None, data), ADMIN)[0]
+    assert "qa-error" in ui.remove_row(gr.EventData(None, {"doc_id": "../etc/passwd"}), ADMIN)[0]
 
     bad = received(ui, tmp_path, "bad.txt", b"\xff\xfe\x00 caf\xe9")
-    status, table, _, _ = ui.upload(bad, ADMIN)
+    status, table, _ = ui.upload(bad, ADMIN)
     assert "qa-error" in status and "UTF-8" in status and "2 bài viết" in table
 
 
@@ -319,9 +325,9 @@ def test_page_writes_need_the_admin_role(ui, tmp_path):
     """Gradio calls the handlers by number through one queue route: they check the role."""
     path = received(ui, tmp_path, "x.txt", "Một bài viết.".encode())
     for request in (READER, SimpleNamespace(), None):
-        status, table, _, _ = ui.upload(path, request)
+        status, table, _ = ui.upload(path, request)
         assert "qa-error" in status and "admin" in status and "2 bài viết" in table
-        status, table, _ = ui.remove("000_d64ab916eb4386f1", request)
+        status, table = ui.remove("000_d64ab916eb4386f1", request)
         assert "qa-error" in status and "admin" in status and "2 bài viết" in table
     assert Path(path).exists()  # refused before the file was opened
 
@@ -351,10 +357,10 @@ def test_page_reads_only_files_gradio_received(ui, tmp_path):
         inside + "\x00",
     ]
     for path in attempts:
-        status, table, _, _ = ui.upload(path, ADMIN)
+        status, table, _ = ui.upload(path, ADMIN)
         assert "qa-error" in status and "not received" in status, (path, status)
         assert str(tmp_path) not in status and "/dev" not in status and "/etc" not in status
         assert "2 bài viết" in table
     too_big = received(ui, tmp_path, "big.txt", b"a" * (ui.qa.settings.max_document_bytes + 1))
-    status, _, _, _ = ui.upload(too_big, ADMIN)
+    status, _, _ = ui.upload(too_big, ADMIN)
     assert "qa-error" in status and "limit" in status

@@ -286,8 +286,12 @@ def notice_html(kind: str, message: str) -> str:
     return f'<div class="qa-notice qa-{esc(kind)}"><strong>{icon}</strong> <span>{esc(message)}</span></div>'
 
 
+REMOVE_LABEL = "Xoá / Remove"
+
+
 def corpus_html(rows: Sequence[tuple[Document, int]]) -> str:
-    """The table of articles: title (with date/source), id, chunk count."""
+    """The table of articles: title (with date/source), id, chunk count, a remove button (see
+    CORPUS_JS: a second click within 4 s confirms)."""
     if not rows:
         return '<div class="qa-notice qa-info">Chưa có bài viết nào. / No articles yet.</div>'
     body = []
@@ -296,17 +300,40 @@ def corpus_html(rows: Sequence[tuple[Document, int]]) -> str:
         body.append(
             f"<tr><td><div class='qa-card-title'>{esc(doc.title)}</div>"
             f"<div class='qa-card-meta'>{meta}</div></td>"
-            f"<td><code>{esc(doc.doc_id)}</code></td><td class='qa-num'>{chunks}</td></tr>"
+            f"<td><code>{esc(doc.doc_id)}</code></td><td class='qa-num'>{chunks}</td>"
+            f"<td class='qa-act'><button type='button' class='qa-remove' "
+            f"data-qa-remove='{esc(doc.doc_id)}' aria-label='{REMOVE_LABEL}: {esc(doc.title)}'>"
+            f"{REMOVE_LABEL}</button></td></tr>"
         )
     total = sum(chunks for _, chunks in rows)
     return (
         f"<div class='qa-corpus-count'>{len(rows)} bài viết / articles · {total} đoạn / chunks</div>"
         "<div class='qa-table-wrap'><table class='qa-table'><thead><tr><th>Tiêu đề / Title</th><th>ID</th>"
-        "<th class='qa-num'>Đoạn / Chunks</th></tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table></div>"
+        "<th class='qa-num'>Đoạn / Chunks</th><th><span class='qa-sr'>Xoá / Remove</span></th>"
+        "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>"
     )
 
+
+# The article table's remove buttons: the first click arms one (it says "Sure?" for 4 s), the
+# second sends its document id to the server (web.ChatUI.remove_row).
+CORPUS_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-qa-remove]');
+  if (!button || button.disabled) return;
+  if (!button.classList.contains('qa-armed')) {
+    button.dataset.label = button.textContent;
+    button.textContent = 'Chắc chắn? / Sure?';
+    button.classList.add('qa-armed');
+    setTimeout(() => {
+      button.classList.remove('qa-armed');
+      button.textContent = button.dataset.label;
+    }, 4000);
+    return;
+  }
+  button.disabled = true;
+  trigger('click', {doc_id: button.dataset.qaRemove});
+});
+"""
 
 # The Sources panel's behaviour: "open article" shows the viewer and centres the highlight.
 SOURCES_JS = """
@@ -338,16 +365,40 @@ document.addEventListener('keydown', (event) => {
 
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
-#qa-header { padding: 18px 4px 6px; position: relative; }
-#qa-header .qa-api { position: absolute; right: 4px; top: 24px; font-size: .85rem; font-weight: 600;
+/* Title and "HTTP API" badge share a line while they fit; on a phone the badge wraps below. */
+#qa-header { padding: 18px 4px 6px; display: flex; flex-wrap: wrap; align-items: center;
+  gap: 6px 16px; }
+#qa-header .qa-api { order: 1; flex: none; margin-left: auto; font-size: .85rem; font-weight: 600;
   color: #0f766e; text-decoration: none; border: 1px solid #99f6e4; border-radius: 999px;
   padding: 4px 12px; background: #f0fdfa; }
-#qa-header h1 { margin: 0; font-size: 1.75rem; font-weight: 700; letter-spacing: -0.01em; }
+#qa-header h1 { flex: 1 1 auto; min-width: 0; margin: 0; font-size: 1.75rem; font-weight: 700;
+  letter-spacing: -0.01em; }
 #qa-header h1 .qa-logo { display: inline-flex; align-items: center; justify-content: center;
   width: 2.1rem; height: 2.1rem; margin-right: .5rem; border-radius: 10px; font-size: 1.2rem;
   background: linear-gradient(135deg, #0f766e, #2563eb); color: #fff; vertical-align: middle; }
 #qa-header .qa-logo svg { stroke: #fff; }
-#qa-header p { margin: .35rem 0 0; color: var(--body-text-color-subdued); font-size: .98rem; }
+#qa-header p { order: 2; flex: 1 1 100%; margin: 0; color: var(--body-text-color-subdued);
+  font-size: .98rem; }
+/* Both tabs stay in the bar at 400 px (Gradio moves tabs that do not fit under a "⋯" menu). */
+@media (max-width: 520px) {
+  .tab-container button { padding: 0 8px !important; font-size: 13px !important; }
+  #qa-header h1 { font-size: 1.45rem; }
+  /* The article table becomes one card per article: title, then id, chunks and remove. */
+  .qa-table thead { display: none; }
+  .qa-table, .qa-table tbody { display: block; }
+  .qa-table tr { display: grid; grid-template-columns: minmax(0, 1fr) auto; align-items: center;
+    gap: 4px 10px; padding: 10px; border-bottom: 1px solid var(--border-color-primary); }
+  .qa-table tr:last-child { border-bottom: 0; }
+  .qa-table td { display: block; padding: 0; border-bottom: 0 !important; }
+  .qa-table td:first-child { grid-column: 1 / -1; }
+  .qa-table td.qa-num { text-align: left; }
+  .qa-table td.qa-act { grid-column: 2; grid-row: 2 / span 2; }
+  .qa-table code { word-break: break-all; font-size: .78rem; }
+  .qa-table td.qa-num::after { content: " đoạn / chunks"; color: var(--body-text-color-subdued); }
+}
+/* The chat's clear button floats at its top right: messages (and their copy buttons) scroll
+   below it, never under it. */
+#qa-chat .bubble-wrap { margin-top: 34px; height: calc(100% - 34px); }
 #qa-chat sup { font-size: .72em; font-weight: 700; color: #0f766e; margin-left: 1px; }
 #qa-sources-col { max-height: 640px; overflow-y: auto; }
 .qa-sources { display: flex; flex-direction: column; gap: 10px; font-size: .93rem; }
@@ -405,7 +456,7 @@ CSS = """
   background: var(--background-fill-primary); }
 .qa-table-wrap table, .qa-table-wrap tr, .qa-table-wrap th, .qa-table-wrap td {
   border-left: 0 !important; border-right: 0 !important; border-top: 0 !important; margin: 0 !important; }
-.qa-table-wrap tr:last-child td, .qa-table-wrap tbody, .qa-table-wrap thead {
+.qa-table-wrap table, .qa-table-wrap tr:last-child td, .qa-table-wrap tbody, .qa-table-wrap thead {
   border-bottom: 0 !important; }
 .qa-table { width: 100%; border-collapse: collapse; font-size: .92rem; }
 .qa-table th { text-align: left; background: var(--background-fill-secondary); font-size: .78rem; text-transform: uppercase; letter-spacing: .05em;
@@ -414,4 +465,11 @@ CSS = """
 .qa-table .qa-num { text-align: right; }
 .qa-corpus-count { color: var(--body-text-color-subdued); font-size: .85rem; margin: 4px 0 8px; }
 footer { opacity: .7; }
+footer .divider:last-child { display: none; } /* Gradio's separator before links we turned off */
+.qa-act { text-align: right; white-space: nowrap; }
+.qa-remove { font-size: .8rem; font-weight: 600; color: #b91c1c; background: transparent;
+  border: 1px solid #fecaca; border-radius: 8px; padding: 3px 10px; cursor: pointer; }
+.qa-remove:hover, .qa-remove.qa-armed { background: #dc2626; border-color: #dc2626; color: #fff; }
+.qa-remove:disabled { opacity: .5; cursor: progress; }
+.qa-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 """

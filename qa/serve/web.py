@@ -116,15 +116,13 @@ class ChatUI:
         yield final, sources, "", [*turns, question]
 
     # -- corpus ----------------------------------------------------------------------------
-    def corpus(self) -> tuple[str, Any]:
-        """(table html, dropdown update) for the current index."""
+    def corpus(self) -> str:
+        """The table of the current index's articles (each row with its remove button)."""
         try:
             docs = self.qa.documents()
         except QAError as exc:
-            return render.notice_html("error", str(exc)), gr.update(choices=[], value=None)
-        rows = [(d, self.qa.chunk_count(d.doc_id)) for d in docs]
-        choices = [(f"{d.doc_id} — {d.title[:60]}", d.doc_id) for d in docs]
-        return render.corpus_html(rows), gr.update(choices=choices, value=None)
+            return render.notice_html("error", str(exc))
+        return render.corpus_html([(d, self.qa.chunk_count(d.doc_id)) for d in docs])
 
     def outlets(self) -> Any:
         """Choices of the outlet filter: every outlet of the index."""
@@ -134,7 +132,7 @@ class ChatUI:
             names = []
         return gr.update(choices=names)
 
-    def upload(self, path: str | None, request: gr.Request) -> tuple[str, str, Any, None]:
+    def upload(self, path: str | None, request: gr.Request) -> tuple[str, str, None]:
         """Add an uploaded .txt/.md file or saved .html page to the corpus and index it (admin
         role only)."""
         try:
@@ -146,7 +144,7 @@ class ChatUI:
                         "Chọn một tệp .txt, .md hoặc trang .html đã lưu / "
                         "Choose a .txt, .md file or a saved .html page",
                     ),
-                    *self.corpus(),
+                    self.corpus(),
                     None,
                 )
             folder = self.upload_folder or Path(gr.utils.get_upload_folder())
@@ -155,26 +153,33 @@ class ChatUI:
             )
             doc, report = self.qa.add_document(name, data)
         except QAError as exc:
-            return self._error(exc), *self.corpus(), None
+            return self._error(exc), self.corpus(), None
         verb = "Đã cập nhật / Updated" if report.updated else "Đã thêm / Added"
         chunks = self.qa.chunk_count(doc.doc_id)
         message = (
             f"{verb} “{doc.title}” ({doc.doc_id}, {chunks} đoạn / chunks) — ready for questions."
         )
-        return render.notice_html("ok", message), *self.corpus(), None
+        return render.notice_html("ok", message), self.corpus(), None
 
-    def remove(self, doc_id: str | None, request: gr.Request) -> tuple[str, str, Any]:
+    def remove(self, doc_id: str | None, request: gr.Request) -> tuple[str, str]:
         """Remove an article from the corpus and the index (admin role only)."""
         try:
             require_admin(request, "Xoá bài viết / Removing an article")
             if not doc_id:
-                return render.notice_html(
-                    "info", "Chọn một bài viết / Choose an article"
-                ), *self.corpus()
+                return render.notice_html("info", "Chọn một bài viết / Choose an article"), (
+                    self.corpus()
+                )
             self.qa.remove_document(doc_id)
         except QAError as exc:
-            return self._error(exc), *self.corpus()
-        return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), *self.corpus()
+            return self._error(exc), self.corpus()
+        return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), self.corpus()
+
+    def remove_row(self, event: gr.EventData, request: gr.Request) -> tuple[str, str]:
+        """A row's remove button (render.CORPUS_JS sends {doc_id}): `remove`, admin role only;
+        the id is checked like any other."""
+        data = event._data if isinstance(event._data, dict) else {}
+        doc_id = data.get("doc_id")
+        return self.remove(doc_id if isinstance(doc_id, str) else None, request)
 
 
 HEADER = f"""
@@ -246,7 +251,7 @@ def _corpus_tab() -> tuple[Any, ...]:
     status = gr.HTML(elem_id="qa-corpus-status", js_on_load=None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            table = gr.HTML(elem_id="qa-corpus-table", js_on_load=None)
+            table = gr.HTML(elem_id="qa-corpus-table", js_on_load=render.CORPUS_JS)
         with gr.Column(scale=2, min_width=280):
             upload = gr.File(
                 label="Thêm bài viết (.txt, .md, trang .html đã lưu) / Add an article",
@@ -260,11 +265,7 @@ def _corpus_tab() -> tuple[Any, ...]:
                 "*UTF-8 text; an optional `---` front matter may set `title:`, `date:`, "
                 "`source:`; a saved news page (.html) gives its article text, date and outlet.*"
             )
-            remove_id = gr.Dropdown(
-                label="Xoá bài viết / Remove an article", choices=[], elem_id="qa-remove-id"
-            )
-            remove = gr.Button("Xoá / Remove", variant="stop", size="sm")
-    return status, table, upload, remove_id, remove
+    return status, table, upload
 
 
 def build_ui(qa: QA) -> gr.Blocks:
@@ -277,7 +278,7 @@ def build_ui(qa: QA) -> gr.Blocks:
             with gr.Tab("Hỏi đáp / Ask", id="ask"):
                 chatbot, question, ask, clear, sources, filters = _chat_tab()
             with gr.Tab("Kho bài viết / Articles", id="corpus"):
-                status, table, upload, remove_id, remove = _corpus_tab()
+                status, table, upload = _corpus_tab()
 
         chat_io: dict[str, Any] = {
             "fn": ui.ask,
@@ -303,18 +304,18 @@ def build_ui(qa: QA) -> gr.Blocks:
         upload.upload(
             ui.upload,
             inputs=upload,
-            outputs=[status, table, remove_id, upload],
+            outputs=[status, table, upload],
             api_name="upload",
             **corpus_io,
         )
-        remove.click(
-            ui.remove,
-            inputs=remove_id,
-            outputs=[status, table, remove_id],
+        table.click(  # "remove" as before, for callers by name; no inputs, so not documented
+            ui.remove_row,
+            outputs=[status, table],
             api_name="remove",
+            api_visibility="undocumented",
             **corpus_io,
         )
-        demo.load(ui.corpus, outputs=[table, remove_id], api_visibility="private")
+        demo.load(ui.corpus, outputs=table, api_visibility="private")
         demo.load(ui.outlets, outputs=filters[2], api_visibility="private")
         table.change(ui.outlets, outputs=filters[2], api_visibility="private")
     ui.upload_folder, ui.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
