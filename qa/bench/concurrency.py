@@ -248,8 +248,7 @@ def _finding(res: dict) -> str:
         api, http = r["python_api"], (r["cells"]["default/16"], r["cells"]["tuned/16"])
         parts.append(
             f"{name}: Python API p50 {api['default']['p50']:.0f} ms with all cores vs "
-            f"{api['tuned']['p50']:.0f} ms with one thread "
-            f"(×{api['default']['p50'] / api['tuned']['p50']:.1f}); HTTP at 16 clients p50 "
+            f"{api['tuned']['p50']:.0f} ms with one thread; HTTP at 16 clients p50 "
             f"{http[0]['p50']:.0f} vs {http[1]['p50']:.0f} ms, {http[0]['answers_per_s']:.0f} vs "
             f"{http[1]['answers_per_s']:.0f} answers/s, server CPU "
             f"{http[0]['server_cpu_ms_per_answer']:.0f} vs {http[1]['server_cpu_ms_per_answer']:.0f} "
