@@ -224,7 +224,7 @@ def test_web_filter_control_cards_and_upload(
     # as Gradio's upload route leaves a file, and as the gate marks an admin's request
     ui.upload_folder, ui.received = tmp_path, {str(page)}
     admin = SimpleNamespace(state=SimpleNamespace(qa_role=Role.ADMIN))
-    status, table, _, _ = ui.upload(str(page), admin)
+    status, table, _ = ui.upload(str(page), admin)
     assert "bai-luu" in status and "Báo Cảng Biển" in table
 
 
