@@ -7,11 +7,8 @@ disk, a locked index alike; nothing else is printed.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
-import socket
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -259,41 +256,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def bind_port(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port and not yet listening: a taken port is an error now, before
-    the slow start, and connections are refused (not left hanging) until the server is ready."""
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    except socket.gaierror as exc:
-        raise QAError(f"cannot serve on host {host!r}: {exc.strerror}") from exc
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        why = "another program is using it" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise QAError(
-            f"port {port} on {host} is not free ({why}): choose another with --port N, "
-            "QA_PORT=N or make run PORT=N"
-        ) from exc
-    return sock
-
-
 def say(message: str) -> None:
     """One line of `qa serve` progress on stderr (stdout stays free for the server's own log)."""
     print(f"qa serve: {message}", file=sys.stderr, flush=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    sock = bind_port(args.host, settings.port)
-    started = time.perf_counter()
-    say(f"starting on {args.host}:{settings.port}; loading the web stack (FastAPI, Gradio)")
-    from qa.serve.server import serve
+    from qa.serve import server  # light: the web stack loads in server.serve
 
-    say(f"web stack loaded ({time.perf_counter() - started:.1f} s)")
-    serve(settings, sock, args.host, insecure_no_token=args.insecure_no_token, say=say)
+    settings = _settings(args)
+    sock = server.open_socket(settings, args.host, args.insecure_no_token)  # before the slow start
+    say(f"starting on {args.host}:{settings.port}; loading the web stack (FastAPI, Gradio)")
+    server.serve(settings, sock, say)
     return 0
 
 

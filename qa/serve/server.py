@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import socket
@@ -31,7 +32,6 @@ from qa.index.store import read_manifest
 from qa.pipeline import QA
 from qa.serve.gate import Tokens
 from qa.serve.limits import http_protocol
-from qa.serve.web import EXAMPLES, create_app
 from qa.settings import Settings
 
 log = logging.getLogger("qa.serve.server")
@@ -103,6 +103,8 @@ def _url(sock: socket.socket) -> str:
 
 def _load(qa: QA, settings: Settings, say: Callable[[str], None]) -> None:
     """Model, index (built if missing) and one answer, each step said as it starts."""
+    from qa.serve.web import EXAMPLES
+
     started = time.perf_counter()
     say(f"loading the embedder {settings.embedder}")
     _ = qa.embedder.dim
@@ -124,18 +126,48 @@ def _load(qa: QA, settings: Settings, say: Callable[[str], None]) -> None:
     say(f"ready to answer ({time.perf_counter() - started:.1f} s); building the web page")
 
 
-def serve(
-    settings: Settings,
-    sock: socket.socket,
-    host: str = "127.0.0.1",
-    insecure_no_token: bool = False,
-    say: Callable[[str], None] = log.info,
-) -> None:
-    """Recover pending writes, build the index if there is none, warm the models up, then serve
-    on `sock` (bound to `host`, not yet listening: see `qa.serve.cli.bind_port`), saying each
-    step; the URL is said once the socket accepts."""
+def bind_port(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and not yet listening: a taken port is an error now, before
+    the slow start, and connections are refused (not left hanging) until the server is ready."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise QAError(f"cannot serve on host {host!r}: {exc.strerror}") from exc
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        why = "another program is using it" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise QAError(
+            f"port {port} on {host} is not free ({why}): choose another with --port N, "
+            "QA_PORT=N or make run PORT=N"
+        ) from exc
+    return sock
+
+
+def open_socket(settings: Settings, host: str, insecure_no_token: bool = False) -> socket.socket:
+    """What `qa serve` checks before its slow start: the port, bound and not yet listening
+    (`bind_port`; a taken port is then the only line printed), and the listen policy
+    (`check_bind`, which may warn)."""
+    sock = bind_port(host, settings.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    check_bind(host, Tokens.from_settings(settings), insecure_no_token)
+    try:
+        check_bind(host, Tokens.from_settings(settings), insecure_no_token)
+    except QAError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(settings: Settings, sock: socket.socket, say: Callable[[str], None] = log.info) -> None:
+    """Recover pending writes, build the index if there is none, warm the models up, then serve
+    on `sock` (from `open_socket`), saying each step; the URL is said once the socket accepts."""
+    started = time.perf_counter()
+    from qa.serve.web import create_app  # Gradio: seconds to import, after the checks above
+
+    say(f"web stack loaded ({time.perf_counter() - started:.1f} s)")
     qa = QA(settings)
     for line in qa.recover():
         log.warning("%s", line)
