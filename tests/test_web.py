@@ -323,11 +323,16 @@ def test_upload_and_remove_through_the_page(ui, tmp_path):
 
 def test_page_writes_need_the_admin_role(ui, tmp_path):
     """Gradio calls the handlers by number through one queue route: they check the role."""
+    import gradio as gr
+
     path = received(ui, tmp_path, "x.txt", "Một bài viết.".encode())
     for request in (READER, SimpleNamespace(), None):
         status, table, _ = ui.upload(path, request)
         assert "qa-error" in status and "admin" in status and "2 bài viết" in table
         status, table = ui.remove("000_d64ab916eb4386f1", request)
+        assert "qa-error" in status and "admin" in status and "2 bài viết" in table
+        row = gr.EventData(None, {"doc_id": "000_d64ab916eb4386f1"})  # a row's remove button
+        status, table = ui.remove_row(row, request)
         assert "qa-error" in status and "admin" in status and "2 bài viết" in table
     assert Path(path).exists()  # refused before the file was opened
 
