@@ -1,11 +1,11 @@
-# Two commands: `make run` (install, build the index if missing, start the web chat) and
+# Two commands: `make run` (install, build the index if missing, start the web chat; PORT=...) and
 # `make test` (install, run every test). Everything installs into .venv from PyPI/Debian only.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run index test lint bench browser milvus clean
+.PHONY: install run index test lint bench bench-extras browser milvus clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,12 @@ install: $(STAMP)
 index: install
 	$(VENV)/bin/qa index
 
+# `make run PORT=8080` (or QA_PORT=8080): the port of the web chat + API, 7860 by default.
+PORT ?= $(QA_PORT)
+
 run: install
 	test -f index/CURRENT || $(VENV)/bin/qa index
-	$(VENV)/bin/qa serve
+	$(VENV)/bin/qa serve $(if $(PORT),--port $(PORT))
 
 # Debian's Chromium for the browser test (Playwright cannot download its own browser here).
 browser:
@@ -34,7 +37,17 @@ lint: install
 test: install browser lint
 	$(PY) -m pytest
 
-bench: install
+# The benchmark's own extras (pyproject `bench`): LlamaIndex and Haystack for the peers section,
+# xllamacpp and Gemma 3 270M for the generation section. If they cannot be installed, those two
+# sections say so and are skipped; the stamp is left out so that the next run tries again.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[bench]' && touch $(BENCH_STAMP) \
+		|| echo "[bench] the bench extra did not install: peers and generation will be skipped" >&2
+
+bench-extras: $(BENCH_STAMP)
+
+bench: install bench-extras
 	$(PY) -m qa.bench
 
 # A Milvus server on 127.0.0.1:19530 (its own network namespace; data in milvus-data/), in the

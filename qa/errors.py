@@ -1,6 +1,7 @@
 """Typed errors. Every failure a user can cause maps to one of these with a one-line message.
 
-The CLI prints `error: <message>` and exits non-zero; the HTTP layer maps them to 4xx.
+The CLI prints `error: <message>` and exits 2; the HTTP layer maps them to 4xx (a full disk to 507, a
+read-only or forbidden folder to 503).
 """
 
 from __future__ import annotations
@@ -43,3 +44,23 @@ class UnknownEmbedder(QAError, ValueError):
 
 class IndexLocked(QAError):
     """Another process is writing the index."""
+
+
+class Forbidden(QAError):
+    """The caller's role does not allow this action (e.g. a write with the read token)."""
+
+
+class StorageError(QAError):
+    """The disk refused a write. Raised only after everything was put back: nothing changed."""
+
+
+class StorageFull(StorageError):
+    """No space (or no inodes, or quota) left where the corpus or the index is written."""
+
+
+class StorageReadOnly(StorageError):
+    """The corpus or index folder is on a read-only file system."""
+
+
+class StorageDenied(StorageError):
+    """The process may not write the corpus or index folder (permissions)."""

@@ -7,8 +7,7 @@ re-loaded when another process publishes a new generation, so a long-running ser
 
 from __future__ import annotations
 
-import os
-import re
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,14 @@ import numpy as np
 
 from qa.answering.abstain import answerable, background_similarity, features, load_calibration
 from qa.answering.compose import compose
+from qa.answering.dated import stamp
+from qa.answering.evidence import weigh
 from qa.answering.generation import Generator, generate_answer, make_generator, passages_for
-from qa.errors import DocumentError, InvalidQuestion, UnknownDocument
-from qa.index.build import IndexReport, Progress, check_compatible, index_corpus
+from qa.errors import DocumentError, IndexLocked, InvalidQuestion, StorageError, UnknownDocument
+from qa.index.build import IndexReport, Progress, check_compatible
 from qa.index.embedding import Embedder, make_embedder
 from qa.index.store import IndexData, current_generation, load_index, read_manifest, verify_files
+from qa.ingest import corpus
 from qa.ingest.documents import (
     SUFFIXES,
     check_doc_id,
@@ -30,16 +32,21 @@ from qa.ingest.documents import (
     parse_document,
     read_corpus,
 )
+from qa.retrieve.filters import Filters, NewsView, widen
 from qa.retrieve.hybrid import Retriever
 from qa.settings import Settings
 from qa.text import clean
 from qa.types import Answer, Document, Hit
+
+log = logging.getLogger("qa.pipeline")
+MAX_K = 100
 
 
 @dataclass(frozen=True)
 class _State:
     data: IndexData
     retriever: Retriever
+    news: NewsView  # stories, date/outlet filters and preferences (qa.retrieve.filters)
 
 
 class QA:
@@ -52,26 +59,41 @@ class QA:
         generator: Generator | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.embedder = embedder or make_embedder(self.settings.embedder, self.settings.embed_batch)
+        self.embedder = embedder or make_embedder(
+            self.settings.embedder, self.settings.embed_batch, self.settings.threads
+        )
         # Optional fluent answers (settings.generator or a given Generator), guarded by
         # qa.answering.grounding; None: the extractive answer only.
         self.generator = (
             generator
             if generator is not None
-            else make_generator(self.settings.generator, self.settings.generator_timeout)
+            else make_generator(
+                self.settings.generator,
+                self.settings.generator_timeout,
+                self.settings.generator_threads,
+            )
         )
         self._state: _State | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer per process; other processes: flock
+        self._recovered = False
 
     # -- index -------------------------------------------------------------------------------
     def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
         """Bring the index up to date with the corpus folder (incremental unless `rebuild`)."""
         with self._write_lock:
-            return index_corpus(self.settings, self.embedder, rebuild=rebuild, progress=progress)
+            return corpus.reindex(self.settings, self.embedder, rebuild=rebuild, progress=progress)
 
     def _current(self) -> _State:
-        """The loaded index, re-loaded if a newer generation was published."""
+        """The loaded index, re-loaded if a newer generation was published. Before the first
+        load, a write that a crash left half-done is finished or rolled back."""
+        if not self._recovered:
+            self._recovered = True
+            try:
+                for line in self.recover():
+                    log.warning("%s", line)
+            except (IndexLocked, StorageError) as exc:  # another writer will do it
+                log.warning("pending writes not recovered: %s", exc)
         state = self._state
         live = current_generation(self.settings.index_dir)
         if state is not None and state.data.generation == live:
@@ -83,7 +105,8 @@ class QA:
             ):
                 data = load_index(self.settings.index_dir)
                 check_compatible(data.manifest, self.embedder)
-                state = _State(data, Retriever(data, self.embedder, self.settings.candidates))
+                retriever = Retriever(data, self.embedder, self.settings.candidates)
+                state = _State(data, retriever, NewsView(data, retriever))
                 self._state = state
         return state
 
@@ -100,6 +123,14 @@ class QA:
             )
         return text
 
+    @staticmethod
+    def _check_k(k: object) -> int | None:
+        if k is None:
+            return None
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise InvalidQuestion(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+        return k
+
     def _check_history(self, history: object) -> list[str]:
         if history is None:
             return []
@@ -107,23 +138,48 @@ class QA:
             raise InvalidQuestion("history must be a list of earlier questions (strings)")
         return [clean(h)[: self.settings.max_question_chars] for h in history if h.strip()]
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The top-k passages (chunks) for a query, best first."""
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        sources: list[str] | None = None,
+    ) -> list[Hit]:
+        """The top-k passages (chunks) for a query, best first, one per story. `since`/`until`
+        ("2021", "2021-04", "2021-04-28") and `sources` (outlets) limit the articles searched."""
         text = self._check_question(query)
-        state = self._current()
-        return state.retriever.search(state.retriever.analyze(text), k or self.settings.top_k)
+        k = self._check_k(k)
+        filters = Filters.parse(since, until, sources)
+        news = self._current().news
+        retriever = news.retriever_for(filters)
+        k = k or self.settings.top_k
+        hits = retriever.search(retriever.analyze(news.content(text)), widen(k))
+        return news.select(hits, text, k)
 
     def answer(
-        self, question: str, history: list[str] | None = None, k: int | None = None
+        self,
+        question: str,
+        history: list[str] | None = None,
+        k: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        sources: list[str] | None = None,
     ) -> Answer:
-        """Answer from the articles with cited sentences, or `found=False` with related passages."""
+        """Answer from the articles with cited sentences, or `found=False` with related passages.
+        Filters as in `search`; a time or outlet the question names is preferred, and the answer
+        is dated and sourced (qa.answering.dated)."""
         text = self._check_question(question)
         turns = self._check_history(history)
+        k = self._check_k(k)
+        filters = Filters.parse(since, until, sources)
         state = self._current()
-        retriever = state.retriever
-        query = retriever.analyze(text, turns)
+        retriever = state.news.retriever_for(filters)
+        query = retriever.analyze(state.news.content(text), turns)
         vector = retriever.embed_query(query)
-        hits, pool = retriever.retrieve(query, vector, k or self.settings.answer_hits)
+        k = k or self.settings.answer_hits
+        hits, pool = retriever.retrieve(query, vector, widen(k))
+        hits = state.news.select(hits, text, k)
         focus, focus_vector = query, vector
         if (
             query.focus is not None
@@ -132,13 +188,14 @@ class QA:
             focus_vector = vector + retriever.embed_query(focus)
             focus_vector /= np.linalg.norm(focus_vector)
         ranked = retriever.rank_sentences(focus, hits, focus_vector)
+        evidence = weigh(focus, ranked, retriever)
         background = background_similarity(self.embedder, vector)
-        values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background)
+        values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background, evidence)
         calibration = load_calibration(self.embedder.fingerprint)
         found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
         extractive = compose(
             query,
-            ranked,
+            evidence,
             state.data.documents,
             found,
             confidence,
@@ -146,14 +203,15 @@ class QA:
             self.settings.related,
         )
         if self.generator is None:
-            return extractive
+            return stamp(extractive, state.news, text)
         # The generator sees the passages the extractive answer chose; its text is shown only if
         # qa.answering.grounding passes it, else the extractive answer is returned with the reason.
-        data, rows = state.data, retriever.chunk_row
+        data, rows = retriever.data, retriever.chunk_row
         passages = passages_for(extractive, data.documents, lambda c: data.chunks[rows[c]])
-        return generate_answer(
+        generated = generate_answer(
             self.generator, extractive, passages, self.settings.generator_max_tokens
         )
+        return stamp(generated, state.news, text)
 
     # -- documents ---------------------------------------------------------------------------
     def add_document(self, name: str, data: bytes) -> tuple[Document, IndexReport]:
@@ -164,74 +222,56 @@ class QA:
     def add_documents(self, files: list[tuple[str, bytes]]) -> tuple[list[Document], IndexReport]:
         """Store articles in the corpus folder and index them in one run.
 
-        Every file is validated before anything is written; files are written atomically and
-        restored if indexing fails, so a bad batch leaves corpus and index unchanged. Adding the
-        same content again re-embeds nothing (the index compares content hashes).
+        Every file is validated before anything is written; the files and the index change
+        together or not at all (`qa.ingest.corpus`), so a bad batch, a full disk or a crash
+        leaves corpus and index as they were. Adding the same content again re-embeds nothing
+        (the index compares content hashes). Each new article may add at most
+        `settings.max_upload_texts` passages and sentences, and must not repeat itself.
         """
         if len(files) > self.settings.max_documents_per_request:
             raise DocumentError(
                 f"{len(files)} documents in one request; the limit is {self.settings.max_documents_per_request}"
             )
-        corpus = self.settings.corpus_dir
-        staged: list[tuple[Path, bytes, Document]] = []
+        staged: list[tuple[str, bytes, Document]] = []
         for name, data in files:
+            doc_id = doc_id_for(name)
             suffix = Path(name).suffix.lower()
-            if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) and suffix not in SUFFIXES:
-                raise DocumentError(f"{name!r}: only .txt and .md articles can be added")
-            document = parse_document(
-                doc_id_for(name), decode(data, name, self.settings.max_document_bytes), name
-            )
-            staged.append(
-                (
-                    corpus / f"{document.doc_id}{suffix if suffix in SUFFIXES else '.txt'}",
-                    data,
-                    document,
+            if suffix not in SUFFIXES:  # also "CON", "passwd": no extension, no article
+                raise DocumentError(
+                    f"{name!r}: only .txt and .md articles, or saved .html pages, can be added"
                 )
+            document = parse_document(
+                doc_id, decode(data, name, self.settings.max_document_bytes), name
             )
+            staged.append((suffix, data, document))
         ids = [d.doc_id for _, _, d in staged]
         if len(set(ids)) != len(ids):
             raise DocumentError(
                 f"two files in one request map to the same document id: {sorted(ids)}"
             )
-        corpus.mkdir(parents=True, exist_ok=True)
         with self._write_lock:
-            backups = {path: path.read_bytes() if path.exists() else None for path, _, _ in staged}
-            for path, data, _ in staged:
-                tmp = path.with_name(f".{path.name}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
-            try:
-                report = index_corpus(self.settings, self.embedder)
-            except Exception:
-                for path, previous in backups.items():
-                    if previous is None:
-                        path.unlink(missing_ok=True)
-                    else:
-                        path.write_bytes(previous)
-                raise
+            report = corpus.write(
+                self.settings, self.embedder, puts=staged, max_texts=self.settings.max_upload_texts
+            )
         return [self.document(doc_id) for doc_id in ids], report
 
     def remove_document(self, doc_id: str) -> IndexReport:
-        """Delete an article from the corpus folder and from the index (the file is restored if
-        re-indexing fails, e.g. another process holds the index lock)."""
+        """Delete an article from the corpus folder and from the index, together (the file
+        stays if re-indexing fails, e.g. another process holds the index lock)."""
         document = self.document(check_doc_id(doc_id))
-        paths = [
-            p
-            for p in self.settings.corpus_dir.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in SUFFIXES
-            and doc_id_for(p.name) == document.doc_id
-        ]
         with self._write_lock:
-            backups = {path: path.read_bytes() for path in paths}
-            for path in paths:
-                path.unlink()
-            try:
-                return index_corpus(self.settings, self.embedder)
-            except Exception:
-                for path, data in backups.items():
-                    path.write_bytes(data)
-                raise
+            return corpus.write(self.settings, self.embedder, deletes=[document.doc_id])
+
+    def wait_for_writes(self) -> None:
+        """Return once a corpus write running in this process has finished (graceful stop)."""
+        with self._write_lock:
+            pass
+
+    def recover(self) -> list[str]:
+        """Finish or roll back writes a crash left half-done; one line per write
+        (`qa verify --repair`; also done before the first load and by every writer)."""
+        with self._write_lock:
+            return corpus.recover(self.settings)
 
     def documents(self) -> list[Document]:
         return list(self._current().data.documents.values())
@@ -281,11 +321,14 @@ def default_qa() -> QA:
         return _default
 
 
-def answer(question: str, history: list[str] | None = None, k: int | None = None) -> Answer:
-    """Answer a question over the default index. See `QA.answer`."""
-    return default_qa().answer(question, history=history, k=k)
+def answer(
+    question: str, history: list[str] | None = None, k: int | None = None, **filters: object
+) -> Answer:
+    """Answer a question over the default index. See `QA.answer` (filters: since, until,
+    sources)."""
+    return default_qa().answer(question, history=history, k=k, **filters)  # type: ignore[arg-type]
 
 
-def search(query: str, k: int | None = None) -> list[Hit]:
-    """Search the default index. See `QA.search`."""
-    return default_qa().search(query, k=k)
+def search(query: str, k: int | None = None, **filters: object) -> list[Hit]:
+    """Search the default index. See `QA.search` (filters: since, until, sources)."""
+    return default_qa().search(query, k=k, **filters)  # type: ignore[arg-type]

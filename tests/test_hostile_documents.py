@@ -15,7 +15,12 @@ from qa import QA, DocumentError, Settings
 from qa.index.store import read_manifest
 from qa.ingest.chunking import MAX_SENTENCE_CHARS
 
-ONE_MB_LINE = ("Hải Phòng đầu tư cảng biển Lạch Huyện " * 30_000)[:1_000_000]
+# One line, no sentence punctuation, nothing repeated (a counter in every phrase).
+ONE_MB_LINE = " ".join(f"Hải Phòng đầu tư cảng biển Lạch Huyện đợt {i}" for i in range(30_000))[
+    :1_000_000
+]
+# The same phrase pasted over and over: refused (it would embed as thousands of texts).
+REPEATED = ("Hải Phòng đầu tư cảng biển Lạch Huyện. " * 30_000)[:1_000_000]
 
 # (file name, bytes, a query that must find it, a fragment the stored text must hold)
 ACCEPTED = [
@@ -57,6 +62,10 @@ REFUSED = [
     ("big.txt", b"a " * 1_100_000, "limit"),
     ("x.pdf", b"%PDF-1.4", "only .txt and .md"),
     ("..", "Tên tệp chỉ có dấu chấm.".encode(), "name"),
+    ("repeated.txt", REPEATED.encode(), "repeats itself"),
+    ("repeated_line.txt", ("Hải Phòng đầu tư cảng biển Lạch Huyện " * 30_000).encode(), "repeats"),
+    ("CON", "Tên tệp không có phần mở rộng.".encode(), "only .txt and .md"),
+    ("passwd", b"root:x:0:0:root:/root:/bin/bash", "only .txt and .md"),
 ]
 
 

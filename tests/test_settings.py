@@ -79,3 +79,36 @@ def test_malformed_numbers_are_a_clear_error(key: str, raw: str) -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         Settings().top_k = 3  # type: ignore[misc]
+
+
+def test_paths_given_as_strings_become_paths() -> None:
+    settings = Settings(corpus_dir="my_corpus", index_dir="my_index")  # type: ignore[arg-type]
+    assert settings.corpus_dir == Path("my_corpus") and isinstance(settings.corpus_dir, Path)
+    assert settings.index_dir == Path("my_index") and isinstance(settings.index_dir, Path)
+    assert settings == Settings(corpus_dir=Path("my_corpus"), index_dir=Path("my_index"))
+    assert dataclasses.replace(settings, index_dir="other").index_dir == Path("other")  # type: ignore[arg-type]
+
+
+def test_a_qa_over_string_paths_indexes_and_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_settings: Settings, hash_embedder
+) -> None:
+    """The README's `qa.QA(qa.Settings(corpus_dir="my_corpus", index_dir="my_index"))`: relative
+    string paths, resolved against the working directory (this crashed with `str / str`)."""
+    from qa import QA
+
+    monkeypatch.chdir(tmp_path)
+    qa = QA(Settings(corpus_dir="corpus", index_dir="my_index"), hash_embedder)  # type: ignore[arg-type]
+    assert qa.index().chunks > 0
+    assert (tmp_path / "my_index" / "CURRENT").exists()
+    answer = qa.answer("Cần Thơ xuất khẩu bao nhiêu gạo?")
+    assert answer.citations and answer.citations[0].doc_id == "can_tho"
+    assert {d.doc_id for d in qa.documents()} == {"hai_phong", "da_nang", "can_tho"}
+
+
+def test_threads_default_to_one_per_query_and_read_qa_threads() -> None:
+    assert Settings().threads == 1
+    assert Settings.from_env({"QA_THREADS": "0"}).threads == 0
+    with pytest.raises(QAError, match="threads"):
+        Settings(threads=-1)
+    with pytest.raises(QAError, match="QA_THREADS"):
+        Settings.from_env({"QA_THREADS": "all"})

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import html
 import itertools
+import os
 import re
 from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.serve import render
+from qa.serve.gate import Role
 from qa.types import Answer, Citation, Document
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -186,6 +190,7 @@ def test_corpus_table_and_notices_escape():
     out = render.corpus_html([(make_doc(), 3), (make_doc(doc_id="x", title="Plain"), 1)])
     assert_no_injection(out)
     assert out.count("<tr>") == 3 and "2 bài viết / articles · 4 đoạn / chunks" in out
+    assert out.count("data-qa-remove=") == 2 and "data-qa-remove='x'" in out
     assert "No articles" in render.corpus_html([])
     note = render.notice_html("error", EVIL)
     assert_no_injection(note) and "qa-error" in note
@@ -277,22 +282,90 @@ def test_ask_streams_and_passes_history(ui, monkeypatch):
     assert next(ui.ask("   ", chat, turns))[0] == {"__type__": "update"}  # nothing to send
 
 
+ADMIN = SimpleNamespace(state=SimpleNamespace(qa_role=Role.ADMIN))  # what the gate gives a request
+READER = SimpleNamespace(state=SimpleNamespace(qa_role=Role.READ))
+
+
+def received(ui, folder, name: str, data: bytes) -> str:
+    """A file as Gradio's upload route leaves it: in its folder, its path in the received set."""
+    path = folder / name
+    path.write_bytes(data)
+    ui.upload_folder = folder
+    ui.received.add(str(path))
+    return str(path)
+
+
 def test_upload_and_remove_through_the_page(ui, tmp_path):
-    path = tmp_path / "hue-2025.md"
-    path.write_text("---\ntitle: Huế\n---\nHuế đón 3 triệu khách năm 2025.\n", encoding="utf-8")
-    status, table, dropdown, cleared = ui.upload(str(path))
+    text = "---\ntitle: Huế\n---\nHuế đón 3 triệu khách năm 2025.\n"
+    path = received(ui, tmp_path, "hue-2025.md", text.encode())
+    status, table, cleared = ui.upload(path, ADMIN)
     assert "qa-ok" in status and "hue-2025" in status and cleared is None
+    assert not Path(path).exists() and path not in ui.received  # consumed: read once
     assert "hue-2025" in table and "3 bài viết" in table
-    assert ("hue-2025 — Huế", "hue-2025") in dropdown["choices"]
+    assert "data-qa-remove='hue-2025'" in table  # the row's own remove button
     answer = ui.qa.answer("Huế đón bao nhiêu khách năm 2025?")
     assert answer.found and answer.citations[0].doc_id == "hue-2025"
 
-    status, table, dropdown = ui.remove("hue-2025")
-    assert "qa-ok" in status and "hue-2025" not in table and "2 bài viết" in table
-    assert "qa-error" in ui.remove("hue-2025")[0]  # already gone
-    assert "qa-info" in ui.remove(None)[0]
+    import gradio as gr
 
-    bad = tmp_path / "bad.txt"
-    bad.write_bytes(b"\xff\xfe\x00 caf\xe9")
-    status, table, _, _ = ui.upload(str(bad))
+    status, table = ui.remove_row(gr.EventData(None, {"doc_id": "hue-2025"}), ADMIN)
+    assert "qa-ok" in status and "hue-2025" not in table and "2 bài viết" in table
+    assert "qa-error" in ui.remove("hue-2025", ADMIN)[0]  # already gone
+    assert "qa-info" in ui.remove(None, ADMIN)[0]
+    for data in ({}, None, {"doc_id": ["000_d64ab916eb4386f1"]}):  # what a client may send
+        assert "qa-info" in ui.remove_row(gr.EventData(None, data), ADMIN)[0]
+    assert "qa-error" in ui.remove_row(gr.EventData(None, {"doc_id": "../etc/passwd"}), ADMIN)[0]
+
+    bad = received(ui, tmp_path, "bad.txt", b"\xff\xfe\x00 caf\xe9")
+    status, table, _ = ui.upload(bad, ADMIN)
     assert "qa-error" in status and "UTF-8" in status and "2 bài viết" in table
+
+
+def test_page_writes_need_the_admin_role(ui, tmp_path):
+    """Gradio calls the handlers by number through one queue route: they check the role."""
+    import gradio as gr
+
+    path = received(ui, tmp_path, "x.txt", "Một bài viết.".encode())
+    for request in (READER, SimpleNamespace(), None):
+        status, table, _ = ui.upload(path, request)
+        assert "qa-error" in status and "admin" in status and "2 bài viết" in table
+        status, table = ui.remove("000_d64ab916eb4386f1", request)
+        assert "qa-error" in status and "admin" in status and "2 bài viết" in table
+        row = gr.EventData(None, {"doc_id": "000_d64ab916eb4386f1"})  # a row's remove button
+        status, table = ui.remove_row(row, request)
+        assert "qa-error" in status and "admin" in status and "2 bài viết" in table
+    assert Path(path).exists()  # refused before the file was opened
+
+
+def test_page_reads_only_files_gradio_received(ui, tmp_path):
+    """A client can send any path as a FileData value: only received files are opened."""
+    inside = received(ui, tmp_path, "ok.txt", "Bài viết hợp lệ.".encode())
+    secret = tmp_path.parent / "secret.txt"
+    secret.write_text("Mật khẩu máy chủ.", encoding="utf-8")
+    planted = tmp_path / "planted.txt"  # in the folder, but not returned by the upload route
+    planted.write_text("Không phải tải lên.", encoding="utf-8")
+    link = tmp_path / "link.txt"
+    link.symlink_to(secret)
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    ui.received.update({str(link), str(fifo), str(secret)})
+    attempts = [
+        str(secret),
+        str(planted),
+        str(link),
+        str(fifo),
+        "/dev/zero",
+        "/etc/passwd",
+        "ok.txt",
+        f"{tmp_path}/../{tmp_path.name}/ok.txt",
+        f"{tmp_path}//ok.txt",
+        inside + "\x00",
+    ]
+    for path in attempts:
+        status, table, _ = ui.upload(path, ADMIN)
+        assert "qa-error" in status and "not received" in status, (path, status)
+        assert str(tmp_path) not in status and "/dev" not in status and "/etc" not in status
+        assert "2 bài viết" in table
+    too_big = received(ui, tmp_path, "big.txt", b"a" * (ui.qa.settings.max_document_bytes + 1))
+    status, _, _ = ui.upload(too_big, ADMIN)
+    assert "qa-error" in status and "limit" in status

@@ -1,14 +1,19 @@
-"""From ranked sentences to an `Answer`: verbatim quotes, numbered citations, or "not found".
+"""From the chosen evidence to an `Answer`: the short answer first, in the asker's language,
+then the cited sentences verbatim; or "not found".
 
-The default answer needs no generator: it quotes the best sentence(s) exactly, so every number,
-date and name in it is copied from the cited text.
+Every number, date and name shown is copied from the cited text: the short answer is a span
+of citation [n] (rendered by rule for English readers, `qa.answering.english`), and the English
+lead sentence is the asker's own question reordered around it (`qa.answering.statement`).
 """
 
 from __future__ import annotations
 
+from qa.answering.english import render
+from qa.answering.evidence import Evidence
+from qa.answering.statement import statement
 from qa.retrieve.hybrid import Query, ScoredSentence
 from qa.text import folded_words
-from qa.types import Answer, Citation, Document
+from qa.types import Answer, Citation, Document, ShortAnswer
 
 MESSAGES = {
     "vi": {
@@ -20,6 +25,9 @@ MESSAGES = {
         "prefix": "From the articles (quoted in Vietnamese): ",
     },
 }
+# A reading weaker than this (a span of another type, far from the asked words) is not shown
+# as the answer; the quote then leads alone.
+MIN_FIT = 0.5
 
 
 def cite(n: int, scored: ScoredSentence, document: Document) -> Citation:
@@ -37,30 +45,51 @@ def cite(n: int, scored: ScoredSentence, document: Document) -> Citation:
     )
 
 
-def _distinct(ranked: list[ScoredSentence]) -> list[ScoredSentence]:
+def _distinct(ranked: list[Evidence]) -> list[Evidence]:
     seen: set[str] = set()
     unique = []
-    for scored in ranked:
-        key = " ".join(folded_words(scored.sentence.text))
+    for evidence in ranked:
+        key = " ".join(folded_words(evidence.scored.sentence.text))
         if key not in seen:
             seen.add(key)
-            unique.append(scored)
+            unique.append(evidence)
     return unique
+
+
+def short_answer(query: Query, evidence: Evidence) -> ShortAnswer | None:
+    """The reading of the first cited sentence as a `ShortAnswer` (document offsets)."""
+    reading = evidence.reading
+    if reading is None or reading.fit < MIN_FIT:
+        return None
+    start = evidence.scored.sentence.start + reading.start
+    text = render(reading.text, reading.type) if query.language == "en" else reading.text
+    return ShortAnswer(text, reading.type, 1, start, start + len(reading.text))
+
+
+def lead(query: Query, short: ShortAnswer | None) -> str:
+    """The first line: an English statement, or the short answer alone, with its marker."""
+    if short is None:
+        return ""
+    if query.language == "en":
+        said = statement(query.text, short.text, short.type)
+        if said:
+            return f"{said} [{short.n}]."
+    text = short.text[:1].upper() + short.text[1:] if query.language == "en" else short.text
+    return f"{text} [{short.n}]"
 
 
 def compose(
     query: Query,
-    ranked: list[ScoredSentence],
+    ranked: list[Evidence],
     documents: dict[str, Document],
     found: bool,
     confidence: float,
     max_sentences: int = 2,
     related: int = 3,
 ) -> Answer:
-    """Quote the best sentence, plus the runner-up when it scores nearly as well.
-
-    A sentence that appears in several documents (syndicated copies of one story) is cited once.
-    """
+    """The short answer, then the best sentence (plus the runner-up when it scores nearly as
+    well and the best has no short answer). A sentence that appears in several documents
+    (syndicated copies of one story) is cited once."""
     messages = MESSAGES[query.language]
     ranked = _distinct(ranked)
     if not found or not ranked:
@@ -70,27 +99,37 @@ def compose(
             found=False,
             answer=messages["not_found"],
             related=[
-                cite(i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(ranked[:related])
+                cite(i + 1, e.scored, documents[e.scored.sentence.doc_id])
+                for i, e in enumerate(ranked[:related])
             ],
             confidence=confidence,
         )
+    short = short_answer(query, ranked[0])
     chosen = [ranked[0]]
     for candidate in ranked[1:max_sentences]:
-        if candidate.score >= 0.9 * ranked[0].score:
+        if short is None and candidate.score >= 0.9 * ranked[0].score:
             chosen.append(candidate)
-    citations = [cite(i + 1, s, documents[s.sentence.doc_id]) for i, s in enumerate(chosen)]
-    body = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    citations = [
+        cite(i + 1, e.scored, documents[e.scored.sentence.doc_id]) for i, e in enumerate(chosen)
+    ]
+    body = messages["prefix"] + " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    first = lead(query, short)
     used = {(c.doc_id, c.start) for c in citations}
-    others = [s for s in ranked[1:] if (s.sentence.doc_id, s.sentence.start) not in used][:related]
+    others = [
+        e.scored
+        for e in ranked[1:]
+        if (e.scored.sentence.doc_id, e.scored.sentence.start) not in used
+    ][:related]
     return Answer(
         question=query.text,
         language=query.language,
         found=True,
-        answer=messages["prefix"] + body,
+        answer=f"{first}\n\n{body}" if first else body,
         citations=citations,
         related=[
             cite(len(citations) + i + 1, s, documents[s.sentence.doc_id])
             for i, s in enumerate(others)
         ],
         confidence=confidence,
+        short_answer=short,
     )

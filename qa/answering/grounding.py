@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qa.ingest.chunking import split_sentences
-from qa.text import has_diacritics
+from qa.text import fold, has_diacritics
 
 # -- markers -----------------------------------------------------------------------------------
 # "[1]", "[1, 2]", "[1][2]", "[1-3]"; white space inside the brackets is tolerated.
@@ -578,3 +578,36 @@ def record(
         "generator": generator,
         "note": note,
     }
+
+
+# -- the reader's short answer -----------------------------------------------------------------
+_VALUE_KINDS = frozenset(["count", "amount", "percent", "date", "period"])
+_NAME_KINDS = frozenset(["person", "organisation", "place", "list"])
+
+
+def _folded_text(text: str) -> str:
+    return " ".join(re.findall(r"\w+", fold(text)))
+
+
+def short_answer_failure(
+    answer: str, value: str, kind: str, names: Sequence[str] = (), language: str = "en"
+) -> Failure | None:
+    """A generated `answer` must state the reader's short answer for the asked fact: `value`
+    is the span of the article that answers ("58.000 lao động"), `kind` its type; `names` are
+    its other written forms (English name, ASCII). A number that exists in the passages but
+    belongs to another fact ("405 workers" for the workers question) passes `check` and fails
+    here. Answers of type "other" cannot be compared and pass."""
+    text = strip_markers(answer)
+    if kind in _VALUE_KINDS:
+        wanted = extract_facts(value, "vi", "vi").all()
+        stated = extract_facts(text, language, None)
+        if not wanted or _supported(wanted[0], stated):
+            return None
+        return Failure(answer.strip(), f"does not state {value!r}, the answer the articles give")
+    if kind in _NAME_KINDS:
+        said = _folded_text(text)
+        forms = [value, *names]
+        if any(_folded_text(f) and _folded_text(f) in said for f in forms):
+            return None
+        return Failure(answer.strip(), f"does not name {value!r}, the answer the articles give")
+    return None

@@ -1,9 +1,10 @@
 """`make bench` / `python -m qa.bench [--quick] [--only NAME ...]`.
 
-Runs each benchmark module (quality, abstention, corpus, speed, ingest, scale), writes its results to
-benchmarks/results/NAME.json and its plots beside them, then benchmarks/RESULTS.md (all tables,
-with date, machine and commit) and the same tables into README.md between the bench markers.
-With --only, the other benchmarks are shown from their last saved results.
+Runs each benchmark module (quality, reader, abstention, corpus, news, peers, generation,
+speed, concurrency, ingest, scale), writes its results to benchmarks/results/NAME.json and its
+plots beside them, then benchmarks/RESULTS.md (all tables, with date, machine and commit) and the
+same tables into README.md between the bench markers.
+With --only, the other benchmarks are shown from their last saved results; --render runs none.
 """
 
 from __future__ import annotations
@@ -18,7 +19,19 @@ import sys
 import time
 from pathlib import Path
 
-MODULES = ("quality", "abstention", "corpus", "speed", "ingest", "scale")
+MODULES = (
+    "quality",
+    "reader",
+    "abstention",
+    "corpus",
+    "news",
+    "peers",
+    "generation",
+    "speed",
+    "concurrency",
+    "ingest",
+    "scale",
+)
 RESULTS = Path("benchmarks/results")
 REPORT = Path("benchmarks/RESULTS.md")
 README = Path("README.md")
@@ -48,13 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=MODULES, help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: redraw tables and plots from the saved results (after editing how "
+        "a section is shown)",
+    )
     args = parser.parse_args(argv)
+    measure = [] if args.render else (args.only or MODULES)
     args.out.mkdir(parents=True, exist_ok=True)
     sections = [_header(), ""]
     for name in MODULES:
         module = importlib.import_module(f"qa.bench.{name}")
         saved = args.out / f"{name}.json"
-        if name in (args.only or MODULES):
+        if name in measure:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             started = time.perf_counter()
             result = module.run(quick=args.quick)
@@ -68,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} done in {result['seconds']} s", file=sys.stderr, flush=True)
         elif saved.exists():  # not re-run: show the last saved results of this benchmark
             result = json.loads(saved.read_text())
-            plots = sorted(args.out.glob(f"{name}*.png"))
+            plots = module.plot(result, args.out) if args.render else None
+            plots = plots or sorted(args.out.glob(f"{name}*.png"))
         else:
             continue
         sections.append(module.markdown(result))

@@ -56,6 +56,7 @@ def run(quick: bool = False) -> dict:
             "unanswerable_refused": float(refused[~answerable].mean()),
             "other_topic_refused": float(refused[~answerable & other].mean()),
             "same_topic_refused": float(refused[~answerable & ~other].mean()),
+            "precision": float((refused & ~answerable).sum() / max(int(refused.sum()), 1)),
             "n_answerable": int(answerable.sum()),
             "n_unanswerable": int((~answerable).sum()),
             "curve": curve,
@@ -67,14 +68,18 @@ def markdown(result: dict) -> str:
     lines = [
         "### Abstention (XQuAD test articles, index without some paragraphs/articles)",
         "",
-        "| questions | answerable wrongly refused | unanswerable refused (all) | other topic | same topic | n answerable / unanswerable |",
-        "|---|---|---|---|---|---|",
+        'Recall of "not found" = unanswerable refused; precision = share of refusals that were '
+        "right. The model reads retrieval and the reader (does the chosen sentence hold a span of "
+        "the asked type, next to the asked words; does the evidence mention the asked attribute).",
+        "",
+        "| questions | answerable wrongly refused | unanswerable refused (all) | other topic | same topic | precision | n answerable / unanswerable |",
+        "|---|---|---|---|---|---|---|",
     ]
     for group, r in result["groups"].items():
         lines.append(
             f"| {group.upper()} | {r['answerable_refused']:.3f} | {r['unanswerable_refused']:.3f} | "
             f"{r['other_topic_refused']:.3f} | {r['same_topic_refused']:.3f} | "
-            f"{r['n_answerable']} / {r['n_unanswerable']} |"
+            f"{r.get('precision', float('nan')):.3f} | {r['n_answerable']} / {r['n_unanswerable']} |"
         )
     return "\n".join(lines)
 

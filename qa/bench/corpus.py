@@ -41,6 +41,8 @@ class CorpusQuestion:
     language: str
     question: str
     fact: str  # empty: the articles do not say
+    type: str = ""  # the short answer's type
+    short: str = ""  # the short answer's text (English rendering for English questions)
 
     @property
     def group(self) -> str:
@@ -74,11 +76,12 @@ def _means(rows: dict[str, dict[str, list[bool]]]) -> dict[str, dict[str, float]
 
 def _score(qa: QA, questions: list[CorpusQuestion]) -> dict[str, dict[str, float]]:
     """Per group: first citation holds the fact, any citation does, the top retrieved chunk
-    does, answered at all; and for unanswerable questions the share refused."""
+    does, answered at all, the short answer has the expected type and text; and for
+    unanswerable questions the share refused."""
     out: dict[str, dict[str, list[bool]]] = {}
     for q in questions:
         answer = qa.answer(q.question)
-        row = out.setdefault(q.group if q.fact else "unanswerable", {})
+        row = out.setdefault(q.group if q.fact else f"unanswerable {q.group}", {})
         if not q.fact:
             row.setdefault("refused", []).append(not answer.found)
             continue
@@ -88,6 +91,10 @@ def _score(qa: QA, questions: list[CorpusQuestion]) -> dict[str, dict[str, float
         row.setdefault("any cited", []).append(any(q.fact in quote for quote in quotes))
         row.setdefault("top chunk", []).append(q.fact in top_chunk)
         row.setdefault("found", []).append(answer.found)
+        short = answer.short_answer
+        row.setdefault("short answer", []).append(
+            short is not None and (short.type, short.text) == (q.type, q.short)
+        )
     return _means(out)
 
 
@@ -136,23 +143,26 @@ def markdown(result: dict) -> str:
         f"tests; written during development, so not held out). Distractors: the "
         f"{result['distractors']} XQuAD-vi paragraphs indexed with the two articles. Share of "
         "answerable questions whose first cited sentence / any citation / top retrieved chunk "
-        "holds the fact; share of unanswerable ones refused.",
+        "holds the fact; short answer with the expected type and text; share of unanswerable "
+        "ones (same-topic: the attribute asked is not in the articles) refused.",
         "",
-        "| index | questions | n | first cited | any cited | top chunk | answered |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| index | questions | n | first cited | any cited | top chunk | short answer | answered |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for setting in ("alone", "with distractors"):
         label = "2 articles" if setting == "alone" else f"2 articles + {result['distractors']}"
         for group, r in result[setting].items():
-            if group == "unanswerable":
+            if group.startswith("unanswerable"):
+                kind = names[group.split()[1]]
                 lines.append(
-                    f"| {label} | not in the articles | {r['n']} | | | | "
+                    f"| {label} | {kind}, not in the articles | {r['n']} | | | | | "
                     f"{1 - r['refused']:.2f} (refused {r['refused']:.2f}) |"
                 )
                 continue
             lines.append(
                 f"| {label} | {names[group]} | {r['n']} | {r['first cited']:.2f} | "
-                f"{r['any cited']:.2f} | {r['top chunk']:.2f} | {r['found']:.2f} |"
+                f"{r['any cited']:.2f} | {r['top chunk']:.2f} | "
+                f"{r.get('short answer', float('nan')):.2f} | {r['found']:.2f} |"
             )
     lines += ["", "Baselines on the index with distractors (the top result holds the fact):", ""]
     lines += ["| system | " + " | ".join(names[g] for g in result["baselines"]) + " |"]

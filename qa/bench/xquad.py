@@ -32,6 +32,7 @@ class Question:
     article: int
     text: dict[str, str]  # query set -> question
     answer: str  # gold answer span in the Vietnamese paragraph
+    answer_en: str = ""  # the parallel gold answer in the English paragraph
 
 
 def unaccent(text: str) -> str:
@@ -46,6 +47,9 @@ def load(directory: Path = DEFAULT_DIR) -> tuple[list[Document], list[Question]]
     vi = json.loads((directory / "xquad.vi.json").read_text(encoding="utf-8"))["data"]
     en = json.loads((directory / "xquad.en.json").read_text(encoding="utf-8"))["data"]
     english = {q["id"]: q["question"] for a in en for p in a["paragraphs"] for q in p["qas"]}
+    english_answer = {
+        q["id"]: q["answers"][0]["text"] for a in en for p in a["paragraphs"] for q in p["qas"]
+    }
     documents, questions = [], []
     for a, article in enumerate(vi):
         for p, paragraph in enumerate(article["paragraphs"]):
@@ -60,8 +64,19 @@ def load(directory: Path = DEFAULT_DIR) -> tuple[list[Document], list[Question]]
                         article=a,
                         text={"vi": text, "en": english[qa["id"]], "vi_unaccented": unaccent(text)},
                         answer=nfc(qa["answers"][0]["text"]),
+                        answer_en=english_answer.get(qa["id"], ""),
                     )
                 )
+    return documents, questions
+
+
+def load_quick(quick: bool) -> tuple[list[Document], list[Question]]:
+    """`load()`, or with `quick` only articles 0 and 24 (one dev, one test: smoke runs)."""
+    documents, questions = load()
+    if quick:
+        documents = [d for d in documents if int(d.doc_id[2:4]) in (0, 24)]
+        kept = {d.doc_id for d in documents}
+        questions = [q for q in questions if q.doc_id in kept]
     return documents, questions
 
 

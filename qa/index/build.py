@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from qa.errors import IndexMismatch, IndexMissing
+from qa.errors import DocumentError, IndexMismatch, IndexMissing
 from qa.index.embedding import Embedder
 from qa.index.ingestion import discard_staging, embed_texts, store_delete, store_upsert
 from qa.index.store import IndexData, load_index, write_index, writer_lock
+from qa.index.stories import find_stories
 from qa.index.vectorstore import VectorStore, shared_store
-from qa.ingest.chunking import chunk_document
+from qa.ingest.chunking import SPLITTER_VERSION, chunk_document
 from qa.ingest.documents import read_corpus
 from qa.settings import Settings
 from qa.text import folded_words
@@ -60,7 +61,11 @@ def embedder_manifest(embedder: Embedder) -> dict[str, Any]:
 
 
 def chunking_manifest(settings: Settings) -> dict[str, Any]:
-    return {"max_chars": settings.chunk_chars, "overlap": settings.chunk_overlap, "splitter": 3}
+    return {
+        "max_chars": settings.chunk_chars,
+        "overlap": settings.chunk_overlap,
+        "splitter": SPLITTER_VERSION,
+    }
 
 
 def layout_manifest(settings: Settings, store: VectorStore | None) -> dict[str, Any]:
@@ -93,9 +98,14 @@ def build_data(
     previous: IndexData | None = None,
     progress: Progress | None = None,
     store: VectorStore | None = None,
+    max_texts: int | None = None,
 ) -> tuple[IndexData, IndexReport, set[str]]:
     """Chunk and embed `documents`, reusing `previous` vectors for unchanged documents; the
-    chunk vectors embedded now also go to `store` as they come (the ids returned)."""
+    chunk vectors embedded now also go to `store` as they come (their ids are returned).
+
+    `max_texts` (uploads): a new or edited document may add at most this many chunks + sentences
+    and must not repeat itself (`check_upload_size`); checked before anything is embedded.
+    """
     report = IndexReport()
     chunking = chunking_manifest(settings)
     reusable: dict[str, Document] = {}
@@ -126,6 +136,8 @@ def build_data(
         doc_chunks, doc_sentences = chunk_document(
             doc.text, doc.doc_id, settings.chunk_chars, settings.chunk_overlap
         )
+        if max_texts is not None:
+            check_upload_size(doc.doc_id, doc_chunks, doc_sentences, max_texts)
         for chunk in doc_chunks:
             chunk_rows.append(len(to_embed))
             to_embed.append(chunk.text)
@@ -151,23 +163,50 @@ def build_data(
             return np.zeros((0, embedder.dim), np.float32)
         return np.stack([fresh[r] if isinstance(r, int) else r for r in rows]).astype(np.float32)
 
+    chunk_vectors = stack(chunk_rows)
     manifest = {
         "embedder": embedder_manifest(embedder),
         "chunking": chunking,
         "documents": {d.doc_id: {"sha256": d.sha256, "path": d.path} for d in documents},
         "near_duplicates": [list(p) for p in report.near_duplicates],
+        "stories": find_stories(documents, chunks, chunk_vectors).to_manifest(),
         "versions": {"python": platform.python_version(), "numpy": np.__version__},
         **layout_manifest(settings, store),
     }
     data = IndexData(
         documents={d.doc_id: d for d in documents},
         chunks=chunks,
-        chunk_vectors=stack(chunk_rows),
+        chunk_vectors=chunk_vectors,
         sentences=sentences,
         sentence_vectors=stack(sentence_rows),
         manifest=manifest,
     )
     return data, report, run.stored
+
+
+_REPEAT_MIN_SENTENCES = 50
+_REPEAT_MIN_DISTINCT = 0.1
+
+
+def check_upload_size(
+    doc_id: str, chunks: list[Chunk], sentences: list[Sentence], max_texts: int
+) -> None:
+    """Refuse an uploaded article that would occupy the server for minutes: more than
+    `max_texts` texts to embed, or a text that mostly repeats itself (one sentence pasted
+    thousands of times embeds as thousands of texts and answers nothing)."""
+    distinct = len({s.text for s in sentences})
+    if len(sentences) >= _REPEAT_MIN_SENTENCES and distinct < _REPEAT_MIN_DISTINCT * len(sentences):
+        raise DocumentError(
+            f"{doc_id}: the text repeats itself ({distinct} distinct sentences of "
+            f"{len(sentences)}); refused"
+        )
+
+    texts = len(chunks) + len(sentences)
+    if texts > max_texts:
+        raise DocumentError(
+            f"{doc_id}: {texts} passages and sentences to embed; one upload may add at most "
+            f"{max_texts} (split the article, or put it in the corpus folder and run `qa index`)"
+        )
 
 
 def near_duplicates(
@@ -231,39 +270,55 @@ def index_corpus(
     The corpus is read completely first: one unreadable file stops the run before anything is
     written. With `rebuild`, a damaged or mismatched index is replaced instead of reported.
     """
-    started = time.perf_counter()
     if documents is None:
         documents = read_corpus(settings.corpus_dir, settings.max_document_bytes)
     with writer_lock(settings.index_dir):
-        previous = load_previous(settings.index_dir, embedder, rebuild)
-        store = None
-        if settings.vector_store.startswith("milvus://"):  # opened first: a bad URI costs nothing
-            store = shared_store(settings.vector_store, embedder.dim)
-        data, report, stored = build_data(documents, embedder, settings, previous, progress, store)
-        layout = ("vector_store", "lexical")
-        same_store = previous is not None and previous.manifest.get(
-            "vector_store"
-        ) == data.manifest.get("vector_store")
-        # Same texts but new front matter (title, date, source) or path: no vectors change, but
-        # the documents must still be re-published or citations keep the old metadata.
-        unchanged = not (report.added or report.updated or report.removed)
-        if (
-            previous is not None
-            and unchanged
-            and all(previous.manifest.get(k) == data.manifest.get(k) for k in layout)
-            and data.documents == previous.documents
-        ):
-            report.generation = previous.generation
-        else:
-            stale = None
-            if store is not None:
-                fresh = set(report.added) | set(report.updated) if same_store else None
-                stale = store_upsert(store, data, previous, fresh, stored)
-            report.generation = write_index(
-                settings.index_dir, data, data.manifest, settings.faiss_factory
-            )
-            if store is not None:
-                store_delete(store, stale or [], data)
-        discard_staging(settings.index_dir)
+        return update_index(settings, embedder, documents, rebuild, progress)
+
+
+def update_index(
+    settings: Settings,
+    embedder: Embedder,
+    documents: list[Document],
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    max_texts: int | None = None,
+) -> IndexReport:
+    """`index_corpus` of exactly `documents`, for a caller that holds `writer_lock` (the corpus
+    writer of `qa.ingest.corpus` holds it across its whole transaction). Returns when the new
+    generation is live; `max_texts` as in `build_data`."""
+    started = time.perf_counter()
+    previous = load_previous(settings.index_dir, embedder, rebuild)
+    store = None
+    if settings.vector_store.startswith("milvus://"):  # opened first: a bad URI costs nothing
+        store = shared_store(settings.vector_store, embedder.dim)
+    data, report, stored = build_data(
+        documents, embedder, settings, previous, progress, store, max_texts
+    )
+    same_store = previous is not None and previous.manifest.get(
+        "vector_store"
+    ) == data.manifest.get("vector_store")
+    # Same texts but new front matter (title, date, source) or path: no vectors change, but
+    # the documents must still be re-published or citations keep the old metadata.
+    unchanged = not (report.added or report.updated or report.removed)
+    layout = ("vector_store", "lexical", "stories")
+    if (
+        previous is not None
+        and unchanged
+        and all(previous.manifest.get(k) == data.manifest.get(k) for k in layout)
+        and data.documents == previous.documents
+    ):
+        report.generation = previous.generation
+    else:
+        stale = None
+        if store is not None:
+            fresh = set(report.added) | set(report.updated) if same_store else None
+            stale = store_upsert(store, data, previous, fresh, stored)
+        report.generation = write_index(
+            settings.index_dir, data, data.manifest, settings.faiss_factory
+        )
+        if store is not None:
+            store_delete(store, stale or [], data)
+    discard_staging(settings.index_dir)
     report.seconds = time.perf_counter() - started
     return report

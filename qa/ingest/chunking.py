@@ -3,7 +3,10 @@
 Pure functions: `(text, params) -> records`. News text is full of periods that do not end a
 sentence ("3,073 tỷ USD", "TP. Thâm Quyến", "TP.HCM", "B.V.", "31/10/2023"), so a boundary is a
 terminator followed by white space and an upper-case letter (or a quote/bracket and then one),
-unless the token before it is a known abbreviation or a single initial.
+unless the token before it is a known abbreviation or a single initial. A line break followed
+by a capital (or a digit) is a boundary too, punctuation or not: news is often one sentence
+per line, and titles and captions end without a full stop; a line wrapped inside a sentence
+goes on in lower case and is not cut.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import re
 from collections.abc import Iterator
 
 from qa.types import Chunk, Sentence
+
+# Bump when boundaries change: the index re-chunks and re-embeds documents split another way.
+SPLITTER_VERSION = 4
 
 # Tokens that end with a period without ending a sentence (compared without the period,
 # case-insensitively).
@@ -22,7 +28,9 @@ ABBREVIATIONS = frozenset(
 
 # Candidate boundary: terminator(s), optional closing quotes/brackets, then white space or an
 # upper-case letter glued to an ellipsis ("Nam Phi…Tại Hội nghị").
-_BOUNDARY_RE = re.compile(r"(?:[.!?]+|…+)[\"”’»)\]]*(?=\s|$|(?<=…)[\"“«(]?[A-ZÀ-ỸĐ])")
+_BOUNDARY_RE = re.compile(
+    r"(?:[.!?]+|…+)[\"”’»)\]]*(?=\s|$|(?<=…)[\"“«(]?[A-ZÀ-ỸĐ])|(?<=[^\s.!?…])[ \t]*(?=\n)"
+)
 _UPPER_START_RE = re.compile(r"\s*[\"“«(\[]?(\w)")
 _PARAGRAPH_RE = re.compile(r"\n\s*\n|\n(?=\s*[-•*]\s)")
 # A "sentence" longer than this (a wall of text with no full stop, a 1 MB line) is cut at the last

@@ -1,16 +1,26 @@
-"""Reading articles: UTF-8 `.txt`/`.md` files, optional front matter, NFC text, stable ids.
+"""Reading articles: UTF-8 `.txt`/`.md` files and saved `.html` pages, NFC text, stable ids.
 
-A file may start with a front-matter block::
+A text file may start with a front-matter block::
 
     ---
     title: ...
     date: 2023-11-17
-    source: https://...
+    source: Báo Cảng Biển
+    url: https://...
     language: vi
     ---
 
-Without one, the title is the first sentence (shortened). The document id is the file name
-without its extension, so it is stable across runs and machines.
+or with the comment header many news dumps use (`# key = value` lines before the text)::
+
+    # url = https://nhipsongso.vn/kinh-te/xuat-khau-gao-10-thang.html
+    # date = 20231110
+    # title = ...
+
+A saved page is read by `qa.ingest.html` (article text, title, date, outlet, URL). Dates are
+stored as ISO ("2023-11-17"; "2021-04" or "2021" when only that is known; "" when unknown).
+The source (outlet) defaults to the URL's host name. Without a title, the title is the first
+sentence (shortened). The document id is the file name without its extension, so it is stable
+across runs and machines.
 """
 
 from __future__ import annotations
@@ -21,14 +31,21 @@ from pathlib import Path
 
 from qa.errors import DocumentError
 from qa.ingest.chunking import split_sentences
+from qa.ingest.dates import parse_date
+from qa.ingest.html import extract_page, looks_like_html, site_name
 from qa.text import clean
 from qa.types import Document
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = (".txt", ".md", ".html", ".htm")
+PAGE_SUFFIXES = (".html", ".htm")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+# "# url = https://...", "# date = 20210428": a block of such lines before the text.
+_HEADER_RE = re.compile(r"\A(?:[ \t]*#[ \t]*[A-Za-z_]+[ \t]*=[^\n]*(?:\n|\Z))+")
+_HEADER_LINE_RE = re.compile(r"#\s*([A-Za-z_]+)\s*=\s*(.*)")
 _DOC_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _TITLE_CHARS = 120
-_FIELDS = ("title", "date", "source", "language")
+_FIELDS = ("title", "date", "source", "url", "language")
+_ALIASES = {"sitename": "source", "site": "source", "outlet": "source", "lang": "language"}
 
 
 def doc_id_for(name: str) -> str:
@@ -62,28 +79,58 @@ def _derive_title(text: str) -> str:
     return cut + "…"
 
 
-def parse_document(doc_id: str, raw: str, path: str = "") -> Document:
-    """Build a Document from already-decoded text (front matter optional)."""
-    text = clean(raw).replace("\r\n", "\n")
-    meta: dict[str, str] = {}
+def _metadata(text: str) -> tuple[dict[str, str], str]:
+    """(fields, text after them) of a front-matter block or a comment header, if any."""
     match = _FRONT_MATTER_RE.match(text)
+    lines: list[tuple[str, str]] = []
     if match:
         for line in match.group(1).splitlines():
             key, sep, value = line.partition(":")
-            if sep and key.strip().lower() in _FIELDS:
-                meta[key.strip().lower()] = value.strip().strip("\"'")
-        text = text[match.end() :]
+            if sep:
+                lines.append((key, value))
+    else:
+        match = _HEADER_RE.match(text)
+        if match:
+            lines = [
+                m.groups() for m in map(_HEADER_LINE_RE.match, match.group(0).splitlines()) if m
+            ]
+            if not any(_ALIASES.get(k.lower(), k.lower()) in _FIELDS for k, _ in lines):
+                match, lines = None, []  # "# Tiêu đề" style markdown, not a header
+    meta: dict[str, str] = {}
+    for key, value in lines:
+        name = _ALIASES.get(key.strip().lower(), key.strip().lower())
+        if name in _FIELDS:
+            meta[name] = value.strip().strip("\"'")
+    return meta, text[match.end() :] if match else text
+
+
+def parse_document(doc_id: str, raw: str, path: str = "", url: str = "") -> Document:
+    """Build a Document from already-decoded text: a saved page (by suffix or content), or an
+    article with optional front matter or comment header. `url` is where a page was fetched."""
+    text = clean(raw).replace("\r\n", "\n")
+    if Path(path).suffix.lower() in PAGE_SUFFIXES or looks_like_html(text):
+        try:
+            page = extract_page(text, url)
+        except DocumentError as exc:
+            raise DocumentError(f"{path or doc_id}: {exc}") from exc
+        meta = {k: getattr(page, k) for k in _FIELDS}
+        text = page.text
+    else:
+        meta, text = _metadata(text)
     if not any(ch.isalnum() for ch in text):  # empty, white space, or punctuation only
         raise DocumentError(f"{path or doc_id}: document has no text (no letters or digits)")
+    source = meta.get("source", "")
+    link = meta.get("url", "") or (source if source.startswith(("http://", "https://")) else "")
     return Document(
         doc_id=check_doc_id(doc_id),
         title=meta.get("title") or _derive_title(text),
         text=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         path=path,
-        date=meta.get("date", ""),
-        source=meta.get("source", ""),
-        language=meta.get("language", "vi"),
+        date=parse_date(meta.get("date", "")),
+        source=source or site_name(link),
+        language=meta.get("language") or "vi",
+        url=link,
     )
 
 

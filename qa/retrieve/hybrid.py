@@ -180,6 +180,14 @@ class Retriever:
         self.restorer = DiacriticRestorer(d.text for d in data.documents.values())
         row_of = {(s.doc_id, s.start, s.end): i for i, s in enumerate(data.sentences)}
         self.chunk_row = {c.chunk_id: i for i, c in enumerate(data.chunks)}
+        # (doc_id, start) of each article's first sentence: the lede, which the answer stage
+        # must not prefer by default.
+        self.first_sentences: set[tuple[str, int]] = set()
+        seen: set[str] = set()
+        for s in sorted(data.sentences, key=lambda s: (s.doc_id, s.start)):
+            if s.doc_id not in seen:
+                seen.add(s.doc_id)
+                self.first_sentences.add((s.doc_id, s.start))
         self.chunk_sentences = [
             [row_of[(c.doc_id, s, e)] for s, e in c.sentences if (c.doc_id, s, e) in row_of]
             for c in data.chunks

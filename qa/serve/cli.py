@@ -1,6 +1,7 @@
-"""The `qa` command line: index, ask (text, --json, --jsonl), serve, bench.
+"""The `qa` command line: index, ask (text, --json, --jsonl), add, remove, verify, serve, bench.
 
-Errors are one line on stderr (`error: ...`) with exit code 2; nothing else is printed.
+Errors are one line on stderr (`error: ...`) with exit code 2 — bad input, a full or read-only
+disk, a locked index alike; nothing else is printed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 from qa.errors import DocumentError, InvalidQuestion, QAError
 from qa.ingest.documents import SUFFIXES
-from qa.pipeline import QA
+from qa.ingest.feeds import read_feed
+from qa.ingest.fetch import fetch, is_url, saved_page
+from qa.pipeline import MAX_K, QA
 from qa.settings import Settings
-from qa.types import Answer
+from qa.types import Answer, Citation
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -27,7 +30,19 @@ def _settings(args: argparse.Namespace) -> Settings:
         generator=getattr(args, "generator", None),
         embed_workers=getattr(args, "workers", None),
         ray_address=getattr(args, "ray", None),
+        port=getattr(args, "port", None),
     )
+
+
+def _passages(value: str) -> int:
+    """argparse type of -k: a whole number of passages in the range the core accepts."""
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if not 1 <= k <= MAX_K:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_K}, not {value!r}")
+    return k
 
 
 def _progress(done: int, total: int) -> None:
@@ -42,17 +57,39 @@ def _progress(done: int, total: int) -> None:
         print(file=sys.stderr)
 
 
+def _where(c: Citation) -> str:
+    """ "Báo Cảng Biển · 2023-11-17 · tính đến 31/10/2023" for a citation line."""
+    return " · ".join(p for p in (c.source, c.date, c.as_of_label) if p)
+
+
 def format_answer(answer: Answer) -> str:
-    """Human-readable answer: the text, then each citation with its place in the article."""
+    """Human-readable answer: the text, then each citation with its outlet, date, place in the
+    article and URL, the other outlets of its story, and copies that give other figures."""
+    en = answer.language == "en"
     lines = [answer.answer, ""]
-    label = "Sources" if answer.language == "en" else "Nguồn"
     if answer.citations:
-        lines.append(f"{label}:")
+        lines.append("Sources:" if en else "Nguồn:")
         for c in answer.citations:
-            lines.append(f"  [{c.n}] {c.doc_id} (chars {c.start}-{c.end}, score {c.score:.3f})")
+            where = _where(c)
+            lines.append(
+                f"  [{c.n}] {c.doc_id}{f' — {where}' if where else ''} "
+                f"(chars {c.start}-{c.end}, score {c.score:.3f})"
+            )
+            lines.append(f"      “{c.quote}”")
+            if c.url:
+                lines.append(f"      {c.url}")
+            if c.also:
+                also = ", ".join(
+                    f"{o['source'] or o['doc_id']} ({o['date'] or '?'})" for o in c.also
+                )
+                lines.append(f"      {'also reported by' if en else 'cùng đưa tin'}: {also}")
+    if answer.conflicts:
+        lines.append("Copies that differ:" if en else "Bản đưa tin khác:")
+        for c in answer.conflicts:
+            lines.append(f"  [{c.n}] {c.doc_id} — {_where(c)} (chars {c.start}-{c.end})")
             lines.append(f"      “{c.quote}”")
     if answer.related:
-        lines.append("Related:" if answer.language == "en" else "Liên quan:")
+        lines.append("Related:" if en else "Liên quan:")
         for c in answer.related:
             lines.append(f"  - {c.doc_id}: “{c.quote[:160]}”")
     return "\n".join(lines).rstrip()
@@ -72,8 +109,21 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask_one(qa: QA, question: str, history: list[str] | None, k: int | None, as_json: bool) -> str:
-    answer = qa.answer(question, history=history, k=k)
+def _filters(args: argparse.Namespace, request: dict[str, Any] | None = None) -> dict[str, Any]:
+    """since/until/sources from the flags, overridden by a --jsonl request's own fields."""
+    given = {k: getattr(args, k, None) for k in ("since", "until", "sources")}
+    return {k: (request or {}).get(k, v) for k, v in given.items()}
+
+
+def _ask_one(
+    qa: QA,
+    question: str,
+    history: list[str] | None,
+    k: int | None,
+    as_json: bool,
+    filters: dict[str, Any],
+) -> str:
+    answer = qa.answer(question, history=history, k=k, **filters)
     if as_json:
         return json.dumps(answer.to_dict(), ensure_ascii=False)
     return format_answer(answer)
@@ -90,10 +140,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 request: Any = json.loads(line)
                 if not isinstance(request, dict):
                     raise ValueError("each line must be a JSON object")
-                print(
-                    _ask_one(qa, request.get("question"), request.get("history"), args.k, True),
-                    flush=True,
-                )
+                question, history = request.get("question"), request.get("history")
+                answer = _ask_one(qa, question, history, args.k, True, _filters(args, request))
+                print(answer, flush=True)
             except (QAError, ValueError) as exc:
                 status = 2
                 print(
@@ -102,23 +151,48 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return status
     if not args.question:
         raise InvalidQuestion("give a question, or --jsonl to read questions from stdin")
-    print(_ask_one(qa, " ".join(args.question), args.history or None, args.k, args.json))
+    question = " ".join(args.question)
+    print(_ask_one(qa, question, args.history or None, args.k, args.json, _filters(args)))
     return 0
+
+
+def _named_page(url: str, qa: QA) -> tuple[str, bytes]:
+    """A fetched page as an article file: named after the URL, the URL kept in the page."""
+    page = fetch(url, qa.settings.max_document_bytes, qa.settings.fetch_timeout)
+    return saved_page(page)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     qa = QA(_settings(args))
-    paths = []
-    for given in map(Path, args.paths):
-        if given.is_dir():
-            paths += sorted(
-                p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
-            )
-        elif given.is_file():
-            paths.append(given)
+    files: list[tuple[str, bytes]] = []
+    for given in args.paths:
+        path = Path(given)
+        if is_url(given):
+            files.append(_named_page(given, qa))
+        elif path.is_dir():
+            files += [
+                (p.name, p.read_bytes())
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in SUFFIXES
+            ]
+        elif path.is_file():
+            files.append((path.name, path.read_bytes()))
         else:
-            raise DocumentError(f"{given}: no such file or folder")
-    documents, report = qa.add_documents([(p.name, p.read_bytes()) for p in paths])
+            raise DocumentError(f"{given}: no such file, folder or URL")
+    limit, timeout = qa.settings.max_document_bytes, qa.settings.fetch_timeout
+    for feed in args.feed or []:
+        if is_url(feed):
+            fetched = fetch(feed, limit, timeout)
+            data, url = fetched.data, fetched.url
+        elif Path(feed).is_file():
+            data, url = Path(feed).read_bytes(), ""
+        else:
+            raise DocumentError(f"{feed}: no such feed file or URL")
+        follow = (lambda link: fetch(link, limit, timeout).text()) if args.follow else None
+        files += read_feed(data, url, fetch_page=follow)
+    if not files:
+        raise DocumentError("nothing to add: give article files, folders, URLs or --feed")
+    documents, report = qa.add_documents(files)
     for doc in documents:
         state = (
             "added"
@@ -127,7 +201,8 @@ def cmd_add(args: argparse.Namespace) -> int:
             if doc.doc_id in report.updated
             else "unchanged"
         )
-        print(f"{state}: {doc.doc_id}  {doc.title}")
+        dated = " · ".join(p for p in (doc.source, doc.date) if p)
+        print(f"{state}: {doc.doc_id}  {doc.title}{f'  ({dated})' if dated else ''}")
     return 0
 
 
@@ -140,7 +215,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     qa = QA(_settings(args))
     for doc in qa.documents():
-        print(f"{doc.doc_id}\t{qa.chunk_count(doc.doc_id)} chunks\t{doc.date or '-'}\t{doc.title}")
+        n = qa.chunk_count(doc.doc_id)
+        print(
+            f"{doc.doc_id}\t{n} chunk{'' if n == 1 else 's'}\t{doc.date or '-'}\t"
+            f"{doc.source or '-'}\t{doc.title}"
+        )
     return 0
 
 
@@ -155,21 +234,40 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    drift = QA(_settings(args)).verify()
+    qa = QA(_settings(args))
+    if args.repair:
+        for line in qa.recover():  # half-done adds/removes: finished or rolled back
+            print(line)
+    drift = qa.verify()
+    if args.repair and any(drift.values()):
+        report = qa.index(rebuild=bool(drift["damaged"]), progress=None)
+        print(
+            f"re-indexed: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.removed)} removed -> {report.generation}"
+        )
+        drift = qa.verify()
     for kind, ids in drift.items():
         for doc_id in ids:
             print(f"{kind}: {doc_id}")
     if any(drift.values()):
-        print("index and corpus differ: run `qa index` (or `qa index --rebuild` for damaged files)")
+        print("index and corpus differ: run `qa verify --repair` (or `qa index --rebuild`)")
         return 1
     print("index matches the corpus")
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.serve.web import serve
+def say(message: str) -> None:
+    """One line of `qa serve` progress on stderr (stdout stays free for the server's own log)."""
+    print(f"qa serve: {message}", file=sys.stderr, flush=True)
 
-    serve(_settings(args), host=args.host, port=args.port)
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from qa.serve import server  # light: the web stack loads in server.serve
+
+    settings = _settings(args)
+    sock = server.open_socket(settings, args.host, args.insecure_no_token)  # before the slow start
+    say(f"starting on {args.host}:{settings.port}; loading the web stack (FastAPI, Gradio)")
+    server.serve(settings, sock, say)
     return 0
 
 
@@ -211,15 +309,41 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("question", nargs="*")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p.add_argument("--jsonl", action="store_true", help="read {question, history} lines from stdin")
+    p.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="read {question, history, since, until, sources} lines from stdin",
+    )
     p.add_argument("--history", action="append", help="an earlier question (repeatable)")
-    p.add_argument("-k", type=int, default=None, help="passages to retrieve")
+    p.add_argument("-k", type=_passages, default=None, help=f"passages to retrieve (1-{MAX_K})")
+    p.add_argument("--since", metavar="DATE", help="only articles published since (2021, 2021-04)")
+    p.add_argument("--until", metavar="DATE", help="only articles published until (2021-12-31)")
+    p.add_argument(
+        "--source",
+        dest="sources",
+        action="append",
+        metavar="OUTLET",
+        help="only articles of this outlet (name or host name; repeatable)",
+    )
     generator_option(p)
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("add", help="add article files or folders to the corpus and index them")
+    p = sub.add_parser(
+        "add", help="add articles (.txt, .md, saved .html pages, folders, page URLs) or feeds"
+    )
     common(p)
-    p.add_argument("paths", nargs="+")
+    p.add_argument("paths", nargs="*", help="files, folders or http(s) URLs of pages")
+    p.add_argument(
+        "--feed",
+        action="append",
+        metavar="FILE_OR_URL",
+        help="an RSS/Atom feed: each entry becomes an article (repeatable)",
+    )
+    p.add_argument(
+        "--follow",
+        action="store_true",
+        help="read the linked page of feed entries that carry only a summary",
+    )
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("remove", help="remove an article from the corpus and the index")
@@ -239,12 +363,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check the index against the corpus and its checksums")
     common(p)
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="finish or roll back interrupted writes, then re-index what differs",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("serve", help="start the web chat and HTTP API")
     common(p)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=int, help="default 7860 (env QA_PORT; make run PORT=N)")
+    p.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="allow a non-loopback --host without QA_READ_TOKEN/QA_ADMIN_TOKEN (anyone is admin)",
+    )
     generator_option(p)
     p.set_defaults(func=cmd_serve)
 

@@ -30,6 +30,8 @@ _LABELS = {
         "not_found_body": "Các bài viết không trả lời câu hỏi này. Dưới đây là những đoạn gần nhất.",
         "see_related": "Xem các đoạn liên quan trong khung Nguồn.",
         "no_related": "Không có đoạn nào liên quan.",
+        "also": "Cùng đưa tin",
+        "conflicts": "Bản đưa tin khác số liệu",
     },
     "en": {
         "sources": "Sources",
@@ -40,6 +42,8 @@ _LABELS = {
         "not_found_body": "The articles do not answer this question. The closest passages are below.",
         "see_related": "See the related passages in the Sources panel.",
         "no_related": "No related passage.",
+        "also": "Also reported by",
+        "conflicts": "Copies with other figures",
     },
 }
 
@@ -59,9 +63,13 @@ def md_escape(text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat bubble of an answer: escaped text with its [n] markers as superscripts."""
+    """The chat bubble of an answer: escaped text with its [n] markers as superscripts; the
+    first line (the short answer, or the English statement of it) in bold."""
     text = _MARKER.sub(r"<sup>\\[\1\\]</sup>", md_escape(answer.answer))
     if answer.found:
+        if answer.short_answer is not None and "\n\n" in text:
+            lead, rest = text.split("\n\n", 1)
+            return f"**{lead}**\n\n{rest}"
         return text
     words = labels(answer.language)
     hint = words["see_related"] if answer.related else words["no_related"]
@@ -89,9 +97,27 @@ def _valid(citation: Citation, document: Document | None) -> bool:
     )
 
 
-def passage_html(text: str, start: int, end: int, context: int = _CONTEXT_CHARS) -> str:
+def _marked(text: str, start: int, end: int, inner: tuple[int, int] | None) -> str:
+    """`text[start:end]` escaped in `<mark>`, with `inner` (the short answer's span, document
+    offsets inside it) in `<strong class="qa-short">`."""
+    if inner is None or not start <= inner[0] < inner[1] <= end:
+        return f"<mark>{esc(text[start:end])}</mark>"
+    a, b = inner
+    return (
+        f'<mark>{esc(text[start:a])}<strong class="qa-short">{esc(text[a:b])}</strong>'
+        f"{esc(text[b:end])}</mark>"
+    )
+
+
+def passage_html(
+    text: str,
+    start: int,
+    end: int,
+    context: int = _CONTEXT_CHARS,
+    inner: tuple[int, int] | None = None,
+) -> str:
     """The paragraph around `text[start:end]`, clipped to `context` characters each side,
-    escaped, with the span in `<mark>`."""
+    escaped, with the span in `<mark>` (and the short answer `inner` inside it in bold)."""
     left = max(text.rfind("\n", 0, start) + 1, start - context)
     right_nl = text.find("\n", end)
     right = min(len(text) if right_nl < 0 else right_nl, end + context)
@@ -105,7 +131,7 @@ def passage_html(text: str, start: int, end: int, context: int = _CONTEXT_CHARS)
     after = esc(text[end:right].rstrip()) + (
         "…" if right < len(text) and text[right] != "\n" else ""
     )
-    return f"{before}<mark>{esc(text[start:end])}</mark>{after}"
+    return f"{before}{_marked(text, start, end, inner)}{after}"
 
 
 def article_html(text: str, spans: Sequence[tuple[str, int, int]]) -> tuple[str, dict[str, str]]:
@@ -131,13 +157,18 @@ def article_html(text: str, spans: Sequence[tuple[str, int, int]]) -> tuple[str,
 
 
 def _card(
-    c: Citation, doc: Document | None, uid: str, words: Mapping[str, str], where: Mapping[str, str]
+    c: Citation,
+    doc: Document | None,
+    uid: str,
+    words: Mapping[str, str],
+    where: Mapping[str, str],
+    inner: tuple[int, int] | None = None,
 ) -> str:
     title = doc.title if doc is not None else c.title
-    meta = [m for m in ((doc.date if doc else c.date), c.doc_id) if m]
+    meta = [m for m in (c.source, (doc.date if doc else c.date), c.doc_id) if m]
     if _valid(c, doc):
         assert doc is not None
-        body = passage_html(doc.text, c.start, c.end)
+        body = passage_html(doc.text, c.start, c.end, inner=inner)
         button = (
             f'<a class="qa-open" href="#{esc(where[f"{uid}-m{c.n}"])}" '
             f'data-qa-open="{esc(f"{uid}-doc-{c.doc_id}")}" data-qa-mark="{esc(where[f"{uid}-m{c.n}"])}">'
@@ -145,12 +176,20 @@ def _card(
         )
     else:
         body, button = f"<mark>{esc(c.quote)}</mark>", ""
+    as_of = f'<div class="qa-asof">{esc(c.as_of_label)}</div>' if c.as_of_label else ""
+    also = ""
+    if c.also:
+        names = ", ".join(
+            esc(o["source"] or o["doc_id"]) + (f" ({esc(o['date'])})" if o["date"] else "")
+            for o in c.also
+        )
+        also = f'<div class="qa-also">{esc(words["also"])}: {names}</div>'
     return (
         f'<article class="qa-card" data-n="{c.n}">'
         f'<header><span class="qa-badge">{c.n}</span><div>'
         f'<div class="qa-card-title">{esc(title)}</div>'
-        f'<div class="qa-card-meta">{" · ".join(esc(m) for m in meta)}</div></div></header>'
-        f'<p class="qa-passage">{body}</p>{button}</article>'
+        f'<div class="qa-card-meta">{" · ".join(esc(m) for m in meta)}</div>{as_of}</div></header>'
+        f'<p class="qa-passage">{body}</p>{also}{button}</article>'
     )
 
 
@@ -172,8 +211,9 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     words = labels(answer.language)
     uid = _uid(answer)
     shown = list(answer.citations) if answer.found else list(answer.related)
+    conflicts = list(answer.conflicts) if answer.found else []
     spans: dict[str, list[tuple[str, int, int]]] = {}
-    for c in shown:
+    for c in shown + conflicts:
         if _valid(c, documents.get(c.doc_id)):
             spans.setdefault(c.doc_id, []).append((f"{uid}-m{c.n}", c.start, c.end))
     where: dict[str, str] = {}
@@ -182,10 +222,27 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
         body, marks = article_html(documents[doc_id].text, doc_spans)
         where.update(marks)
         modals.append(_modal(documents[doc_id], body, f"{uid}-doc-{doc_id}", words))
-    cards = "".join(_card(c, documents.get(c.doc_id), uid, words, where) for c in shown)
+    short = answer.short_answer if answer.found else None
+    cards = "".join(
+        _card(
+            c,
+            documents.get(c.doc_id),
+            uid,
+            words,
+            where,
+            (short.start, short.end) if short is not None and short.n == c.n else None,
+        )
+        for c in shown
+    )
     parts = [f'<div class="qa-sources" data-q="{esc(answer.question)}">']
     if answer.found:
         parts.append(f'<h4 class="qa-heading">{esc(words["sources"])}</h4>{cards}')
+        if conflicts:
+            other = "".join(_card(c, documents.get(c.doc_id), uid, words, where) for c in conflicts)
+            parts.append(
+                f'<h4 class="qa-heading">{esc(words["conflicts"])}</h4>'
+                f'<div class="qa-conflicts">{other}</div>'
+            )
     else:
         parts.append(
             f'<div class="qa-notice qa-notfound"><strong>{esc(words["not_found"])}</strong>'
@@ -229,8 +286,12 @@ def notice_html(kind: str, message: str) -> str:
     return f'<div class="qa-notice qa-{esc(kind)}"><strong>{icon}</strong> <span>{esc(message)}</span></div>'
 
 
+REMOVE_LABEL = "Xoá / Remove"
+
+
 def corpus_html(rows: Sequence[tuple[Document, int]]) -> str:
-    """The table of articles: title (with date/source), id, chunk count."""
+    """The table of articles: title (with date/source), id, chunk count, a remove button (see
+    CORPUS_JS: a second click within 4 s confirms)."""
     if not rows:
         return '<div class="qa-notice qa-info">Chưa có bài viết nào. / No articles yet.</div>'
     body = []
@@ -239,17 +300,40 @@ def corpus_html(rows: Sequence[tuple[Document, int]]) -> str:
         body.append(
             f"<tr><td><div class='qa-card-title'>{esc(doc.title)}</div>"
             f"<div class='qa-card-meta'>{meta}</div></td>"
-            f"<td><code>{esc(doc.doc_id)}</code></td><td class='qa-num'>{chunks}</td></tr>"
+            f"<td><code>{esc(doc.doc_id)}</code></td><td class='qa-num'>{chunks}</td>"
+            f"<td class='qa-act'><button type='button' class='qa-remove' "
+            f"data-qa-remove='{esc(doc.doc_id)}' aria-label='{REMOVE_LABEL}: {esc(doc.title)}'>"
+            f"{REMOVE_LABEL}</button></td></tr>"
         )
     total = sum(chunks for _, chunks in rows)
     return (
         f"<div class='qa-corpus-count'>{len(rows)} bài viết / articles · {total} đoạn / chunks</div>"
         "<div class='qa-table-wrap'><table class='qa-table'><thead><tr><th>Tiêu đề / Title</th><th>ID</th>"
-        "<th class='qa-num'>Đoạn / Chunks</th></tr></thead><tbody>"
-        + "".join(body)
-        + "</tbody></table></div>"
+        "<th class='qa-num'>Đoạn / Chunks</th><th><span class='qa-sr'>Xoá / Remove</span></th>"
+        "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>"
     )
 
+
+# The article table's remove buttons: the first click arms one (it says "Sure?" for 4 s), the
+# second sends its document id to the server (web.ChatUI.remove_row).
+CORPUS_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-qa-remove]');
+  if (!button || button.disabled) return;
+  if (!button.classList.contains('qa-armed')) {
+    button.dataset.label = button.textContent;
+    button.textContent = 'Chắc chắn? / Sure?';
+    button.classList.add('qa-armed');
+    setTimeout(() => {
+      button.classList.remove('qa-armed');
+      button.textContent = button.dataset.label;
+    }, 4000);
+    return;
+  }
+  button.disabled = true;
+  trigger('click', {doc_id: button.dataset.qaRemove});
+});
+"""
 
 # The Sources panel's behaviour: "open article" shows the viewer and centres the highlight.
 SOURCES_JS = """
@@ -281,16 +365,40 @@ document.addEventListener('keydown', (event) => {
 
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
-#qa-header { padding: 18px 4px 6px; position: relative; }
-#qa-header .qa-api { position: absolute; right: 4px; top: 24px; font-size: .85rem; font-weight: 600;
+/* Title and "HTTP API" badge share a line while they fit; on a phone the badge wraps below. */
+#qa-header { padding: 18px 4px 6px; display: flex; flex-wrap: wrap; align-items: center;
+  gap: 6px 16px; }
+#qa-header .qa-api { order: 1; flex: none; margin-left: auto; font-size: .85rem; font-weight: 600;
   color: #0f766e; text-decoration: none; border: 1px solid #99f6e4; border-radius: 999px;
   padding: 4px 12px; background: #f0fdfa; }
-#qa-header h1 { margin: 0; font-size: 1.75rem; font-weight: 700; letter-spacing: -0.01em; }
+#qa-header h1 { flex: 1 1 auto; min-width: 0; margin: 0; font-size: 1.75rem; font-weight: 700;
+  letter-spacing: -0.01em; }
 #qa-header h1 .qa-logo { display: inline-flex; align-items: center; justify-content: center;
   width: 2.1rem; height: 2.1rem; margin-right: .5rem; border-radius: 10px; font-size: 1.2rem;
   background: linear-gradient(135deg, #0f766e, #2563eb); color: #fff; vertical-align: middle; }
 #qa-header .qa-logo svg { stroke: #fff; }
-#qa-header p { margin: .35rem 0 0; color: var(--body-text-color-subdued); font-size: .98rem; }
+#qa-header p { order: 2; flex: 1 1 100%; margin: 0; color: var(--body-text-color-subdued);
+  font-size: .98rem; }
+/* Both tabs stay in the bar at 400 px (Gradio moves tabs that do not fit under a "⋯" menu). */
+@media (max-width: 520px) {
+  .tab-container button { padding: 0 8px !important; font-size: 13px !important; }
+  #qa-header h1 { font-size: 1.45rem; }
+  /* The article table becomes one card per article: title, then id, chunks and remove. */
+  .qa-table thead { display: none; }
+  .qa-table, .qa-table tbody { display: block; }
+  .qa-table tr { display: grid; grid-template-columns: minmax(0, 1fr) auto; align-items: center;
+    gap: 4px 10px; padding: 10px; border-bottom: 1px solid var(--border-color-primary); }
+  .qa-table tr:last-child { border-bottom: 0; }
+  .qa-table td { display: block; padding: 0; border-bottom: 0 !important; }
+  .qa-table td:first-child { grid-column: 1 / -1; }
+  .qa-table td.qa-num { text-align: left; }
+  .qa-table td.qa-act { grid-column: 2; grid-row: 2 / span 2; }
+  .qa-table code { word-break: break-all; font-size: .78rem; }
+  .qa-table td.qa-num::after { content: " đoạn / chunks"; color: var(--body-text-color-subdued); }
+}
+/* The chat's clear button floats at its top right: messages (and their copy buttons) scroll
+   below it, never under it. */
+#qa-chat .bubble-wrap { margin-top: 34px; height: calc(100% - 34px); }
 #qa-chat sup { font-size: .72em; font-weight: 700; color: #0f766e; margin-left: 1px; }
 #qa-sources-col { max-height: 640px; overflow-y: auto; }
 .qa-sources { display: flex; flex-direction: column; gap: 10px; font-size: .93rem; }
@@ -304,9 +412,14 @@ CSS = """
   font-size: .75rem; font-weight: 700; }
 .qa-card-title { font-weight: 600; line-height: 1.3; }
 .qa-card-meta { color: var(--body-text-color-subdued); font-size: .78rem; margin-top: 2px; }
+.qa-asof { font-size: .78rem; font-weight: 600; color: #b45309; margin-top: 2px; }
+.qa-also { font-size: .8rem; color: var(--body-text-color-subdued); margin: 0 0 6px; }
+.qa-conflicts .qa-card { border-color: #f59e0b; }
+.qa-conflicts .qa-badge { background: #d97706; }
 .qa-passage { margin: 6px 0 8px; line-height: 1.55; color: var(--body-text-color); }
 .qa-sources mark, .qa-article mark { background: #fde68a; color: inherit; padding: 0 2px;
   border-radius: 3px; }
+.qa-short { background: #f59e0b; color: #111827; border-radius: 3px; padding: 0 2px; }
 .qa-open { font-size: .85rem; font-weight: 600; color: #0f766e !important; text-decoration: none !important;
   cursor: pointer; }
 .qa-open:hover { text-decoration: underline !important; }
@@ -343,7 +456,7 @@ CSS = """
   background: var(--background-fill-primary); }
 .qa-table-wrap table, .qa-table-wrap tr, .qa-table-wrap th, .qa-table-wrap td {
   border-left: 0 !important; border-right: 0 !important; border-top: 0 !important; margin: 0 !important; }
-.qa-table-wrap tr:last-child td, .qa-table-wrap tbody, .qa-table-wrap thead {
+.qa-table-wrap table, .qa-table-wrap tr:last-child td, .qa-table-wrap tbody, .qa-table-wrap thead {
   border-bottom: 0 !important; }
 .qa-table { width: 100%; border-collapse: collapse; font-size: .92rem; }
 .qa-table th { text-align: left; background: var(--background-fill-secondary); font-size: .78rem; text-transform: uppercase; letter-spacing: .05em;
@@ -352,4 +465,11 @@ CSS = """
 .qa-table .qa-num { text-align: right; }
 .qa-corpus-count { color: var(--body-text-color-subdued); font-size: .85rem; margin: 4px 0 8px; }
 footer { opacity: .7; }
+footer .divider:last-child { display: none; } /* Gradio's separator before links we turned off */
+.qa-act { text-align: right; white-space: nowrap; }
+.qa-remove { font-size: .8rem; font-weight: 600; color: #b91c1c; background: transparent;
+  border: 1px solid #fecaca; border-radius: 8px; padding: 3px 10px; cursor: pointer; }
+.qa-remove:hover, .qa-remove.qa-armed { background: #dc2626; border-color: #dc2626; color: #fff; }
+.qa-remove:disabled { opacity: .5; cursor: progress; }
+.qa-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 """

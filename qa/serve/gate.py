@@ -1,0 +1,326 @@
+"""One gate for every door: a pure ASGI middleware in front of the whole app.
+
+The contract, for everyone who adds a route, a mount or a whole protocol (MCP, OpenAI-compatible,
+streaming...) to the app `qa serve` runs:
+
+- **New routes are read-protected by default.** When a token is configured, every request needs
+  at least the *read* role; only `PUBLIC_PATHS` (health check, login, logout) are open. There is
+  nothing to do for a read-only door: the gate wraps the whole app, mounts included.
+- **Add admin routes to `ADMIN_ROUTES`** (method + path pattern): adding, replacing or removing
+  articles, re-indexing, putting files on the server.
+- **One route carrying several actions** (Gradio's queue calls handlers by number, an MCP server
+  multiplexes tools) cannot be told apart by path: such a handler calls `require_admin(request)`
+  (or compares `request_role(request)`) itself. The gate stores the caller's role in the ASGI
+  scope's state, where `request.state` (Starlette, FastAPI) and `gr.Request` find it.
+- Callers prove a role with `Authorization: Bearer <token>` (API clients) or with the session
+  cookie that `/login` sets for browsers (signed, HttpOnly, SameSite=Lax, carrying the role).
+  A cookie-authenticated write whose `Origin` is another site is refused.
+- Without any token everyone has the admin role; `qa serve` then binds to loopback only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from enum import IntEnum
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from qa.errors import Forbidden
+from qa.settings import Settings
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
+
+
+class Role(IntEnum):
+    NONE = 0
+    READ = 1
+    ADMIN = 2
+
+
+LOGIN_PATH = "/login"
+LOGOUT_PATH = "/logout"
+PUBLIC_PATHS = frozenset({"/healthz", LOGIN_PATH, LOGOUT_PATH})
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+ADMIN_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
+    (_WRITES, re.compile(r"/v1/documents(/.*)?")),  # add, replace, remove articles
+    (_WRITES, re.compile(r"/v1/index(/.*)?")),  # re-index
+    # Files into Gradio's upload folder; the page's upload/remove handlers check the role too.
+    (frozenset({"POST"}), re.compile(r"/gradio_api/(upload|process_recording|stream/.*)/?")),
+)
+COOKIE = "qa_session"
+_STATE_KEY = "qa_role"
+_LOGIN_BODY_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The configured tokens; `enabled` is False when neither is set (open, loopback-only)."""
+
+    read: str = ""
+    admin: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, admin: str | None = None) -> Tokens:
+        """Tokens of `settings`; `admin` (when not None) replaces the admin token ("" = none)."""
+        return cls(settings.read_token, settings.admin_token if admin is None else admin)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.read or self.admin)
+
+    def role_for(self, token: str) -> Role:
+        given = token.encode("utf-8", "surrogatepass")
+        for role, expected in ((Role.ADMIN, self.admin), (Role.READ, self.read)):
+            if expected and secrets.compare_digest(given, expected.encode("utf-8")):
+                return role
+        return Role.NONE
+
+
+class Sessions:
+    """Signed session values `<role>.<expiry>.<hmac>`; the key derives from the tokens, so
+    changing a token ends every session signed with it."""
+
+    def __init__(self, tokens: Tokens, max_age: float) -> None:
+        material = f"qa-session-v1\0{tokens.read}\0{tokens.admin}".encode()
+        self._key = hashlib.sha256(material).digest()
+        self.max_age = int(max_age)
+
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, role: Role) -> str:
+        payload = f"{role.name.lower()}.{int(time.time()) + self.max_age}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def role(self, value: str) -> Role:
+        name, _, rest = value.partition(".")
+        expiry, _, signature = rest.partition(".")
+        if not hmac.compare_digest(signature, self._sign(f"{name}.{expiry}")):
+            return Role.NONE
+        if not expiry.isdigit() or int(expiry) < time.time():
+            return Role.NONE
+        return {"read": Role.READ, "admin": Role.ADMIN}.get(name, Role.NONE)
+
+
+def needs_admin(method: str, path: str) -> bool:
+    """True when `ADMIN_ROUTES` reserves this method and path for the admin role."""
+    return any(method in methods and rule.fullmatch(path) for methods, rule in ADMIN_ROUTES)
+
+
+def request_role(request: Any) -> Role:
+    """The role the gate gave this request (a Starlette/FastAPI `Request` or a `gr.Request`).
+
+    A request that did not pass through the gate has no role: code that runs it elsewhere gets
+    the most restrictive answer, not the most permissive one.
+    """
+    state = getattr(request, "state", None)
+    role = getattr(state, _STATE_KEY, None)
+    return role if isinstance(role, Role) else Role.NONE
+
+
+def require_admin(request: Any, action: str) -> None:
+    """Raise `Forbidden` unless the request carries the admin role (for multiplexed doors)."""
+    if request_role(request) < Role.ADMIN:
+        raise Forbidden(f"{action} needs the admin token")
+
+
+def _headers(scope: Message) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: str, headers: list[tuple[str, str]]
+) -> None:
+    raw = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json_error(
+    send: Send, status: int, message: str, headers: list[tuple[str, str]] | None = None
+) -> None:
+    body = json.dumps({"error": message}).encode()
+    await _respond(send, status, body, "application/json", headers or [])
+
+
+class Gate:
+    """ASGI middleware: authenticate, authorise by `ADMIN_ROUTES`, serve /login and /logout."""
+
+    def __init__(self, app: ASGIApp, tokens: Tokens, session_hours: float = 12.0) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.sessions = Sessions(tokens, session_hours * 3600)
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope.get("method", "GET")
+        headers = _headers(scope)
+        if scope["type"] == "http" and path in (LOGIN_PATH, LOGOUT_PATH):
+            await self._login(scope, receive, send, headers)
+            return
+        role, by_cookie = self.role_of(headers)
+        scope.setdefault("state", {})[_STATE_KEY] = role
+        refusal = self._refusal(path, method, role, by_cookie, headers)
+        if refusal is None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await refusal(send)
+
+    def role_of(self, headers: dict[str, str]) -> tuple[Role, bool]:
+        """(role, whether it came from the session cookie). A wrong bearer token is no role,
+        even beside a valid cookie: the client said who it is, and it was wrong."""
+        if not self.tokens.enabled:
+            return Role.ADMIN, False
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme:
+            return (
+                self.tokens.role_for(token.strip()) if scheme.lower() == "bearer" else Role.NONE
+            ), False
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except Exception:  # a malformed Cookie header is no session, not a server error
+            return Role.NONE, False
+        morsel = cookie.get(COOKIE)
+        return (self.sessions.role(morsel.value), True) if morsel else (Role.NONE, False)
+
+    def _refusal(
+        self, path: str, method: str, role: Role, by_cookie: bool, headers: dict[str, str]
+    ) -> Callable[[Send], Awaitable[None]] | None:
+        if path in PUBLIC_PATHS:
+            return None
+        if role is Role.NONE:
+            if method in ("GET", "HEAD") and _wants_page(path, headers):
+                target = f"{LOGIN_PATH}?next={quote(path, safe='/')}"
+                return lambda send: _respond(send, 303, b"", "text/plain", [("location", target)])
+            message = (
+                "missing or wrong API key: send Authorization: Bearer <token>, "
+                f"or log in at {LOGIN_PATH}"
+            )
+            return lambda send: _json_error(send, 401, message, [("www-authenticate", "Bearer")])
+        if by_cookie and method in _WRITES and not _same_origin(headers):
+            return lambda send: _json_error(send, 403, "cross-site request refused")
+        if role < Role.ADMIN and needs_admin("GET" if method == "HEAD" else method, path):
+            message = (
+                "this needs the admin token"
+                if self.tokens.admin
+                else "writes are disabled: no admin token is configured (QA_ADMIN_TOKEN)"
+            )
+            return lambda send: _json_error(send, 403, message)
+        return None
+
+    # -- /login, /logout ---------------------------------------------------------------------
+    async def _login(self, scope: Message, receive: Receive, send: Send, headers: dict) -> None:
+        method = scope.get("method", "GET")
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        target = _safe_next(query.get("next", ["/"])[0])
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        if scope["path"] == LOGOUT_PATH:
+            cookie = f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+            await _respond(
+                send, 303, b"", "text/plain", [("location", LOGIN_PATH), ("set-cookie", cookie)]
+            )
+            return
+        if method in ("GET", "HEAD"):
+            await _respond(send, 200, _login_page(target, ""), "text/html; charset=utf-8", [])
+            return
+        if method != "POST":
+            await _json_error(send, 405, f"{method} is not allowed here", [("allow", "GET, POST")])
+            return
+        if not _same_origin(headers):
+            await _json_error(send, 403, "cross-site request refused")
+            return
+        form = await _read_form(receive)
+        if form is None:
+            await _json_error(send, 413, "the login form is over the limit")
+            return
+        target = _safe_next(form.get("next", [target])[0])
+        role = self.tokens.role_for(form.get("token", [""])[0].strip())
+        if role is Role.NONE:
+            page = _login_page(target, "Sai mã truy cập / Wrong token")
+            await _respond(send, 401, page, "text/html; charset=utf-8", [])
+            return
+        cookie = (
+            f"{COOKIE}={self.sessions.issue(role)}; Path=/; Max-Age={self.sessions.max_age}; "
+            f"HttpOnly; SameSite=Lax{secure}"
+        )
+        await _respond(send, 303, b"", "text/plain", [("location", target), ("set-cookie", cookie)])
+
+
+def _wants_page(path: str, headers: dict[str, str]) -> bool:
+    """A browser navigating to a page (redirect it to the login form), not an API call."""
+    api = path.startswith(("/v1/", "/gradio_api/", "/mcp"))
+    return not api and "text/html" in headers.get("accept", "")
+
+
+def _same_origin(headers: dict[str, str]) -> bool:
+    """False when the browser says the request comes from another site (`Origin` header)."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc == headers.get("host", "") and origin != "null"
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this server (no scheme, no `//host`): the login form is no open redirect."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+async def _read_form(receive: Receive) -> dict[str, list[str]] | None:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if len(body) > _LOGIN_BODY_LIMIT:
+            return None
+        if not message.get("more_body", False):
+            return parse_qs(body.decode("utf-8", "replace"))
+
+
+def _login_page(target: str, error: str) -> bytes:
+    notice = f'<p class="err" role="alert">{html.escape(error)}</p>' if error else ""
+    page = f"""<!doctype html>
+<html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Đăng nhập / Log in — Hỏi đáp tin tức</title>
+<style>
+body{{font-family:system-ui,sans-serif;background:#f1f5f9;display:grid;place-items:center;
+min-height:100vh;margin:0}}
+form{{background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px #0002;width:min(90vw,24rem)}}
+h1{{font-size:1.2rem;margin:0 0 1rem}} label{{display:block;margin-bottom:.4rem}}
+input[type=password]{{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;
+border:1px solid #94a3b8;border-radius:8px}}
+button{{margin-top:1rem;width:100%;padding:.6rem;font-size:1rem;border:0;border-radius:8px;
+background:#0d9488;color:#fff;cursor:pointer}} .err{{color:#b91c1c}}
+</style></head><body>
+<form method="post" action="{LOGIN_PATH}">
+<h1>Hỏi đáp tin tức / News Q&amp;A</h1>{notice}
+<label for="token">Mã truy cập / Access token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<input type="hidden" name="next" value="{html.escape(target)}">
+<button type="submit">Đăng nhập / Log in</button>
+</form></body></html>"""
+    return page.encode("utf-8")
