@@ -105,8 +105,7 @@ def focus_shares(query: Query, text: str, bm25: BM25) -> tuple[float, float]:
             sum(t in present for t in _pieces(alt)) / len(_pieces(alt)) for alt in alternatives
         )
         known += weight * max(
-            sum(bool(bm25.postings.get(t)) for t in _pieces(alt)) / len(_pieces(alt))
-            for alt in alternatives
+            sum(bm25.df(t) > 0 for t in _pieces(alt)) / len(_pieces(alt)) for alt in alternatives
         )
     return here / total, known / total
 

@@ -33,10 +33,17 @@ class Staging:
     def __init__(self, index_dir: Path, fingerprint: str, dim: int) -> None:
         self.dir = Path(index_dir) / STAGING
         self.meta = {"fingerprint": fingerprint, "dim": dim}
-        meta = self.dir / "embedder.json"
-        if self.dir.exists() and (not meta.exists() or json.loads(meta.read_text()) != self.meta):
+        if self.dir.exists() and self._staged_meta() != self.meta:
             self.clear()
         self._written = 0
+
+    def _staged_meta(self) -> dict | None:
+        """The embedder the staging was written by; None if unknown (missing, or cut short by
+        a full disk): such a staging cannot be trusted and is cleared."""
+        try:
+            return json.loads((self.dir / "embedder.json").read_text())
+        except (OSError, ValueError):
+            return None
 
     def load(self) -> dict[str, np.ndarray]:
         """Every staged vector by text key (damaged files, e.g. cut by a full disk, skipped)."""
@@ -57,7 +64,9 @@ class Staging:
             return
         if not self.dir.exists():
             self.dir.mkdir(parents=True)
-            (self.dir / "embedder.json").write_text(json.dumps(self.meta))
+            tmp = self.dir / ".embedder.json.tmp"
+            tmp.write_text(json.dumps(self.meta))
+            tmp.replace(self.dir / "embedder.json")
         self._written += 1
         name = f"{time.time_ns()}-{os.getpid()}-{self._written}"
         tmp = self.dir / f".{name}.tmp.npz"

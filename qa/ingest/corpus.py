@@ -44,6 +44,7 @@ from qa.errors import (
 )
 from qa.index.build import IndexReport, Progress, update_index
 from qa.index.embedding import Embedder
+from qa.index.ingestion import discard_staging
 from qa.index.store import fsync_path, read_manifest, writer_lock
 from qa.ingest.documents import read_corpus
 from qa.settings import Settings
@@ -280,6 +281,9 @@ def write(
         try:
             report = update_index(settings, embedder, documents, max_texts=max_texts)
         except BaseException as exc:
+            # An upload's staged vectors are not worth resuming; they would be the one file a
+            # failed write leaves behind (on a full disk: an empty one).
+            discard_staging(settings.index_dir)
             if _resolve(settings, txn):
                 exc.qa_committed = True  # type: ignore[attr-defined]
                 log.warning("the index was published before this error; the corpus follows it")
