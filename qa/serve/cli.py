@@ -281,8 +281,9 @@ def generator_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--generator",
         metavar="SPEC",
-        help="fluent answers, grounding-checked: 'none' (default), 'transformers:<model or path>' "
-        "or 'openai:<base_url>#<model>' (env QA_GENERATOR)",
+        help="fluent answers, grounding-checked: 'none' (default), 'llamacpp:<path.gguf>' (local "
+        "llama.cpp), 'transformers:<model or path>' or 'openai:<base_url>#<model>' "
+        "(env QA_GENERATOR)",
     )
 
 
