@@ -112,24 +112,29 @@ class ConversationStore:
             db.close()
 
     def _migrate(self) -> None:
+        """Create the schema in a new file, refuse a newer one. In one IMMEDIATE transaction,
+        so that two threads or processes opening a new file at once create it once."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10)
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("BEGIN IMMEDIATE")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise QAError(
-                    f"{self.path}: conversation schema version {version} is newer than this "
-                    f"qa understands ({SCHEMA_VERSION}); upgrade qa"
-                )
             if version == 0:
-                db.execute("PRAGMA journal_mode = WAL")
-                db.executescript(
-                    f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                )
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise QAError(f"{self.path}: not a conversation store ({exc})") from exc
         finally:
             db.close()
+        if version > SCHEMA_VERSION:
+            raise QAError(
+                f"{self.path}: conversation schema version {version} is newer than this "
+                f"qa understands ({SCHEMA_VERSION}); upgrade qa"
+            )
         self._ready = True
 
     # -- conversations -------------------------------------------------------------------------

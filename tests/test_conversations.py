@@ -108,6 +108,28 @@ def test_concurrent_turns_get_distinct_numbers(tmp_path):
     assert sorted(t["question"] for t in turns) == sorted(f"q{i}" for i in range(16))
 
 
+def test_a_new_file_opened_by_many_at_once_is_created_once(tmp_path):
+    """The web chat and the API open the same new file at page load: no "table exists"."""
+    for trial in range(10):
+        path = tmp_path / f"{trial}.sqlite3"
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(8)
+
+        def open_it(errors=errors, path=path, barrier=barrier) -> None:
+            barrier.wait()
+            try:
+                ConversationStore(path).recent()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+
+
 # -- over HTTP, across a restart -----------------------------------------------------------------
 def turn(client: httpx.Client, conversation: str, question: str) -> httpx.Response:
     response = client.post(f"/v1/conversations/{conversation}/turns", json={"question": question})

@@ -337,7 +337,7 @@ def _chat_tab() -> tuple[Any, ...]:
                 comment = gr.Textbox(
                     elem_id="qa-feedback-comment",
                     show_label=False,
-                    placeholder="Nhận xét (tuỳ chọn), rồi bấm 👍/👎 / Comment (optional), then 👍/👎",
+                    placeholder="Nhận xét (tuỳ chọn), rồi bấm Thích/Không thích / Comment (optional), then Like/Dislike",
                     scale=4,
                     max_lines=2,
                 )
