@@ -138,3 +138,27 @@ def test_streamable_http(served):
 
     out = asyncio.run(run())
     check(out, {d.doc_id: d.text for d in app.qa.documents()}, plain)
+
+
+def test_bad_requests_on_the_http_transport(served):
+    """Malformed or oversized bodies and foreign Host headers are refused at the HTTP level (4xx);
+    an unknown method or tool is refused by the protocol (a JSON-RPC error / isError result in a
+    200, as MCP specifies), with a message naming it."""
+    from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+
+    app, _ = served
+    headers = {**app.headers, "accept": "application/json, text/event-stream"}
+    with httpx.Client(base_url=app.url, headers=headers, timeout=60) as http:
+        broken = http.post("/mcp", content=b"{", headers={"content-type": "application/json"})
+        assert broken.status_code == 400 and broken.json()["error"]["code"] == -32700
+        big = b'{"x": "' + b"x" * DEFAULT_MAX_REQUEST_BODY_SIZE + b'"}'
+        oversized = http.post("/mcp", content=big, headers={"content-type": "application/json"})
+        assert oversized.status_code == 413
+        rebinding = {"host": "evil.example"}
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        assert http.post("/mcp", json=call, headers=rebinding).status_code == 421
+        unknown = http.post("/mcp", json={**call, "method": "resources/delete"})
+        assert unknown.status_code == 200 and unknown.json()["error"]["code"] == -32601
+        tool = {**call, "method": "tools/call", "params": {"name": "rm", "arguments": {}}}
+        result = http.post("/mcp", json=tool).json()["result"]
+        assert result["isError"] and result["content"][0]["text"] == "Unknown tool: rm"
