@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -34,6 +35,9 @@ FILE_NAME = "conversations.sqlite3"
 HISTORY_TURNS = 4
 VERDICTS = ("up", "down")
 _TITLE_CHARS = 80
+# One schema migration at a time in this process (switching a new file to WAL while another
+# connection opens it fails with "database is locked" instead of waiting).
+_MIGRATING = threading.Lock()
 
 _SCHEMA = """
 CREATE TABLE conversations (
@@ -52,6 +56,10 @@ CREATE TABLE turns (
     comment     TEXT,
     feedback_at TEXT,
     PRIMARY KEY (conversation_id, n)
+);
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -112,9 +120,21 @@ class ConversationStore:
             db.close()
 
     def _migrate(self) -> None:
-        """Create the schema in a new file, refuse a newer one. In one IMMEDIATE transaction,
-        so that two threads or processes opening a new file at once create it once."""
+        """Create the schema in a new file, refuse a newer one. Under a process-wide lock and in
+        one IMMEDIATE transaction, so that threads or processes opening a new file at once
+        create it once."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _MIGRATING:
+            version = self._create_or_check()
+        if version > SCHEMA_VERSION:
+            raise QAError(
+                f"{self.path}: conversation schema version {version} is newer than this "
+                f"qa understands ({SCHEMA_VERSION}); upgrade qa"
+            )
+        self._ready = True
+
+    def _create_or_check(self) -> int:
+        """The file's schema version (after creating the schema if the file is new)."""
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode = WAL")
@@ -126,21 +146,19 @@ class ConversationStore:
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
+            return version
+        except sqlite3.OperationalError as exc:  # a folder we may not write, a locked file
+            raise QAError(f"{self.path}: cannot open the conversation store ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise QAError(f"{self.path}: not a conversation store ({exc})") from exc
         finally:
             db.close()
-        if version > SCHEMA_VERSION:
-            raise QAError(
-                f"{self.path}: conversation schema version {version} is newer than this "
-                f"qa understands ({SCHEMA_VERSION}); upgrade qa"
-            )
-        self._ready = True
 
     # -- conversations -------------------------------------------------------------------------
     def create(self) -> dict[str, Any]:
         """A new, empty conversation."""
-        conversation = {"id": "c_" + secrets.token_hex(8), "created": _now(), "title": ""}
+        # 128 random bits: an id is also the link that reopens the conversation.
+        conversation = {"id": "c_" + secrets.token_hex(16), "created": _now(), "title": ""}
         with self._connect(write=True) as db:
             db.execute(
                 "INSERT INTO conversations (id, created, title) VALUES (?, ?, ?)",
@@ -169,19 +187,36 @@ class ConversationStore:
             "turns": [_turn(conversation_id, t) for t in turns],
         }
 
-    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The most recent conversations (that have at least one turn), newest first."""
+    def recent(self, limit: int = 50, ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """The most recent conversations that have a turn (only those in `ids`, if given),
+        newest first."""
+        where, params = "", []
+        if ids is not None:
+            where = f"WHERE c.id IN ({','.join('?' * len(ids))})"
+            params = list(ids)
         with self._connect() as db:
             rows = db.execute(
                 "SELECT c.id, c.created, c.title, COUNT(t.n), MAX(t.created) AS last "
-                "FROM conversations c JOIN turns t ON t.conversation_id = c.id "
-                "GROUP BY c.id ORDER BY last DESC, c.id LIMIT ?",
-                (limit,),
+                f"FROM conversations c JOIN turns t ON t.conversation_id = c.id {where} "
+                "GROUP BY c.id ORDER BY MAX(t.rowid) DESC LIMIT ?",
+                (*params, limit),
             ).fetchall()
         return [
             {"id": r[0], "created": r[1], "title": r[2], "turns": r[3], "updated": r[4]}
             for r in rows
         ]
+
+    def secret(self, name: str) -> str:
+        """A random secret kept in the file (created on first use), e.g. the key the web chat
+        encrypts its browser-side list of conversations with: it must survive restarts."""
+        with self._connect(write=True) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                (f"secret:{name}", secrets.token_urlsafe(32)),
+            )
+            return db.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"secret:{name}",)
+            ).fetchone()[0]
 
     def history(self, conversation_id: str) -> list[str]:
         """The questions asked so far, oldest first, for the next follow-up (at most

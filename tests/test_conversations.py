@@ -55,6 +55,12 @@ def test_store_round_trip_is_exact(tmp_path):
     assert [c["id"] for c in store.recent()] == [conversation["id"]]
     store.create()  # an empty conversation is not listed
     assert len(store.recent()) == 1
+    other = store.create()["id"]
+    store.add_turn(other, "Ai nữa?", [], ANSWER.to_dict())
+    assert [c["id"] for c in store.recent()] == [other, conversation["id"]]
+    assert [c["id"] for c in store.recent(ids=[conversation["id"], "c_x"])] == [conversation["id"]]
+    secret = store.secret("browser-state")
+    assert len(secret) > 30 and ConversationStore(store.path).secret("browser-state") == secret
 
 
 def test_schema_version_and_json_columns(tmp_path):
@@ -110,7 +116,7 @@ def test_concurrent_turns_get_distinct_numbers(tmp_path):
 
 def test_a_new_file_opened_by_many_at_once_is_created_once(tmp_path):
     """The web chat and the API open the same new file at page load: no "table exists"."""
-    for trial in range(10):
+    for trial in range(100):
         path = tmp_path / f"{trial}.sqlite3"
         errors: list[BaseException] = []
         barrier = threading.Barrier(8)

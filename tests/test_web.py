@@ -273,6 +273,7 @@ def test_ask_streams_sources_first_saves_turns_and_passes_history(ui, monkeypatc
     # The stream's `citations` event: the Sources panel is drawn before any answer text.
     assert steps[1][0] == {"__type__": "update"}
     assert any("3,073 tỷ USD" in m for m in marks(steps[1][1]))
+    assert steps[1][3]["turns"] == {"1": 1}  # saved before the text: a 👍 can already find it
     streamed = [s[0][-1]["content"] for s in steps[2:]]
     assert streamed and all(b.startswith(a) for a, b in itertools.pairwise(streamed))
     chat, sources, box, conversation = steps[-1]

@@ -6,7 +6,8 @@ The page has two tabs: the chat and the corpus (list, upload, remove). The chat 
 same event stream as the API (qa.serve.stream): the Sources panel (one card per citation, the
 quote highlighted, an "open article" viewer) is drawn from the `citations` event before the text
 arrives sentence by sentence. Every turn is saved (qa.conversations): a past conversation can be
-reopened, from the list or by its link `/?conversation=<id>`, with the same words and numbered
+reopened, from the list of this browser's conversations (kept in its localStorage, not shown to
+other visitors) or by its link `/?conversation=<id>`, with the same words and numbered
 citations, and its follow-ups are read with its history; 👍/👎 (with an optional comment) is
 stored with the answer. Upload and remove need the admin role, checked in the handlers (Gradio
 calls them by number through one queue route), and an upload is read only from the files Gradio
@@ -48,6 +49,7 @@ EXAMPLES = [
     "Dân số Hải Phòng là bao nhiêu?",
 ]
 STREAM_DELAY = 0.05  # seconds between streamed sentences of an answer
+PAST_CONVERSATIONS = 50  # remembered per browser
 
 Messages = list[dict[str, Any]]
 # The chat's conversation: its id in the store (None until the first answer) and, for each
@@ -141,9 +143,10 @@ class ChatUI:
         # The last step repeats every output: a client (gradio_client) keeps only the last one.
         sources, text = render.placeholder_html(), ""
         for event, data in answer_events(answer):
-            if event == "citations":  # the sources first, as on the API stream
+            if event == "citations":  # the sources first, as on the API stream; the saved
+                # turn too, so that a 👍 on the growing message already finds it
                 sources = render.sources_html(answer, self._documents_of(answer))
-                yield gr.skip(), sources, "", gr.skip()
+                yield gr.skip(), sources, "", conversation
             elif event == "delta":
                 text += data["text"]
                 yield (
@@ -185,13 +188,25 @@ class ChatUI:
         """Page load with `?conversation=<id>`: that conversation, else nothing changes."""
         return self.reopen(request.query_params.get("conversation"))
 
-    def past(self) -> Any:
-        """The past-conversations dropdown: newest first."""
+    def past(self, known: list[str] | None) -> Any:
+        """The past-conversations dropdown: this browser's conversations, newest first."""
+        ids = [i for i in known or [] if isinstance(i, str)][:PAST_CONVERSATIONS]
         try:
-            recent = self.store.recent()
+            recent = self.store.recent(ids=ids) if ids else []
         except QAError:
             recent = []
         return gr.update(choices=[(f"{c['title']} ({c['turns']})", c["id"]) for c in recent])
+
+    def remember(
+        self, conversation: Conversation | None, known: list[str] | None
+    ) -> tuple[list[str], Any]:
+        """Put the shown conversation first in this browser's list; (list, dropdown)."""
+        current = (conversation or {}).get("id")
+        ids = [i for i in known or [] if i != current]
+        if current:
+            ids.insert(0, current)
+        ids = ids[:PAST_CONVERSATIONS]
+        return ids, self.past(ids)
 
     def rate(
         self, like: gr.LikeData, comment: str | None, conversation: Conversation | None
@@ -384,6 +399,10 @@ def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.HTML(HEADER, js_on_load=None)
         conversation = gr.State(new_conversation())
+        # This browser's conversations, in its localStorage; the key survives restarts.
+        known = gr.BrowserState(
+            [], storage_key="qa-conversations", secret=ui.store.secret("browser-state")
+        )
         with gr.Tabs():
             with gr.Tab("Hỏi đáp / Ask", id="ask"):
                 chat_tab = _chat_tab()
@@ -400,8 +419,14 @@ def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
             "show_progress": "hidden",
         }
         private: dict[str, Any] = {"api_visibility": "private"}
-        question.submit(api_name="ask", **chat_io).then(ui.past, outputs=past, **private)
-        ask.click(**private, **chat_io).then(ui.past, outputs=past, **private)
+        remember: dict[str, Any] = {
+            "fn": ui.remember,
+            "inputs": [conversation, known],
+            "outputs": [known, past],
+            **private,
+        }
+        question.submit(api_name="ask", **chat_io).then(**remember)
+        ask.click(**private, **chat_io).then(**remember)
         clear.click(
             lambda: ([], render.placeholder_html(), "", new_conversation(), None),
             outputs=[chatbot, sources, question, conversation, past],
@@ -434,8 +459,10 @@ def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
         demo.load(ui.corpus, outputs=table, **private)
         demo.load(ui.outlets, outputs=filters[2], **private)
         table.change(ui.outlets, outputs=filters[2], **private)
-        demo.load(ui.past, outputs=past, **private)
-        demo.load(ui.reopen_from_link, outputs=[chatbot, sources, conversation], **private)
+        demo.load(ui.past, inputs=known, outputs=past, **private)
+        demo.load(ui.reopen_from_link, outputs=[chatbot, sources, conversation], **private).then(
+            **remember
+        )
     ui.upload_folder, ui.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
     return demo
 
