@@ -34,6 +34,8 @@ FILE_NAME = "conversations.sqlite3"
 # the record). The web chat, conversation turns and chat completions all use this many.
 HISTORY_TURNS = 4
 VERDICTS = ("up", "down")
+# The answer's lists of passages (citations, related, conflicts, ...), whatever it gains later.
+CITATION_LISTS = tuple(f.name for f in fields(Answer) if "Citation" in str(f.type))
 _TITLE_CHARS = 80
 # One schema migration at a time in this process (switching a new file to WAL while another
 # connection opens it fails with "database is locked" instead of waiting).
@@ -347,6 +349,6 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
         return Citation(**{k: v for k, v in c.items() if k in known})
 
     values = {f.name: data[f.name] for f in fields(Answer) if f.name in data}
-    values["citations"] = [citation(c) for c in data.get("citations", [])]
-    values["related"] = [citation(c) for c in data.get("related", [])]
+    for name in CITATION_LISTS:
+        values[name] = [citation(c) for c in data.get(name, [])]
     return Answer(**values)

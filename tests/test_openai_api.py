@@ -52,6 +52,7 @@ def test_completion_content_markers_sources_and_citations(app, question, fact):
     assert text[citations[0]["start"] : citations[0]["end"]] == citations[0]["quote"]
     same = http.post("/v1/answer", json={"question": question}).json()
     assert citations == same["citations"] and message.model_extra["related"] == same["related"]
+    assert message.model_extra["conflicts"] == same["conflicts"]
     assert content.startswith(same["answer"])
 
 

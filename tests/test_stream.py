@@ -41,6 +41,12 @@ def test_extractive_deltas_are_sentences_with_their_markers():
     assert "".join(deltas) == text
 
 
+def test_a_note_opened_by_a_marker_is_its_own_piece():
+    text = "Vốn đạt 3,073 tỷ USD. [1]\n\n[1] tính đến 31/10/2023"
+    answer = Answer("q", "vi", True, text, [citation(1)])
+    assert answer_deltas(answer) == ["Vốn đạt 3,073 tỷ USD. [1]\n\n", "[1] tính đến 31/10/2023"]
+
+
 def test_generated_deltas_are_tokens_and_not_found_is_one_piece():
     text = "Hải Phòng attracted 3.073 billion USD [1], up 1.68 times [1]."
     generated = Answer("q", "en", True, text, [citation(1)], mode="generated:m")
@@ -57,6 +63,7 @@ def test_events_citations_first_then_text_then_the_whole_answer():
     assert events[0][1] == {
         "citations": [c.to_dict() for c in answer.citations],
         "related": [citation(3).to_dict()],
+        "conflicts": [],
     }
     assert events[-1][1] == answer.to_dict()
     assert sse("delta", {"text": "a\nb"}) == 'event: delta\ndata: {"text": "a\\nb"}\n\n'
@@ -95,12 +102,14 @@ def test_sse_order_and_done_equals_the_plain_answer(app, body):
     done = events[-1][1]
     plain = client.post("/v1/answer", json=body)
     assert plain.status_code == 200 and done == plain.json()
-    assert events[0][1] == {"citations": done["citations"], "related": done["related"]}
+    passages = {k: done[k] for k in ("citations", "related", "conflicts")}
+    assert events[0][1] == passages
     deltas = [data["text"] for name, data in events if name == "delta"]
     assert "".join(deltas) == done["answer"]
     if done["found"] and done["mode"] == "extractive":  # sentence by sentence, markers whole
-        assert all(MARKERS.search(d) for d in deltas), deltas
-        assert len(deltas) == len(re.findall(r"(?:\[\d+\])+", done["answer"]))
+        assert all(re.search(r"\[\d+\]", d) for d in deltas), deltas
+        ended = [d for d in deltas if MARKERS.search(d)]  # a quoted sentence and its marker
+        assert len(ended) == len(done["citations"]), deltas
 
 
 def test_fact_arrives_in_the_stream_with_its_exact_quote(app):

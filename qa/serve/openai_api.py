@@ -4,8 +4,8 @@ Chat apps (Open WebUI, LibreChat, any OpenAI SDK) send the whole conversation ea
 user message is the question, the earlier user messages are its history (assistant and system
 messages are ours or the app's and are not searched). The reply's `content` is the answer with
 its `[n]` markers followed by a short "Sources" block (title, quote), so a client that knows
-nothing about citations still shows them; the message also carries `citations` and `related`,
-the same objects as `/v1/answer`, for clients that do. Streaming follows OpenAI's chunk format:
+nothing about citations still shows them; the message also carries `citations`, `related` and
+`conflicts`, the same objects as `/v1/answer`, for clients that do. Streaming follows OpenAI's chunk format:
 the first chunk carries the role and the citations, then the text as it comes, the Sources
 block, a chunk with `finish_reason: "stop"`, and `data: [DONE]`.
 
@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from qa.conversations import HISTORY_TURNS
+from qa.conversations import CITATION_LISTS, HISTORY_TURNS
 from qa.errors import InvalidQuestion, QAError, UnknownModel
 from qa.pipeline import QA
 from qa.serve.render import labels
@@ -73,8 +73,9 @@ def _short(title: str) -> str:
 
 
 def sources_block(answer: dict[str, Any]) -> str:
-    """ "Sources" (or, when nothing answers, "Related passages") as Markdown lines:
-    `[n] *title* (date) — “quote”`, in the answer's language; "" when there are none."""
+    """The "Sources" block (or, when nothing answers, "Related passages") as Markdown lines,
+    `[n] *title* (outlet · date · as of) <url> — “quote”`, in the answer's language; "" when
+    there are none."""
     words = labels(answer.get("language", "vi"))
     found = answer.get("found", False)
     passages = answer["citations"] if found else answer["related"]
@@ -82,9 +83,10 @@ def sources_block(answer: dict[str, Any]) -> str:
         return ""
     lines = [f"**{words['sources'] if found else words['related']}**"]
     for c in passages:
-        date = f" ({c['date']})" if c.get("date") else ""
+        where = " · ".join(c[k] for k in ("source", "date", "as_of_label") if c.get(k))
+        where = f" ({where})" if where else ""
         link = f" <{c['url']}>" if c.get("url") else ""
-        lines.append(f"[{c['n']}] *{_short(c['title'])}*{date}{link} — “{c['quote']}”")
+        lines.append(f"[{c['n']}] *{_short(c['title'])}*{where}{link} — “{c['quote']}”")
     return "\n\n" + "\n".join(lines)
 
 
@@ -146,6 +148,11 @@ def _question(messages: list[ChatMessage]) -> tuple[str, list[str]]:
     return users[-1], earlier[-HISTORY_TURNS:]
 
 
+def _passages(whole: dict[str, Any]) -> dict[str, Any]:
+    """The answer's citation lists, as extra fields of the message (or first chunk)."""
+    return {name: whole[name] for name in CITATION_LISTS}
+
+
 def _chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = None) -> str:
     body = {
         **base,
@@ -159,13 +166,7 @@ def completion_chunks(answer: Answer, base: dict[str, Any]) -> Iterator[str]:
     """The streamed reply as SSE `data:` lines: role + citations, text pieces, the Sources
     block, the stop chunk, `[DONE]`. The contents concatenate to `message_content(answer)`."""
     whole = answer.to_dict()
-    first = {
-        "role": "assistant",
-        "content": "",
-        "citations": whole["citations"],
-        "related": whole["related"],
-    }
-    yield _chunk(base, first)
+    yield _chunk(base, {"role": "assistant", "content": "", **_passages(whole)})
     for piece in answer_deltas(answer):
         yield _chunk(base, {"content": piece})
     sources = sources_block(whole)
@@ -223,13 +224,8 @@ def add_routes(router: APIRouter, qa: QA) -> None:
                     yield line
 
             return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
-        whole = answer.to_dict()
-        message = {
-            "role": "assistant",
-            "content": message_content(answer),
-            "citations": whole["citations"],
-            "related": whole["related"],
-        }
+        content = message_content(answer)
+        message = {"role": "assistant", "content": content, **_passages(answer.to_dict())}
         return JSONResponse(
             {
                 **base,

@@ -2,8 +2,9 @@
 
 An answer streams as three kinds of events, in this order:
 
-* `citations` — `{"citations": [...], "related": [...]}`, the numbered passages with their
-  offsets, before any text, so a client can draw the sources while the words arrive;
+* `citations` — `{"citations": [...], "related": [...], "conflicts": [...]}` (every list of
+  passages of the answer object), the numbered passages with their offsets, before any text, so
+  a client can draw the sources while the words arrive;
 * `delta` — `{"text": ...}`, pieces of `answer.answer` whose concatenation is the whole text: an
   extractive answer sentence by sentence (each piece ends with its `[n]` markers), a generated
   one word-token by word-token;
@@ -37,13 +38,16 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from qa.answering.generation import Generator, Message
+from qa.conversations import CITATION_LISTS
 from qa.pipeline import QA
 from qa.types import Answer
 
 T = TypeVar("T")
 Event = tuple[str, dict[str, Any]]
 
-_SENTENCE = re.compile(r".*?(?:\[\d+\])+\s*|.+?$", re.S)
+# A sentence and the [n] markers that end it (a marker opening a line, as in a dated note
+# "[1] tính đến 31/10/2023", belongs to the text after it), or the rest of the text.
+_SENTENCE = re.compile(r".*?\S\s*(?:\[\d+\])+\s*|.+$", re.S)
 _TOKEN = re.compile(r"\s*\S+|\s+$")
 _POLL_SECONDS = 0.1
 # No caching, and no buffering by a reverse proxy (nginx), so events arrive as they are sent.
@@ -66,7 +70,7 @@ def answer_deltas(answer: Answer) -> list[str]:
 def answer_events(answer: Answer) -> Iterator[Event]:
     """`citations`, then one `delta` per piece, then `done` with the whole answer object."""
     whole = answer.to_dict()
-    yield "citations", {"citations": whole["citations"], "related": whole["related"]}
+    yield "citations", {name: whole[name] for name in CITATION_LISTS}
     for piece in answer_deltas(answer):
         yield "delta", {"text": piece}
     yield "done", whole
