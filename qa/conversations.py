@@ -5,8 +5,8 @@ from). The answer of a turn is stored as the JSON text of `Answer.to_dict()` exa
 sent, so a reloaded conversation shows the same words with the same numbered citations, whatever
 fields the answer object gains later: nothing here names them. No pickle: JSON columns only.
 
-The schema version is SQLite's `user_version`; a file written by a newer version of this code is
-refused rather than misread. Each operation opens its own connection (WAL journal), so the store
+The schema version is SQLite's `user_version`: an older file is migrated step by step when it is
+opened, a file written by a newer version of this code is refused rather than misread. Each operation opens its own connection (WAL journal), so the store
 is safe to share between threads and between the server and `qa feedback export`.
 """
 
@@ -28,7 +28,7 @@ from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer, Citation
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "conversations.sqlite3"
 # Earlier questions a follow-up is read with (the retriever uses the last one; more are kept for
 # the record). The web chat, conversation turns and chat completions all use this many.
@@ -41,7 +41,10 @@ _TITLE_CHARS = 80
 # connection opens it fails with "database is locked" instead of waiting).
 _MIGRATING = threading.Lock()
 
-_SCHEMA = """
+# Schema changes, each from the version before it (the file's PRAGMA user_version) to the next;
+# a file is brought up to SCHEMA_VERSION when it is opened. Only add steps, never edit one.
+_MIGRATIONS: dict[int, str] = {
+    0: """
 CREATE TABLE conversations (
     id      TEXT PRIMARY KEY,
     created TEXT NOT NULL,
@@ -59,11 +62,15 @@ CREATE TABLE turns (
     feedback_at TEXT,
     PRIMARY KEY (conversation_id, n)
 );
+""",
+    # 1 -> 2: secrets that must outlive the process (the web chat's browser-state key).
+    1: """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"""
+""",
+}
 
 
 def answer_json(answer: dict[str, Any]) -> str:
@@ -122,9 +129,9 @@ class ConversationStore:
             db.close()
 
     def _migrate(self) -> None:
-        """Create the schema in a new file, refuse a newer one. Under a process-wide lock and in
-        one IMMEDIATE transaction, so that threads or processes opening a new file at once
-        create it once."""
+        """Create or upgrade the schema, refuse a newer one. Under a process-wide lock and in one
+        IMMEDIATE transaction, so that threads or processes opening a file at once migrate it
+        once."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _MIGRATING:
             version = self._create_or_check()
@@ -136,16 +143,17 @@ class ConversationStore:
         self._ready = True
 
     def _create_or_check(self) -> int:
-        """The file's schema version (after creating the schema if the file is new)."""
+        """The file's schema version as found (then brought up to SCHEMA_VERSION)."""
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("BEGIN IMMEDIATE")
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                for statement in _SCHEMA.split(";"):
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step].split(";"):
                     if statement.strip():
                         db.execute(statement)
+            if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
             return version

@@ -80,6 +80,25 @@ def test_schema_version_and_json_columns(tmp_path):
         ConversationStore(tmp_path / "junk.sqlite3").recent()
 
 
+def test_an_older_file_is_migrated_and_keeps_its_turns(tmp_path):
+    from qa.conversations import _MIGRATIONS
+
+    path = tmp_path / FILE_NAME
+    with sqlite3.connect(path) as db:  # a version-1 file, as the first release wrote it
+        db.executescript(_MIGRATIONS[0] + "PRAGMA user_version = 1;")
+        db.execute("INSERT INTO conversations VALUES ('c_old', '2026-01-01T00:00:00Z', 'Ai?')")
+        db.execute(
+            "INSERT INTO turns (conversation_id, n, question, history, answer, created) "
+            "VALUES ('c_old', 1, 'Ai?', '[]', ?, '2026-01-01T00:00:00Z')",
+            (answer_json(ANSWER.to_dict()),),
+        )
+    store = ConversationStore(path)
+    assert store.get("c_old")["turns"][0]["answer"] == ANSWER.to_dict()
+    assert store.secret("browser-state")  # the table version 2 added
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
 def test_unknown_ids_and_turns(tmp_path):
     store = ConversationStore(tmp_path / FILE_NAME)
     for bad in ("c_0000000000000000", "nope", "", "../../etc/passwd"):

@@ -162,3 +162,16 @@ def test_bad_requests_on_the_http_transport(served):
         tool = {**call, "method": "tools/call", "params": {"name": "rm", "arguments": {}}}
         result = http.post("/mcp", json=tool).json()["result"]
         assert result["isError"] and result["content"][0]["text"] == "Unknown tool: rm"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="/mcp is outside the /v1 router's token check; the gate middleware (qa/serve/gate.py, "
+    "in progress) protects every path: drop this marker when it lands",
+)
+def test_token_is_required_on_mcp(served):
+    app, _ = served
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"accept": "application/json, text/event-stream"}
+    response = httpx.post(app.url + "/mcp", json=call, headers=headers, timeout=60)
+    assert response.status_code == 401
