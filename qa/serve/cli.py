@@ -135,19 +135,11 @@ def _ask_one(
     return format_answer(answer)
 
 
-def _stream_one(
-    qa: QA,
-    question: str,
-    history: list[str] | None,
-    k: int | None,
-    as_json: bool,
-    filters: dict[str, Any],
-) -> None:
+def _print_stream(answer: Answer, as_json: bool) -> None:
     """`qa ask --stream`: the events of qa.serve.stream as they come — one JSON line each with
     --json, else the text as it arrives, then the sources."""
     from qa.serve.stream import answer_events
 
-    answer = qa.answer(question, history=history, k=k, **filters)
     for event, data in answer_events(answer):
         if as_json:
             print(json.dumps({"event": event, "data": data}, ensure_ascii=False), flush=True)
@@ -182,7 +174,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise InvalidQuestion("give a question, or --jsonl to read questions from stdin")
     question = " ".join(args.question)
     if args.stream:
-        _stream_one(qa, question, args.history or None, args.k, args.json, _filters(args))
+        answer = qa.answer(question, history=args.history or None, k=args.k, **_filters(args))
+        _print_stream(answer, args.json)
         return 0
     print(_ask_one(qa, question, args.history or None, args.k, args.json, _filters(args)))
     return 0

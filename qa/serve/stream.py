@@ -37,7 +37,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-from qa.answering.generation import Generator, Message
+from qa.answering.backends import Generator, Message
 from qa.conversations import CITATION_LISTS
 from qa.pipeline import QA
 from qa.types import Answer
