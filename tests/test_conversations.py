@@ -190,7 +190,10 @@ def test_conversation_survives_a_restart_byte_for_byte(serve_app, fresh_index):
         # A follow-up in the reopened conversation is read with its history.
         fourth = turn(client, conversation, "Còn Hà Lan thì sao?").json()
         assert fourth["n"] == 4 and fourth["history"] == [CHINA, FOLLOW_UP, DUTCH]
-        listed = client.get("/v1/conversations").json()["conversations"]
+        # Everyone's conversations are the operator's view: admin only (qa.serve.gate).
+        assert client.get("/v1/conversations").status_code == 403
+        everyone = client.get("/v1/conversations", headers=second.admin_headers)
+        listed = everyone.json()["conversations"]
         assert listed[0]["id"] == conversation and listed[0]["turns"] == 4
         assert listed[0]["title"] == CHINA
 
@@ -275,14 +278,14 @@ def test_web_chat_turns_are_saved_and_listed(serve_app):
     from gradio_client import Client
 
     served = serve_app()
-    chat = Client(served.url + "/", verbose=False, download_files=False)
+    chat = Client(served.url + "/", verbose=False, download_files=False, headers=served.headers)
     try:
         messages, sources, _ = chat.predict(CHINA, [], api_name="/ask")
         messages, sources, _ = chat.predict(FOLLOW_UP, messages, api_name="/ask")
     finally:
         chat.close()
     assert len(messages) == 4 and "tỷ USD" in str(messages[-1]["content"])
-    with httpx.Client(base_url=served.url, headers=served.headers, timeout=60) as client:
+    with httpx.Client(base_url=served.url, headers=served.admin_headers, timeout=60) as client:
         listed = client.get("/v1/conversations").json()["conversations"]
         assert len(listed) == 1 and listed[0]["turns"] == 2
         saved = client.get(f"/v1/conversations/{listed[0]['id']}").json()["turns"]

@@ -164,14 +164,34 @@ def test_bad_requests_on_the_http_transport(served):
         assert result["isError"] and result["content"][0]["text"] == "Unknown tool: rm"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="/mcp is outside the /v1 router's token check; the gate middleware (qa/serve/gate.py, "
-    "in progress) protects every path: drop this marker when it lands",
-)
-def test_token_is_required_on_mcp(served):
+def test_the_read_token_is_required_on_mcp(served):
+    """The gate covers /mcp like /v1: nothing without a token or with a wrong one; the read
+    token is enough for every tool (they only read)."""
     app, _ = served
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"accept": "application/json, text/event-stream"}
-    response = httpx.post(app.url + "/mcp", json=call, headers=headers, timeout=60)
-    assert response.status_code == 401
+    for given in ({}, {"Authorization": "Bearer nope"}):
+        response = httpx.post(app.url + "/mcp", json=call, headers={**headers, **given}, timeout=60)
+        assert response.status_code == 401, response.text
+        assert "\n" not in response.json()["error"]
+    response = httpx.post(
+        app.url + "/mcp", json=call, headers={**headers, **app.headers}, timeout=60
+    )
+    assert response.status_code == 200 and len(response.json()["result"]["tools"]) == 4
+
+    async def anonymous() -> None:
+        async with Client(app.url + "/mcp") as client:
+            await client.list_tools()
+
+    with pytest.raises(BaseException) as refused:  # the official client, without the token
+        asyncio.run(anonymous())
+    # (the SDK reports the 401 as an error response, without its status)
+    assert "error response" in " ".join(leaf_messages(refused.value))
+
+
+def leaf_messages(exc: BaseException) -> list[str]:
+    """The messages of an exception and, for an exception group, of every exception inside."""
+    inner = getattr(exc, "exceptions", None)
+    if not inner:
+        return [str(exc)]
+    return [m for e in inner for m in leaf_messages(e)]

@@ -158,6 +158,12 @@ def test_sdk_errors_unknown_model_oversized_body_and_token(app):
         "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert broken.status_code == 422 and "JSON" in broken.json()["error"]["message"]
+    garbage = http.post(
+        "/v1/chat/completions",
+        content=b"\xff\xfe\x00",
+        headers={"content-type": "application/json"},
+    )
+    assert garbage.status_code in (400, 422) and garbage.json()["error"]["message"]
     for wrong in ("", "nope"):
         anonymous = openai.OpenAI(base_url=served.url + "/v1", api_key=wrong or "x", max_retries=0)
         with pytest.raises(openai.AuthenticationError):

@@ -27,6 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from starlette.exceptions import HTTPException
 
 from qa.conversations import CITATION_LISTS, HISTORY_TURNS
 from qa.errors import InvalidQuestion, QAError, UnknownModel
@@ -56,6 +57,24 @@ class ChatMessage(BaseModel):
         if isinstance(self.content, list):
             return "\n".join(part.text for part in self.content)
         return self.content or ""
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: int
+
+
+class OpenAIErrorOut(BaseModel):
+    error: OpenAIErrorDetail
+
+
+# The statuses these routes answer in OpenAI's error shape (the gate's 401/403 and the body cap's
+# 413 come before the route, in the API's plain shape).
+_OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": OpenAIErrorOut} for code in (400, 404, 409, 422, 503, 507)
+}
 
 
 class ChatRequest(BaseModel):
@@ -112,6 +131,8 @@ def openai_errors(settings: Settings) -> type[APIRoute]:
                     return await handler(request)
                 except RequestValidationError as exc:
                     return openai_error(422, validation_message(list(exc.errors())))
+                except HTTPException as exc:  # a body that cannot be parsed at all
+                    return openai_error(exc.status_code, str(exc.detail))
                 except QAError as exc:
                     return openai_error(status_for(exc), public_message(exc, settings))
 
@@ -191,6 +212,7 @@ def add_routes(router: APIRouter, qa: QA) -> None:
                 methods=[method],
                 tags=["openai-compatible"],
                 route_class_override=route_class,
+                responses=_OPENAI_ERRORS,
                 **options,
             )
             return endpoint
