@@ -26,7 +26,7 @@ from typing import Any
 from qa.errors import InvalidQuestion, QAError, UnknownConversation
 from qa.pipeline import QA
 from qa.settings import Settings
-from qa.types import Answer, Citation
+from qa.types import Answer, Citation, ShortAnswer
 
 SCHEMA_VERSION = 2
 FILE_NAME = "conversations.sqlite3"
@@ -359,4 +359,6 @@ def answer_from_dict(data: dict[str, Any]) -> Answer:
     values = {f.name: data[f.name] for f in fields(Answer) if f.name in data}
     for name in CITATION_LISTS:
         values[name] = [citation(c) for c in data.get(name, [])]
+    short = data.get("short_answer")
+    values["short_answer"] = ShortAnswer(**short) if short else None
     return Answer(**values)

@@ -20,7 +20,7 @@ from qa.conversations import (
     answer_json,
 )
 from qa.errors import QAError, UnknownConversation
-from qa.types import Answer, Citation
+from qa.types import Answer, Citation, ShortAnswer
 
 CHINA = "Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?"
 FOLLOW_UP = "Tổng vốn của các dự án đó là bao nhiêu?"
@@ -38,6 +38,7 @@ ANSWER = Answer(
         )
     ],
     confidence=0.4868,
+    short_answer=ShortAnswer("16 doanh nghiệp", "count", 1, 6, 21),
 )
 
 
@@ -292,4 +293,9 @@ def test_web_chat_turns_are_saved_and_listed(serve_app):
     assert [t["question"] for t in saved] == [CHINA, FOLLOW_UP]
     assert saved[1]["history"] == [CHINA]
     quote = saved[1]["answer"]["citations"][0]["quote"]
-    assert f"<mark>{html.escape(quote)}</mark>" in sources  # the panel shows the saved citation
+    short = saved[1]["answer"]["short_answer"]
+    assert short["n"] == 1 and short["text"] in quote and "tỷ USD" in short["text"]
+    # the panel shows the saved citation, its short answer in bold inside the highlight
+    bold = f'<strong class="qa-short">{html.escape(short["text"])}</strong>'
+    assert bold in sources
+    assert f"<mark>{html.escape(quote)}</mark>" in sources.replace(bold, html.escape(short["text"]))

@@ -108,6 +108,10 @@ def test_sse_order_and_done_equals_the_plain_answer(app, body):
     assert "".join(deltas) == done["answer"]
     if done["found"] and done["mode"] == "extractive":  # sentence by sentence, markers whole
         assert all(re.search(r"\[\d+\]", d) for d in deltas), deltas
+        short = done["short_answer"]
+        if short:  # the fact leads, as a piece of its own with its marker
+            lead = deltas.pop(0)
+            assert lead.startswith(short["text"]) and f"[{short['n']}]" in lead, lead
         ended = [d for d in deltas if MARKERS.search(d)]  # a quoted sentence and its marker
         assert len(ended) == len(done["citations"]), deltas
 

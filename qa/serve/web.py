@@ -146,7 +146,7 @@ class ChatUI:
             if event == "citations":  # the sources first, as on the API stream; the saved
                 # turn too, so that a 👍 on the growing message already finds it
                 sources = render.sources_html(answer, self._documents_of(answer))
-                yield gr.skip(), sources, "", conversation
+                yield gr.skip(), sources, gr.skip(), conversation
             elif event == "delta":
                 text += data["text"]
                 yield (
@@ -156,7 +156,8 @@ class ChatUI:
                     gr.skip(),
                 )
                 time.sleep(STREAM_DELAY)
-        yield [*chat, _bubble(answer)], sources, "", conversation
+        # The textbox is left alone: it may already hold the next question, typed meanwhile.
+        yield [*chat, _bubble(answer)], sources, gr.skip(), conversation
 
     def reopen(self, conversation_id: str | None) -> tuple[Any, Any, Any]:
         """(chat, sources panel, conversation) of a saved conversation, as it was shown."""
@@ -416,6 +417,9 @@ def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
             "outputs": [chatbot, sources, question, conversation],
             "concurrency_limit": 8,
             "concurrency_id": "chat",
+            # A question sent while an answer still streams is asked once it ends (Gradio's
+            # default, "once", would drop it without a word).
+            "trigger_mode": "always_last",
             "show_progress": "hidden",
         }
         private: dict[str, Any] = {"api_visibility": "private"}
