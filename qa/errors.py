@@ -64,3 +64,14 @@ class StorageReadOnly(StorageError):
 
 class StorageDenied(StorageError):
     """The process may not write the corpus or index folder (permissions)."""
+
+
+class UnknownConversation(QAError, KeyError):
+    """A conversation id (or turn number) that is not in the conversation store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "unknown conversation"
+
+
+class UnknownModel(QAError, LookupError):
+    """A model name, on the OpenAI-compatible door, that is not this knowledge base."""

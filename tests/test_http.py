@@ -28,6 +28,7 @@ ANSWER_KEYS = {
     "confidence",
     "short_answer",
     "conflicts",  # copies of a cited story that give other figures (qa.answering.dated)
+    "grounding",  # null unless a generator was asked; the same object as Answer.to_dict()
 }
 CITATION_KEYS = {
     *("n", "doc_id", "title", "chunk_id", "quote", "start", "end", "score", "date"),

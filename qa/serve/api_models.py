@@ -5,7 +5,7 @@ They live only at the boundary; inside, everything is `qa.types`.
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 # Documented in the schema, checked by the core with its own messages ("the question is empty"
 # also for white space only, which JSON Schema cannot say).
@@ -37,6 +37,9 @@ class AnswerRequest(_Filtered):
     k: Annotated[StrictInt, Field(ge=1, le=20)] | None = Field(
         None, description="Passages to retrieve (default from the settings)."
     )
+    stream: StrictBool = Field(
+        False, description="Send Server-Sent Events: citations, text deltas, done (the answer)."
+    )
 
 
 class SearchRequest(_Filtered):
@@ -65,7 +68,10 @@ class CopyOut(BaseModel):
     url: str
 
 
+# The answer models document the answer object; extra="allow" lets fields the object gains
+# (Answer.to_dict() is the one definition) reach every door without being declared again here.
 class CitationOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
     n: int
     doc_id: str
     title: str
@@ -93,6 +99,7 @@ class ShortAnswerOut(BaseModel):
 
 
 class AnswerOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
     question: str
     language: str
     found: bool
@@ -105,6 +112,9 @@ class AnswerOut(BaseModel):
         description="Sentences of copies of a cited story that give other figures."
     )
     short_answer: ShortAnswerOut | None = None
+    grounding: dict[str, Any] | None = Field(
+        None, description="When a generator was asked: what the grounding check found."
+    )
 
 
 class HitOut(BaseModel):

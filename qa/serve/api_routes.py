@@ -19,9 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from qa.conversations import ConversationStore
 from qa.errors import QAError
 from qa.index.store import current_generation
 from qa.pipeline import QA
+from qa.serve import conversation_api, openai_api
 from qa.serve.api_models import (
     ERRORS,
     AnswerOut,
@@ -34,6 +36,7 @@ from qa.serve.api_models import (
     SearchOut,
     SearchRequest,
 )
+from qa.serve.stream import answer_events, compute, event_response
 from qa.settings import Settings
 from qa.types import Document
 
@@ -105,13 +108,24 @@ class _ChunkCounts:
             return dict(self._counts)
 
 
-def _summary(document: Document, chunks: int) -> dict[str, Any]:
+def document_summary(document: Document, chunks: int) -> dict[str, Any]:
     return {
         "doc_id": document.doc_id,
         "title": document.title,
         "date": document.date,
         "source": document.source,
         "chunks": chunks,
+    }
+
+
+def document_full(document: Document, chunks: int) -> dict[str, Any]:
+    """The article with its text, as `DocumentOut` describes it (HTTP and MCP)."""
+    return {
+        **document_summary(document, chunks),
+        "url": document.url,
+        "language": document.language,
+        "sha256": document.sha256,
+        "text": document.text,
     }
 
 
@@ -133,22 +147,33 @@ _UPLOAD_BODY = {
 }
 
 
-def v1_router(qa: QA, settings: Settings) -> APIRouter:
-    """The /v1 routes: questions, search, the documents, and a JSON 404/405 for the rest."""
+def v1_router(qa: QA, settings: Settings, store: ConversationStore) -> APIRouter:
+    """The /v1 routes: questions, search, the documents, the OpenAI-compatible door
+    (qa.serve.openai_api), conversations and feedback (qa.serve.conversation_api), and a JSON
+    404/405 for the rest."""
     counts = _ChunkCounts(qa)
     # Declares the bearer scheme in the OpenAPI schema (the /docs "Authorize" button); the gate,
     # not this dependency, checks the token.
     bearer = HTTPBearer(auto_error=False, description="The read or admin token, when set.")
     v1 = APIRouter(prefix="/v1", responses=ERRORS, dependencies=[Depends(bearer)])
 
-    @v1.post("/answer", response_model=AnswerOut, tags=["questions"])
-    def answer(request: AnswerRequest) -> dict[str, Any]:
-        """Answer a question from the articles, with cited quotes, or `found: false`."""
-        _check_unicode(request.question, *(request.history or []), *(request.sources or []))
-        filters = request.model_dump(include={"since", "until", "sources"})
-        return qa.answer(
-            request.question, history=request.history, k=request.k, **filters
-        ).to_dict()
+    @v1.post(
+        "/answer",
+        response_model=None,
+        tags=["questions"],
+        responses={200: {"model": AnswerOut, "content": {"text/event-stream": {}}}},
+    )
+    async def answer(body: AnswerRequest, request: Request) -> Response:
+        """Answer a question from the articles, with cited quotes, or `found: false`
+        (`"stream": true`: as Server-Sent Events, see qa.serve.stream)."""
+        _check_unicode(body.question, *(body.history or []), *(body.sources or []))
+        filters = body.model_dump(include={"since", "until", "sources"})
+        result = await compute(
+            request, lambda: qa.answer(body.question, history=body.history, k=body.k, **filters)
+        )
+        if body.stream:
+            return event_response(answer_events(result))
+        return JSONResponse(result.to_dict())
 
     @v1.post("/search", response_model=SearchOut, tags=["questions"])
     def search(request: SearchRequest) -> dict[str, Any]:
@@ -162,19 +187,13 @@ def v1_router(qa: QA, settings: Settings) -> APIRouter:
         """Every indexed article, with its number of chunks."""
         docs = qa.documents()
         chunks = counts.get(docs)
-        return [_summary(d, chunks.get(d.doc_id, 0)) for d in docs]
+        return [document_summary(d, chunks.get(d.doc_id, 0)) for d in docs]
 
     @v1.get("/documents/{doc_id}", response_model=DocumentOut, tags=["documents"])
     def document(doc_id: DocId) -> dict[str, Any]:
         """One article with its full text (citation offsets index into `text`)."""
         doc = qa.document(doc_id)
-        return {
-            **_summary(doc, counts.get(qa.documents()).get(doc.doc_id, 0)),
-            "url": doc.url,
-            "language": doc.language,
-            "sha256": doc.sha256,
-            "text": doc.text,
-        }
+        return document_full(doc, counts.get(qa.documents()).get(doc.doc_id, 0))
 
     @v1.post(
         "/documents",
@@ -193,13 +212,16 @@ def v1_router(qa: QA, settings: Settings) -> APIRouter:
             )
         doc, _report = await run_in_threadpool(qa.add_document, name, data)
         chunks = await run_in_threadpool(qa.chunk_count, doc.doc_id)
-        return _summary(doc, chunks)
+        return document_summary(doc, chunks)
 
     @v1.delete("/documents/{doc_id}", response_model=Deleted, tags=["documents"])
     def remove_document(doc_id: DocId) -> dict[str, Any]:
         """Remove an article from the corpus folder and the index. Needs the admin token."""
         qa.remove_document(doc_id)
         return {"deleted": doc_id}
+
+    openai_api.add_routes(v1, qa)
+    conversation_api.add_routes(v1, qa, store)
 
     @v1.api_route(
         "/{rest:path}",

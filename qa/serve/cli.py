@@ -1,4 +1,5 @@
-"""The `qa` command line: index, ask (text, --json, --jsonl), add, remove, verify, serve, bench.
+"""The `qa` command line: index, ask (text, --json, --jsonl, --stream), add, remove, verify,
+serve, mcp, feedback export, bench.
 
 Errors are one line on stderr (`error: ...`) with exit code 2 — bad input, a full or read-only
 disk, a locked index alike; nothing else is printed.
@@ -62,11 +63,11 @@ def _where(c: Citation) -> str:
     return " · ".join(p for p in (c.source, c.date, c.as_of_label) if p)
 
 
-def format_answer(answer: Answer) -> str:
-    """Human-readable answer: the text, then each citation with its outlet, date, place in the
-    article and URL, the other outlets of its story, and copies that give other figures."""
+def source_lines(answer: Answer) -> list[str]:
+    """Each citation with its outlet, date, place in the article and URL, the other outlets of
+    its story, copies that give other figures, then the related passages."""
     en = answer.language == "en"
-    lines = [answer.answer, ""]
+    lines: list[str] = []
     if answer.citations:
         lines.append("Sources:" if en else "Nguồn:")
         for c in answer.citations:
@@ -92,7 +93,12 @@ def format_answer(answer: Answer) -> str:
         lines.append("Related:" if en else "Liên quan:")
         for c in answer.related:
             lines.append(f"  - {c.doc_id}: “{c.quote[:160]}”")
-    return "\n".join(lines).rstrip()
+    return lines
+
+
+def format_answer(answer: Answer) -> str:
+    """Human-readable answer: the text, then its sources (`source_lines`)."""
+    return "\n".join([answer.answer, "", *source_lines(answer)]).rstrip()
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -129,6 +135,21 @@ def _ask_one(
     return format_answer(answer)
 
 
+def _print_stream(answer: Answer, as_json: bool) -> None:
+    """`qa ask --stream`: the events of qa.serve.stream as they come — one JSON line each with
+    --json, else the text as it arrives, then the sources."""
+    from qa.serve.stream import answer_events
+
+    for event, data in answer_events(answer):
+        if as_json:
+            print(json.dumps({"event": event, "data": data}, ensure_ascii=False), flush=True)
+        elif event == "delta":
+            print(data["text"], end="", flush=True)
+    if not as_json:
+        lines = source_lines(answer)
+        print("\n\n" + "\n".join(lines) if lines else "", flush=True)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     qa = QA(_settings(args))
     if args.jsonl:
@@ -152,6 +173,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not args.question:
         raise InvalidQuestion("give a question, or --jsonl to read questions from stdin")
     question = " ".join(args.question)
+    if args.stream:
+        answer = qa.answer(question, history=args.history or None, k=args.k, **_filters(args))
+        _print_stream(answer, args.json)
+        return 0
     print(_ask_one(qa, question, args.history or None, args.k, args.json, _filters(args)))
     return 0
 
@@ -271,6 +296,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from qa.serve.mcp_server import serve_stdio
+
+    serve_stdio(_settings(args))
+    return 0
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    from qa.conversations import ConversationStore
+
+    settings = _settings(args)
+    store = (
+        ConversationStore(Path(args.db)) if args.db else ConversationStore.for_settings(settings)
+    )
+    rows = [json.dumps(row, ensure_ascii=False) + "\n" for row in store.rated_turns()]
+    if args.out == "-":
+        sys.stdout.writelines(rows)
+    else:
+        Path(args.out).write_text("".join(rows), encoding="utf-8")
+        print(f"{len(rows)} rated answers -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from qa.bench.__main__ import main as bench_main
 
@@ -281,8 +329,9 @@ def generator_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--generator",
         metavar="SPEC",
-        help="fluent answers, grounding-checked: 'none' (default), 'transformers:<model or path>' "
-        "or 'openai:<base_url>#<model>' (env QA_GENERATOR)",
+        help="fluent answers, grounding-checked: 'none' (default), 'llamacpp:<path.gguf>' (local "
+        "llama.cpp), 'transformers:<model or path>' or 'openai:<base_url>#<model>' "
+        "(env QA_GENERATOR)",
     )
 
 
@@ -324,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="OUTLET",
         help="only articles of this outlet (name or host name; repeatable)",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="print the answer as it streams (with --json: one event per line: citations, delta, done)",
     )
     generator_option(p)
     p.set_defaults(func=cmd_ask)
@@ -381,6 +435,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generator_option(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="serve the MCP tools over stdio (for agents)")
+    common(p)
+    generator_option(p)
+    p.set_defaults(func=cmd_mcp)
+
+    p = sub.add_parser("feedback", help="rated answers from the web chat and /v1/feedback")
+    actions = p.add_subparsers(dest="action", required=True)
+    p = actions.add_parser("export", help="write the rated answers as JSONL (an evaluation set)")
+    common(p)
+    p.add_argument("--out", default="-", help="output file (default: stdout)")
+    p.add_argument("--db", help="conversation store (default: <index>/conversations.sqlite3)")
+    p.set_defaults(func=cmd_feedback_export)
 
     p = sub.add_parser("bench", help="run the benchmarks (see qa.bench --help)")
     p.add_argument("rest", nargs=argparse.REMAINDER)

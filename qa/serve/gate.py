@@ -56,6 +56,9 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
     (_WRITES, re.compile(r"/v1/documents(/.*)?")),  # add, replace, remove articles
     (_WRITES, re.compile(r"/v1/index(/.*)?")),  # re-index
+    # Everyone's conversations (an operator's view). One conversation, by its unguessable id,
+    # and asking, saving a turn or rating an answer are a reader's (qa.serve.conversation_api).
+    (frozenset({"GET", "HEAD"}), re.compile(r"/v1/conversations/?")),
     # Files into Gradio's upload folder; the page's upload/remove handlers check the role too.
     (frozenset({"POST"}), re.compile(r"/gradio_api/(upload|process_recording|stream/.*)/?")),
 )

@@ -21,10 +21,11 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
+from qa.conversations import ConversationStore
 from qa.errors import (
     DocumentError,
     Forbidden,
@@ -36,7 +37,9 @@ from qa.errors import (
     QAError,
     StorageError,
     StorageFull,
+    UnknownConversation,
     UnknownDocument,
+    UnknownModel,
 )
 from qa.pipeline import QA
 from qa.serve.api_routes import (
@@ -48,6 +51,7 @@ from qa.serve.api_routes import (
 )
 from qa.serve.gate import Gate, Tokens
 from qa.serve.limits import BodyLimit
+from qa.serve.stream import ClientGone, make_stoppable
 from qa.settings import Settings
 
 __all__ = ["create_api", "status_for", "validation_message"]
@@ -58,6 +62,8 @@ log = logging.getLogger("qa.serve.http")
 _STATUS: tuple[tuple[type[QAError], int], ...] = (
     (InvalidQuestion, 422),
     (UnknownDocument, 404),
+    (UnknownConversation, 404),
+    (UnknownModel, 404),
     (DocumentError, 400),
     (Forbidden, 403),
     (IndexLocked, 409),
@@ -110,6 +116,10 @@ def _add_error_handlers(app: FastAPI, settings: Settings) -> None:
     async def _bad_request(request: Request, exc: BadRequest) -> JSONResponse:
         return _error(exc.status, exc.message)
 
+    @app.exception_handler(ClientGone)
+    async def _gone(request: Request, exc: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody reads it: the client closed the connection
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, validation_message(list(exc.errors())))
@@ -130,6 +140,7 @@ def create_api(
     *,
     api_key: str | None = None,
     max_body_bytes: int | None = None,
+    conversations: ConversationStore | None = None,
 ) -> FastAPI:
     """The JSON API over `qa`, behind the gate. Mount the web UI on the result (see
     `qa.serve.web.create_app`); whatever is mounted or routed on it later is gated too.
@@ -137,7 +148,7 @@ def create_api(
     Tokens come from `settings` (`read_token`, `admin_token`; env QA_READ_TOKEN, QA_ADMIN_TOKEN,
     and QA_API_KEY as the admin token). `api_key`, when given, replaces the admin token ("" = no
     admin token). `max_body_bytes` defaults to `settings.max_document_bytes` plus multipart
-    framing.
+    framing. `conversations` defaults to the store beside the index (qa.conversations).
     """
     settings = settings or qa.settings
     if api_key is None and not settings.admin_token:
@@ -162,6 +173,8 @@ def create_api(
     app.add_middleware(Gate, tokens=tokens, session_hours=settings.session_hours)
     _add_offline_docs(app)
     _add_error_handlers(app, settings)
-    app.include_router(v1_router(qa, settings))
+    make_stoppable(qa)  # a client that disconnects stops its generation (qa.serve.stream)
+    store = conversations or ConversationStore.for_settings(settings)
+    app.include_router(v1_router(qa, settings, store))
     app.include_router(health_route(qa, settings))
     return app

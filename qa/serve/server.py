@@ -172,7 +172,8 @@ def serve(settings: Settings, sock: socket.socket, say: Callable[[str], None] = 
     for line in qa.recover():
         log.warning("%s", line)
     _load(qa, settings, say)
-    app = create_app(qa, settings)
+    host = sock.getsockname()[0]
+    app = create_app(qa, settings, host=host)  # host: the MCP transport's DNS-rebinding check
     finish_writes_on_shutdown(app, qa)
     config = uvicorn.Config(
         app,

@@ -1,12 +1,18 @@
 """The web chat: a Gradio Blocks page mounted at "/" on the HTTP API app.
 
-`create_app(qa)` is what `qa serve` runs (qa.serve.server): the JSON API (qa.serve.http) plus
-this page, behind the same gate (qa.serve.gate). The page has two tabs: the chat (answers stream
-in, the Sources panel shows one card per citation with the quote highlighted and an "open
-article" viewer) and the corpus (list, upload, remove). Upload and remove need the admin role,
-checked in the handlers (Gradio calls them by number through one queue route), and an upload is
-read only from the files Gradio received (qa.serve.uploads). All markup comes from
-qa.serve.render, which escapes every piece of article and question text.
+`create_app(qa)` is what `qa serve` runs (qa.serve.server): the JSON API (qa.serve.http), the MCP
+server at /mcp (qa.serve.mcp_server) and this page, all behind the same gate (qa.serve.gate).
+The page has two tabs: the chat and the corpus (list, upload, remove). The chat consumes the
+same event stream as the API (qa.serve.stream): the Sources panel (one card per citation, the
+quote highlighted, an "open article" viewer) is drawn from the `citations` event before the text
+arrives sentence by sentence. Every turn is saved (qa.conversations): a past conversation can be
+reopened, from the list of this browser's conversations (kept in its localStorage, not shown to
+other visitors) or by its link `/?conversation=<id>`, with the same words and numbered
+citations, and its follow-ups are read with its history; 👍/👎 (with an optional comment) is
+stored with the answer. Upload and remove need the admin role, checked in the handlers (Gradio
+calls them by number through one queue route), and an upload is read only from the files Gradio
+received (qa.serve.uploads). All markup comes from qa.serve.render, which escapes every piece of
+article and question text.
 """
 
 from __future__ import annotations
@@ -14,18 +20,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
 
+from qa.conversations import ConversationStore, answer_from_dict
+from qa.conversations import ask as ask_turn
 from qa.errors import InvalidQuestion, QAError
 from qa.pipeline import QA
-from qa.serve import render
+from qa.serve import mcp_server, render
 from qa.serve.api_routes import public_message
 from qa.serve.gate import require_admin
 from qa.serve.http import create_api
+from qa.serve.stream import answer_events
 from qa.serve.uploads import read_received
 from qa.settings import Settings
 from qa.types import Answer, Document
@@ -38,10 +48,21 @@ EXAMPLES = [
     "How many Dutch enterprises attended the conference?",
     "Dân số Hải Phòng là bao nhiêu?",
 ]
-HISTORY_TURNS = 4  # earlier questions passed to the core for follow-ups
-STREAM_DELAY = 0.02  # seconds between streamed pieces of an answer
+STREAM_DELAY = 0.05  # seconds between streamed sentences of an answer
+PAST_CONVERSATIONS = 50  # remembered per browser
 
 Messages = list[dict[str, Any]]
+# The chat's conversation: its id in the store (None until the first answer) and, for each
+# assistant message index of the chat, the turn it shows (feedback is given per message).
+Conversation = dict[str, Any]
+
+
+def new_conversation() -> Conversation:
+    return {"id": None, "turns": {}}
+
+
+def _bubble(answer: Answer) -> dict[str, Any]:
+    return {"role": "assistant", "content": render.answer_markdown(answer)}
 
 
 class ChatUI:
@@ -52,9 +73,14 @@ class ChatUI:
     """
 
     def __init__(
-        self, qa: QA, upload_folder: Path | None = None, received: set[str] | None = None
+        self,
+        qa: QA,
+        store: ConversationStore | None = None,
+        upload_folder: Path | None = None,
+        received: set[str] | None = None,
     ) -> None:
         self.qa = qa
+        self.store = store or ConversationStore.for_settings(qa.settings)
         self.upload_folder = upload_folder
         self.received: set[str] = set() if received is None else received
 
@@ -75,15 +101,15 @@ class ChatUI:
         self,
         message: str | None,
         messages: Messages | None,
-        turns: list[str] | None,
+        conversation: Conversation | None,
         since: str | None = None,
         until: str | None = None,
         sources: list[str] | None = None,
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """Chat handler: yields (chat, sources panel, textbox, turns) as the answer streams.
-        `since`, `until` and `sources` come from the filter control (empty: no filter)."""
+        """Chat handler: yields (chat, sources panel, textbox, conversation) as the answer
+        streams. An empty chat starts a new conversation. `since`, `until` and `sources` come
+        from the filter control (empty: no filter)."""
         question = (message or "").strip()
-        turns = list(turns or [])
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
@@ -93,27 +119,111 @@ class ChatUI:
                 f"the question has {len(question)} characters; the limit is {limit}"
             )
             refusal = [*(messages or []), {"role": "assistant", "content": "⚠️ " + str(error)}]
-            yield refusal, self._error(error), gr.skip(), turns
+            yield refusal, self._error(error), gr.skip(), conversation
             return
-        chat: Messages = [
-            *(messages or []),
-            {"role": "user", "content": render.md_escape(question)},
-        ]
-        yield chat, render.pending_html(), "", turns
+        messages = list(messages or [])
+        conversation = dict(conversation or {}) if messages else new_conversation()
+        chat: Messages = [*messages, {"role": "user", "content": render.md_escape(question)}]
+        yield chat, render.pending_html(), "", conversation
         try:
             given = {"since": (since or "").strip(), "until": (until or "").strip()}
             filters = {k: v for k, v in {**given, "sources": list(sources or [])}.items() if v}
-            answer = self.qa.answer(question, history=turns[-HISTORY_TURNS:] or None, **filters)
+            answer, turn = ask_turn(
+                self.qa, self.store, conversation.get("id"), question, **filters
+            )
         except QAError as exc:
-            chat.append({"role": "assistant", "content": "⚠️ " + render.md_escape(str(exc))})
-            yield chat, render.notice_html("error", str(exc)), "", turns
+            message = public_message(exc, self.qa.settings)
+            chat.append({"role": "assistant", "content": "⚠️ " + render.md_escape(message)})
+            yield chat, self._error(exc), "", conversation
             return
-        sources = render.sources_html(answer, self._documents_of(answer))
-        for piece in render.progressive(render.answer_markdown(answer)):
-            yield [*chat, {"role": "assistant", "content": piece}], gr.skip(), gr.skip(), gr.skip()
-            time.sleep(STREAM_DELAY)
-        final = [*chat, {"role": "assistant", "content": render.answer_markdown(answer)}]
-        yield final, sources, "", [*turns, question]
+        conversation = {
+            "id": turn["conversation_id"],
+            "turns": {**conversation.get("turns", {}), str(len(chat)): turn["n"]},
+        }
+        # The last step repeats every output: a client (gradio_client) keeps only the last one.
+        sources, text = render.placeholder_html(), ""
+        for event, data in answer_events(answer):
+            if event == "citations":  # the sources first, as on the API stream; the saved
+                # turn too, so that a 👍 on the growing message already finds it
+                sources = render.sources_html(answer, self._documents_of(answer))
+                yield gr.skip(), sources, gr.skip(), conversation
+            elif event == "delta":
+                text += data["text"]
+                yield (
+                    [*chat, _bubble(replace(answer, answer=text))],
+                    gr.skip(),
+                    gr.skip(),
+                    gr.skip(),
+                )
+                time.sleep(STREAM_DELAY)
+        # The textbox is left alone: it may already hold the next question, typed meanwhile.
+        yield [*chat, _bubble(answer)], sources, gr.skip(), conversation
+
+    def reopen(self, conversation_id: str | None) -> tuple[Any, Any, Any]:
+        """(chat, sources panel, conversation) of a saved conversation, as it was shown."""
+        if not conversation_id:
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            saved = self.store.get(conversation_id)
+        except QAError as exc:
+            return gr.skip(), render.notice_html("error", str(exc)), gr.skip()
+        chat: Messages = []
+        conversation: Conversation = {"id": saved["id"], "turns": {}}
+        verdicts: list[str | None] = []
+        last: Answer | None = None
+        for turn in saved["turns"]:
+            chat.append({"role": "user", "content": render.md_escape(turn["question"])})
+            conversation["turns"][str(len(chat))] = turn["n"]
+            last = answer_from_dict(turn["answer"])
+            chat.append(_bubble(last))
+            rated = (turn["feedback"] or {}).get("verdict")
+            verdicts.append({"up": "Like", "down": "Dislike"}.get(rated or ""))
+        sources = (
+            render.placeholder_html()
+            if last is None
+            else render.sources_html(last, self._documents_of(last))
+        )
+        return gr.update(value=chat, feedback_value=verdicts), sources, conversation
+
+    def reopen_from_link(self, request: gr.Request) -> tuple[Any, Any, Any]:
+        """Page load with `?conversation=<id>`: that conversation, else nothing changes."""
+        return self.reopen(request.query_params.get("conversation"))
+
+    def past(self, known: list[str] | None) -> Any:
+        """The past-conversations dropdown: this browser's conversations, newest first."""
+        ids = [i for i in known or [] if isinstance(i, str)][:PAST_CONVERSATIONS]
+        try:
+            recent = self.store.recent(ids=ids) if ids else []
+        except QAError:
+            recent = []
+        return gr.update(choices=[(f"{c['title']} ({c['turns']})", c["id"]) for c in recent])
+
+    def remember(
+        self, conversation: Conversation | None, known: list[str] | None
+    ) -> tuple[list[str], Any]:
+        """Put the shown conversation first in this browser's list; (list, dropdown)."""
+        current = (conversation or {}).get("id")
+        ids = [i for i in known or [] if i != current]
+        if current:
+            ids.insert(0, current)
+        ids = ids[:PAST_CONVERSATIONS]
+        return ids, self.past(ids)
+
+    def rate(
+        self, like: gr.LikeData, comment: str | None, conversation: Conversation | None
+    ) -> tuple[str, str]:
+        """👍/👎 on an assistant message: stored with its turn, with the comment box's text."""
+        n = (conversation or {}).get("turns", {}).get(str(like.index))
+        if n is None or not isinstance(like.liked, bool):
+            return render.notice_html(
+                "info", "Không có gì để đánh giá / Nothing to rate"
+            ), gr.skip()
+        verdict = "up" if like.liked else "down"
+        try:
+            self.store.set_feedback(conversation["id"], n, verdict, (comment or "").strip())
+        except QAError as exc:
+            return render.notice_html("error", str(exc)), gr.skip()
+        return render.notice_html("ok", "Cảm ơn! / Thanks — feedback saved."), ""
 
     # -- corpus ----------------------------------------------------------------------------
     def corpus(self) -> str:
@@ -201,7 +311,7 @@ def _chat_tab() -> tuple[Any, ...]:
                 height=520,
                 layout="bubble",
                 latex_delimiters=[],
-                feedback_options=None,
+                feedback_options=("Like", "Dislike"),
                 buttons=["copy"],
                 placeholder=(
                     "**Xin chào!** Hãy đặt câu hỏi về các bài báo trong kho.  \n"
@@ -239,12 +349,28 @@ def _chat_tab() -> tuple[Any, ...]:
                     elem_id="qa-outlets",
                 )
             gr.Examples(EXAMPLES, inputs=question, label="Ví dụ / Examples")
-            clear = gr.Button("Xoá hội thoại / Clear chat", variant="secondary", size="sm")
+            with gr.Row():
+                comment = gr.Textbox(
+                    elem_id="qa-feedback-comment",
+                    show_label=False,
+                    placeholder="Nhận xét (tuỳ chọn), rồi bấm Thích/Không thích / Comment (optional), then Like/Dislike",
+                    scale=4,
+                    max_lines=2,
+                )
+                feedback = gr.HTML(elem_id="qa-feedback-status", js_on_load=None)
+            with gr.Row():
+                past = gr.Dropdown(
+                    label="Hội thoại trước / Past conversations",
+                    choices=[],
+                    elem_id="qa-past",
+                    scale=4,
+                )
+                clear = gr.Button("Xoá hội thoại / Clear chat", variant="secondary", size="sm")
         with gr.Column(scale=2, min_width=300, elem_id="qa-sources-col"):
             sources = gr.HTML(
                 render.placeholder_html(), elem_id="qa-sources", js_on_load=render.SOURCES_JS
             )
-    return chatbot, question, ask, clear, sources, (since, until, outlets)
+    return chatbot, question, ask, clear, sources, comment, feedback, past, (since, until, outlets)
 
 
 def _corpus_tab() -> tuple[Any, ...]:
@@ -268,38 +394,57 @@ def _corpus_tab() -> tuple[Any, ...]:
     return status, table, upload
 
 
-def build_ui(qa: QA) -> gr.Blocks:
+def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
     """The Blocks page (not launched: mount it with `create_app`)."""
-    ui = ChatUI(qa)
+    ui = ChatUI(qa, store)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.HTML(HEADER, js_on_load=None)
-        turns = gr.State([])
+        conversation = gr.State(new_conversation())
+        # This browser's conversations, in its localStorage; the key survives restarts.
+        known = gr.BrowserState(
+            [], storage_key="qa-conversations", secret=ui.store.secret("browser-state")
+        )
         with gr.Tabs():
             with gr.Tab("Hỏi đáp / Ask", id="ask"):
-                chatbot, question, ask, clear, sources, filters = _chat_tab()
+                chat_tab = _chat_tab()
+                chatbot, question, ask, clear, sources, comment, feedback, past, filters = chat_tab
             with gr.Tab("Kho bài viết / Articles", id="corpus"):
                 status, table, upload = _corpus_tab()
 
         chat_io: dict[str, Any] = {
             "fn": ui.ask,
-            "inputs": [question, chatbot, turns, *filters],
-            "outputs": [chatbot, sources, question, turns],
+            "inputs": [question, chatbot, conversation, *filters],
+            "outputs": [chatbot, sources, question, conversation],
             "concurrency_limit": 8,
             "concurrency_id": "chat",
+            # A question sent while an answer still streams is asked once it ends (Gradio's
+            # default, "once", would drop it without a word).
+            "trigger_mode": "always_last",
             "show_progress": "hidden",
         }
-        question.submit(api_name="ask", **chat_io)
-        ask.click(api_visibility="private", **chat_io)
+        private: dict[str, Any] = {"api_visibility": "private"}
+        remember: dict[str, Any] = {
+            "fn": ui.remember,
+            "inputs": [conversation, known],
+            "outputs": [known, past],
+            **private,
+        }
+        question.submit(api_name="ask", **chat_io).then(**remember)
+        ask.click(**private, **chat_io).then(**remember)
         clear.click(
-            lambda: ([], render.placeholder_html(), "", []),
-            outputs=[chatbot, sources, question, turns],
-            api_visibility="private",
+            lambda: ([], render.placeholder_html(), "", new_conversation(), None),
+            outputs=[chatbot, sources, question, conversation, past],
+            **private,
         )
         chatbot.clear(
-            lambda: (render.placeholder_html(), []),
-            outputs=[sources, turns],
-            api_visibility="private",
+            lambda: (render.placeholder_html(), new_conversation()),
+            outputs=[sources, conversation],
+            **private,
         )
+        chatbot.like(
+            ui.rate, inputs=[comment, conversation], outputs=[feedback, comment], **private
+        )
+        past.input(ui.reopen, inputs=past, outputs=[chatbot, sources, conversation], **private)
         corpus_io: dict[str, Any] = {"show_progress": "minimal", "show_progress_on": [status]}
         upload.upload(
             ui.upload,
@@ -315,9 +460,13 @@ def build_ui(qa: QA) -> gr.Blocks:
             api_visibility="undocumented",
             **corpus_io,
         )
-        demo.load(ui.corpus, outputs=table, api_visibility="private")
-        demo.load(ui.outlets, outputs=filters[2], api_visibility="private")
-        table.change(ui.outlets, outputs=filters[2], api_visibility="private")
+        demo.load(ui.corpus, outputs=table, **private)
+        demo.load(ui.outlets, outputs=filters[2], **private)
+        table.change(ui.outlets, outputs=filters[2], **private)
+        demo.load(ui.past, inputs=known, outputs=past, **private)
+        demo.load(ui.reopen_from_link, outputs=[chatbot, sources, conversation], **private).then(
+            **remember
+        )
     ui.upload_folder, ui.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
     return demo
 
@@ -340,12 +489,22 @@ def _theme() -> gr.themes.Base:
     )
 
 
-def create_app(qa: QA, settings: Settings | None = None, *, api_key: str | None = None) -> FastAPI:
-    """The HTTP API with the chat page mounted at "/" (API docs at /docs), all behind the gate
-    of `create_api` (`api_key` as there)."""
+def create_app(
+    qa: QA,
+    settings: Settings | None = None,
+    *,
+    api_key: str | None = None,
+    host: str = "127.0.0.1",
+    conversations: ConversationStore | None = None,
+) -> FastAPI:
+    """The HTTP API, the MCP server at /mcp and the chat page at "/" (API docs at /docs), all
+    behind the gate of `create_api` (`api_key` as there). `host` is where the server listens
+    (the MCP transport's DNS-rebinding check uses it)."""
     settings = settings or qa.settings
-    app = create_api(qa, settings, api_key=api_key)
-    demo = build_ui(qa)
+    store = conversations or ConversationStore.for_settings(settings)
+    app = create_api(qa, settings, api_key=api_key, conversations=store)
+    mcp_server.mount(app, qa, host=host)
+    demo = build_ui(qa, store)
     gr.mount_gradio_app(
         app,
         demo,

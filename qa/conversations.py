@@ -1,0 +1,364 @@
+"""Saved conversations: every turn's question and answer object, and the feedback on it.
+
+One SQLite file (by default `<index dir>/conversations.sqlite3`, beside the index it answered
+from). The answer of a turn is stored as the JSON text of `Answer.to_dict()` exactly as it was
+sent, so a reloaded conversation shows the same words with the same numbered citations, whatever
+fields the answer object gains later: nothing here names them. No pickle: JSON columns only.
+
+The schema version is SQLite's `user_version`: an older file is migrated step by step when it is
+opened, a file written by a newer version of this code is refused rather than misread. Each operation opens its own connection (WAL journal), so the store
+is safe to share between threads and between the server and `qa feedback export`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from qa.errors import InvalidQuestion, QAError, UnknownConversation
+from qa.pipeline import QA
+from qa.settings import Settings
+from qa.types import Answer, Citation, ShortAnswer
+
+SCHEMA_VERSION = 2
+FILE_NAME = "conversations.sqlite3"
+# Earlier questions a follow-up is read with (the retriever uses the last one; more are kept for
+# the record). The web chat, conversation turns and chat completions all use this many.
+HISTORY_TURNS = 4
+VERDICTS = ("up", "down")
+# The answer's lists of passages (citations, related, conflicts, ...), whatever it gains later.
+CITATION_LISTS = tuple(f.name for f in fields(Answer) if "Citation" in str(f.type))
+_TITLE_CHARS = 80
+# One schema migration at a time in this process (switching a new file to WAL while another
+# connection opens it fails with "database is locked" instead of waiting).
+_MIGRATING = threading.Lock()
+
+# Schema changes, each from the version before it (the file's PRAGMA user_version) to the next;
+# a file is brought up to SCHEMA_VERSION when it is opened. Only add steps, never edit one.
+_MIGRATIONS: dict[int, str] = {
+    0: """
+CREATE TABLE conversations (
+    id      TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    title   TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE turns (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    n           INTEGER NOT NULL,
+    question    TEXT NOT NULL,
+    history     TEXT NOT NULL,  -- JSON list: the earlier questions the answer was read with
+    answer      TEXT NOT NULL,  -- JSON of Answer.to_dict(), byte for byte as first sent
+    created     TEXT NOT NULL,
+    verdict     TEXT CHECK (verdict IN ('up', 'down')),
+    comment     TEXT,
+    feedback_at TEXT,
+    PRIMARY KEY (conversation_id, n)
+);
+""",
+    # 1 -> 2: secrets that must outlive the process (the web chat's browser-state key).
+    1: """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+""",
+}
+
+
+def answer_json(answer: dict[str, Any]) -> str:
+    """The one serialisation of an answer object: compact UTF-8 JSON, keys in their order
+    (what Starlette's JSONResponse writes, so a stored answer and a sent one are the same bytes)."""
+    return json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _encodable(text: str, what: str) -> str:
+    """`text`, refused if it holds a lone surrogate (a valid JSON escape, not text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidQuestion(f"{what} contains invalid Unicode (a lone surrogate)") from exc
+    return text
+
+
+def _check_id(conversation_id: object) -> str:
+    if not isinstance(conversation_id, str) or not conversation_id.startswith("c_"):
+        raise UnknownConversation(f"unknown conversation id {conversation_id!r}")
+    return conversation_id
+
+
+class ConversationStore:
+    """Conversations in one SQLite file; created (with its folder) on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._ready = False
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ConversationStore:
+        return cls(settings.index_dir / FILE_NAME)
+
+    @contextmanager
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        if not self._ready:
+            self._migrate()
+        # Autocommit mode with an explicit BEGIN IMMEDIATE: the write lock is taken before the
+        # first read, so two turns added at once cannot both read the same next turn number.
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema, refuse a newer one. Under a process-wide lock and in one
+        IMMEDIATE transaction, so that threads or processes opening a file at once migrate it
+        once."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _MIGRATING:
+            version = self._create_or_check()
+        if version > SCHEMA_VERSION:
+            raise QAError(
+                f"{self.path}: conversation schema version {version} is newer than this "
+                f"qa understands ({SCHEMA_VERSION}); upgrade qa"
+            )
+        self._ready = True
+
+    def _create_or_check(self) -> int:
+        """The file's schema version as found (then brought up to SCHEMA_VERSION)."""
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("BEGIN IMMEDIATE")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            if version < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+            return version
+        except sqlite3.OperationalError as exc:  # a folder we may not write, a locked file
+            raise QAError(f"{self.path}: cannot open the conversation store ({exc})") from exc
+        except sqlite3.DatabaseError as exc:
+            raise QAError(f"{self.path}: not a conversation store ({exc})") from exc
+        finally:
+            db.close()
+
+    # -- conversations -------------------------------------------------------------------------
+    def create(self) -> dict[str, Any]:
+        """A new, empty conversation."""
+        # 128 random bits: an id is also the link that reopens the conversation.
+        conversation = {"id": "c_" + secrets.token_hex(16), "created": _now(), "title": ""}
+        with self._connect(write=True) as db:
+            db.execute(
+                "INSERT INTO conversations (id, created, title) VALUES (?, ?, ?)",
+                (conversation["id"], conversation["created"], ""),
+            )
+        return {**conversation, "turns": []}
+
+    def get(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation with every turn, oldest first; `UnknownConversation` if none."""
+        conversation_id = _check_id(conversation_id)
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT id, created, title FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownConversation(f"unknown conversation id {conversation_id!r}")
+            turns = db.execute(
+                "SELECT n, question, history, answer, created, verdict, comment, feedback_at "
+                "FROM turns WHERE conversation_id = ? ORDER BY n",
+                (conversation_id,),
+            ).fetchall()
+        return {
+            "id": row[0],
+            "created": row[1],
+            "title": row[2],
+            "turns": [_turn(conversation_id, t) for t in turns],
+        }
+
+    def recent(self, limit: int = 50, ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """The most recent conversations that have a turn (only those in `ids`, if given),
+        newest first."""
+        where, params = "", []
+        if ids is not None:
+            where = f"WHERE c.id IN ({','.join('?' * len(ids))})"
+            params = list(ids)
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT c.id, c.created, c.title, COUNT(t.n), MAX(t.created) AS last "
+                f"FROM conversations c JOIN turns t ON t.conversation_id = c.id {where} "
+                "GROUP BY c.id ORDER BY MAX(t.rowid) DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [
+            {"id": r[0], "created": r[1], "title": r[2], "turns": r[3], "updated": r[4]}
+            for r in rows
+        ]
+
+    def secret(self, name: str) -> str:
+        """A random secret kept in the file (created on first use), e.g. the key the web chat
+        encrypts its browser-side list of conversations with: it must survive restarts."""
+        with self._connect(write=True) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                (f"secret:{name}", secrets.token_urlsafe(32)),
+            )
+            return db.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"secret:{name}",)
+            ).fetchone()[0]
+
+    def history(self, conversation_id: str) -> list[str]:
+        """The questions asked so far, oldest first, for the next follow-up (at most
+        HISTORY_TURNS)."""
+        turns = self.get(conversation_id)["turns"]
+        return [t["question"] for t in turns][-HISTORY_TURNS:]
+
+    def add_turn(
+        self, conversation_id: str, question: str, history: list[str], answer: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Append a turn; returns it as `get` will show it."""
+        conversation_id = _check_id(conversation_id)
+        created = _now()
+        history_text, answer_text = json.dumps(history, ensure_ascii=False), answer_json(answer)
+        with self._connect(write=True) as db:
+            if not db.execute(
+                "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone():
+                raise UnknownConversation(f"unknown conversation id {conversation_id!r}")
+            n = db.execute(
+                "SELECT COALESCE(MAX(n), 0) + 1 FROM turns WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()[0]
+            db.execute(
+                "INSERT INTO turns (conversation_id, n, question, history, answer, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, n, question, history_text, answer_text, created),
+            )
+            if n == 1:
+                db.execute(
+                    "UPDATE conversations SET title = ? WHERE id = ?",
+                    (" ".join(question.split())[:_TITLE_CHARS], conversation_id),
+                )
+        return _turn(
+            conversation_id, (n, question, history_text, answer_text, created, None, None, None)
+        )
+
+    # -- feedback ------------------------------------------------------------------------------
+    def set_feedback(
+        self, conversation_id: str, n: int, verdict: str, comment: str = ""
+    ) -> dict[str, Any]:
+        """Record 👍 ("up") or 👎 ("down") and an optional comment on turn `n` (the latest
+        verdict replaces an earlier one)."""
+        conversation_id = _check_id(conversation_id)
+        if verdict not in VERDICTS:
+            raise QAError(f"verdict must be 'up' or 'down', not {verdict!r}")
+        _encodable(comment, "the comment")
+        at = _now()
+        with self._connect(write=True) as db:
+            updated = db.execute(
+                "UPDATE turns SET verdict = ?, comment = ?, feedback_at = ? "
+                "WHERE conversation_id = ? AND n = ?",
+                (verdict, comment, at, conversation_id, n),
+            ).rowcount
+        if not updated:
+            self.get(conversation_id)  # an unknown conversation says so
+            raise UnknownConversation(f"conversation {conversation_id} has no turn {n}")
+        return {"verdict": verdict, "comment": comment, "at": at}
+
+    def rated_turns(self) -> Iterator[dict[str, Any]]:
+        """Every turn with a verdict, oldest first: one evaluation case each (see
+        `qa.bench.feedback`)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT conversation_id, n, question, history, answer, created, verdict, "
+                "comment, feedback_at FROM turns WHERE verdict IS NOT NULL "
+                "ORDER BY feedback_at, conversation_id, n"
+            ).fetchall()
+        for row in rows:
+            turn = _turn(row[0], row[1:])
+            answer = turn["answer"]
+            yield {
+                "conversation_id": row[0],
+                "turn": turn["n"],
+                "question": turn["question"],
+                "history": turn["history"],
+                "language": answer.get("language", ""),
+                "answer": answer,
+                "citations": answer.get("citations", []),
+                "verdict": turn["feedback"]["verdict"],
+                "comment": turn["feedback"]["comment"],
+                "rated_at": turn["feedback"]["at"],
+            }
+
+
+def _turn(conversation_id: str, row: tuple[Any, ...]) -> dict[str, Any]:
+    n, question, history, answer, created, verdict, comment, feedback_at = row
+    return {
+        "conversation_id": conversation_id,
+        "n": n,
+        "question": question,
+        "history": json.loads(history),
+        "created": created,
+        "answer": json.loads(answer),
+        "feedback": (
+            None
+            if verdict is None
+            else {"verdict": verdict, "comment": comment or "", "at": feedback_at}
+        ),
+    }
+
+
+def ask(
+    qa: QA,
+    store: ConversationStore,
+    conversation_id: str | None,
+    question: str,
+    k: int | None = None,
+    **filters: Any,
+) -> tuple[Answer, dict[str, Any]]:
+    """Answer the next question of a conversation (None: start one), read with its earlier
+    questions (and `filters`: since, until, sources, as `QA.answer`), and save the turn;
+    returns the answer and the saved turn. Nothing is saved when the question is refused."""
+    history = store.history(conversation_id) if conversation_id is not None else []
+    text = _encodable(question, "the question")
+    answer = qa.answer(text, history=history or None, k=k, **filters)
+    if conversation_id is None:
+        conversation_id = store.create()["id"]
+    return answer, store.add_turn(conversation_id, question, history, answer.to_dict())
+
+
+def answer_from_dict(data: dict[str, Any]) -> Answer:
+    """The `Answer` a stored answer object describes (to render it again). Keys the dataclasses
+    do not have are ignored; the stored JSON stays the record."""
+    known = {f.name for f in fields(Citation)}
+
+    def citation(c: dict[str, Any]) -> Citation:
+        return Citation(**{k: v for k, v in c.items() if k in known})
+
+    values = {f.name: data[f.name] for f in fields(Answer) if f.name in data}
+    for name in CITATION_LISTS:
+        values[name] = [citation(c) for c in data.get(name, [])]
+    short = data.get("short_answer")
+    values["short_answer"] = ShortAnswer(**short) if short else None
+    return Answer(**values)
