@@ -1,4 +1,4 @@
-"""The grounding guard (qa.answering.grounding) on hand-written generations, good and bad.
+"""The grounding guard (qa.answering.grounding, .facts, .markers) on hand-written generations, good and bad.
 
 Passages are sentences of corpus/ (Vietnamese notation: decimal comma, thousands dot, day/month
 dates); answers are what a generator might write in English or Vietnamese.
@@ -10,16 +10,9 @@ import json
 
 import pytest
 
-from qa.answering.grounding import (
-    check,
-    claims,
-    extract_facts,
-    markers,
-    readings,
-    record,
-    renumber,
-    strip_markers,
-)
+from qa.answering.facts import extract_facts, readings
+from qa.answering.grounding import check, record
+from qa.answering.markers import claims, markers, renumber, strip_markers
 from qa.types import Answer
 
 PASSAGES = [

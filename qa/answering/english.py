@@ -3,7 +3,7 @@ that is not a number, a date, a period or a name with a known English form.
 
 * numbers swap their separators ("3,073" → "3.073", "58.000" → "58,000"), scales and
   currencies take English words and order ("hơn 3,073 tỷ USD" → "over USD 3.073 billion");
-* dates and periods read by `qa.answering.grounding` are written day-month-year ("7/8" → "7
+* dates and periods read by `qa.answering.facts` are written day-month-year ("7/8" → "7
   August", "từ ngày 14/11 đến ngày 21/11" → "14–21 November");
 * a name with an English form in the glossary takes it ("TP. Thâm Quyến" → "Shenzhen"); any
   other name is kept as written with its ASCII form ("Lê Tiến Châu (Le Tien Chau)").
@@ -15,7 +15,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from qa.answering.grounding import extract_facts
+from qa.answering.facts import extract_facts
 from qa.retrieve.lexical import GLOSSARY_PATH
 from qa.text import fold
 

@@ -31,7 +31,8 @@ from qa.answering.backends import (
 )
 from qa.answering.compose import MESSAGES
 from qa.answering.english import ascii_form, name
-from qa.answering.grounding import Failure, check, record, renumber, short_answer_failure
+from qa.answering.grounding import Failure, check, record, short_answer_failure
+from qa.answering.markers import renumber
 from qa.text import nfc
 from qa.types import Answer, Chunk, Citation, Document
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.answering.grounding import DATE_PATTERNS, PERIOD_PATTERNS
+from qa.answering.facts import DATE_PATTERNS, PERIOD_PATTERNS
 from qa.text import fold, is_vi_syllable
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answering.grounding import check, extract_facts
+from qa.answering.facts import extract_facts
+from qa.answering.grounding import check
 from qa.bench import pyplot, save
 from qa.bench.corpus import CORPUS, corpus_questions
 from qa.index.build import index_corpus
