@@ -120,11 +120,12 @@ def test_settings_and_cli_flag():
         2.5,
         64,
     )
-    from qa.serve.cli import _settings, build_parser
+    from qa.serve.cli import build_parser
+    from qa.serve.cli_commands import settings_from
 
     for command in (["ask", "q"], ["serve"]):
         args = build_parser().parse_args([*command, "--generator", "transformers:/m"])
-        assert _settings(args).generator == "transformers:/m"
+        assert settings_from(args).generator == "transformers:/m"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["index", "--generator", "x"])
 

