@@ -91,14 +91,6 @@ def test_answer_markdown_found_and_not_found():
     assert md.startswith("⚠ **The articles do not say.**") and "related passages" in md
 
 
-def test_progressive_prefixes():
-    text = render.answer_markdown(Answer("q", "vi", True, "một hai ba bốn năm sáu bảy. [1] [2]"))
-    pieces = list(render.progressive(text, words_per_step=2))
-    assert pieces[-1] == text and len(pieces) > 2
-    assert all(text.startswith(p) for p in pieces)
-    assert all(p.count("<sup>") == p.count("</sup>") for p in pieces)
-
-
 def test_passage_highlights_exact_span_and_escapes():
     doc = make_doc()
     c = cite(doc, QUOTE)

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from qa.conversations import ConversationStore
 from qa.pipeline import QA
-from qa.serve import mcp_server, render
+from qa.serve import mcp_server, render, web_assets
 from qa.serve.http import create_api
 from qa.serve.web_chat import ChatUI, new_conversation
 from qa.serve.web_corpus import CorpusUI
@@ -131,7 +131,7 @@ def _chat_tab() -> ChatTab:
                 clear = gr.Button("Xoá hội thoại / Clear chat", variant="secondary", size="sm")
         with gr.Column(scale=2, min_width=300, elem_id="qa-sources-col"):
             sources = gr.HTML(
-                render.placeholder_html(), elem_id="qa-sources", js_on_load=render.SOURCES_JS
+                render.placeholder_html(), elem_id="qa-sources", js_on_load=web_assets.SOURCES_JS
             )
     return ChatTab(
         chatbot, question, ask, clear, sources, comment, feedback, past, (since, until, outlets)
@@ -142,7 +142,7 @@ def _corpus_tab() -> tuple[Any, ...]:
     status = gr.HTML(elem_id="qa-corpus-status", js_on_load=None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            table = gr.HTML(elem_id="qa-corpus-table", js_on_load=render.CORPUS_JS)
+            table = gr.HTML(elem_id="qa-corpus-table", js_on_load=web_assets.CORPUS_JS)
         with gr.Column(scale=2, min_width=280):
             upload = gr.File(
                 label="Thêm bài viết (.txt, .md, trang .html đã lưu) / Add an article",
@@ -287,7 +287,7 @@ def create_app(
         demo,
         path="/",
         theme=_theme(),
-        css=render.CSS,
+        css=web_assets.CSS,
         footer_links=["api"],
         run_history=False,
         max_file_size=settings.max_document_bytes,

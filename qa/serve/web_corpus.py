@@ -96,7 +96,7 @@ class CorpusUI:
         return render.notice_html("ok", f"Đã xoá / Removed {doc_id}"), self.corpus()
 
     def remove_row(self, event: gr.EventData, request: gr.Request) -> tuple[str, str]:
-        """A row's remove button (render.CORPUS_JS sends {doc_id}): `remove`, admin role only;
+        """A row's remove button (web_assets.CORPUS_JS sends {doc_id}): `remove`, admin role only;
         the id is checked like any other."""
         data = event._data if isinstance(event._data, dict) else {}
         doc_id = data.get("doc_id")
