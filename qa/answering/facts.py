@@ -282,7 +282,14 @@ def extract_facts(text: str, language: str = "vi", notation: str | None = "vi") 
     """Dates, then numbers (with scale, percent and currency) of `text`. `language` chooses the
     spelled-out number words; `notation` how to read "58.000" when nothing else tells (None:
     both ways). Markers must be removed first (see `strip_markers`)."""
-    taken = [False] * len(text)
+    taken = [False] * len(text)  # characters already read as a period or a date
+    periods, dates = _periods_and_dates(text, taken)
+    quantities = _quantities(text, taken, language, notation)
+    return Facts(tuple(quantities), tuple(dates), tuple(periods))
+
+
+def _periods_and_dates(text: str, taken: list[bool]) -> tuple[list[PeriodFact], list[DateFact]]:
+    """Quarters and halves, then dates, of `text`; marks the characters they cover in `taken`."""
     periods: list[PeriodFact] = []
     for pattern, kind in PERIOD_PATTERNS:
         for match in pattern.finditer(text):
@@ -299,6 +306,14 @@ def extract_facts(text: str, language: str = "vi", notation: str | None = "vi") 
             if fact is not None:
                 dates.append(fact)
                 taken[match.start() : match.end()] = [True] * (match.end() - match.start())
+    return periods, dates
+
+
+def _quantities(
+    text: str, taken: list[bool], language: str, notation: str | None
+) -> list[Quantity]:
+    """The numbers of `text` outside `taken`, numerals and spelled-out words, each with the
+    scale, percent and currency written around it."""
     quantities: list[Quantity] = []
     spans = [(m.start(), m.end(), m.group(0), None) for m in _NUMERAL_RE.finditer(text)]
     if language in _NUMBER_WORD_RE:
@@ -345,7 +360,7 @@ def extract_facts(text: str, language: str = "vi", notation: str | None = "vi") 
                 currency=currency,
             )
         )
-    return Facts(tuple(quantities), tuple(dates), tuple(periods))
+    return quantities
 
 
 # -- support -----------------------------------------------------------------------------------
