@@ -91,26 +91,7 @@ def _chat_tab() -> ChatTab:
                     max_lines=4,
                 )
                 ask = gr.Button("Hỏi / Ask", variant="primary", scale=1, min_width=120)
-            with gr.Accordion("Lọc theo thời gian, nguồn / Filter by date, outlet", open=False):
-                with gr.Row():
-                    since = gr.Textbox(
-                        label="Từ ngày / Since",
-                        placeholder="2021, 2021-04, 2021-04-28",
-                        elem_id="qa-since",
-                        scale=1,
-                    )
-                    until = gr.Textbox(
-                        label="Đến ngày / Until",
-                        placeholder="2023-12-31",
-                        elem_id="qa-until",
-                        scale=1,
-                    )
-                outlets = gr.Dropdown(
-                    label="Nguồn báo / Outlets",
-                    choices=[],
-                    multiselect=True,
-                    elem_id="qa-outlets",
-                )
+            filters = _filter_controls()
             gr.Examples(EXAMPLES, inputs=question, label="Ví dụ / Examples")
             with gr.Row():
                 comment = gr.Textbox(
@@ -133,9 +114,32 @@ def _chat_tab() -> ChatTab:
             sources = gr.HTML(
                 render.placeholder_html(), elem_id="qa-sources", js_on_load=web_assets.SOURCES_JS
             )
-    return ChatTab(
-        chatbot, question, ask, clear, sources, comment, feedback, past, (since, until, outlets)
-    )
+    return ChatTab(chatbot, question, ask, clear, sources, comment, feedback, past, filters)
+
+
+def _filter_controls() -> tuple[Any, Any, Any]:
+    """The chat's filter: since, until (dates) and outlets (filled from the index on load)."""
+    with gr.Accordion("Lọc theo thời gian, nguồn / Filter by date, outlet", open=False):
+        with gr.Row():
+            since = gr.Textbox(
+                label="Từ ngày / Since",
+                placeholder="2021, 2021-04, 2021-04-28",
+                elem_id="qa-since",
+                scale=1,
+            )
+            until = gr.Textbox(
+                label="Đến ngày / Until",
+                placeholder="2023-12-31",
+                elem_id="qa-until",
+                scale=1,
+            )
+        outlets = gr.Dropdown(
+            label="Nguồn báo / Outlets",
+            choices=[],
+            multiselect=True,
+            elem_id="qa-outlets",
+        )
+    return since, until, outlets
 
 
 def _corpus_tab() -> tuple[Any, ...]:
