@@ -16,6 +16,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
+from qa.answering import listwise
 from qa.answering.reader import Reading
 from qa.retrieve.hybrid import ScoredSentence
 
@@ -79,13 +80,7 @@ def sentence_features(
 @lru_cache(maxsize=2)
 def weights(path: Path = RERANK_PATH) -> dict[str, tuple[list[float], float]]:
     """{group: (coefficients in FEATURES order, bias)}; empty when not fit yet."""
-    try:
-        table = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    if table.get("features") != list(FEATURES):
-        return {}
-    return {g: (v["coef"], v["bias"]) for g, v in table["groups"].items()}
+    return {g: (v["coef"], v["bias"]) for g, v in listwise.load(path, FEATURES).items()}
 
 
 def score(group: str, values: list[float]) -> float | None:
@@ -141,27 +136,6 @@ def _hit_at_1(rows: list[dict], coef: list[float], bias: float) -> float:
     return sum(hits) / max(len(hits), 1)
 
 
-def fit_listwise(rows: list[dict], l2: float = 0.005) -> list[float]:
-    """Weights maximising the mean log softmax-probability of the gold sentences."""
-    import numpy as np
-    from scipy.optimize import minimize
-
-    data = [(np.array(r["x"]), np.array(r["y"], float)) for r in rows if r["x"] and any(r["y"])]
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = 0.0, np.zeros_like(w)
-        for x, y in data:
-            s = x @ w
-            p = np.exp(s - s.max())
-            p /= p.sum()
-            gold = float((p * y).sum()) + 1e-12
-            total -= math.log(gold)
-            grad += x.T @ (p - p * y / gold)
-        return total / len(data) + l2 * float(w @ w), grad / len(data) + 2 * l2 * w
-
-    return minimize(loss, np.zeros(len(FEATURES)), jac=True, method="L-BFGS-B").x.tolist()
-
-
 def main() -> int:
     import numpy as np
 
@@ -170,7 +144,7 @@ def main() -> int:
     for group in ("vi", "en"):
         dev = [r for r in rows if r["group"] == group and r["dev"]]
         test = [r for r in rows if r["group"] == group and not r["dev"]]
-        coef = fit_listwise(dev)
+        coef = listwise.fit(dev, 0.005, len(FEATURES))
         table["groups"][group] = {"coef": coef, "bias": 0.0}
         baseline = [0.0] * len(FEATURES)
         baseline[FEATURES.index("retrieval")] = 1.0
