@@ -29,6 +29,23 @@ TYPES = (
     "other",
 )
 
+# Nouns for people: "<noun> nào" asks for a person ("Nữ diễn viên nào", "Hậu vệ Panther nào"),
+# and so does "Tên của <noun> … là gì".
+_PEOPLE = (
+    r"(?:nữ |nam )?(?:diễn viên|ca sĩ|cầu thủ|hậu vệ|tiền vệ|tiền đạo|trung vệ|thủ quân|thủ môn"
+    r"|vận động viên|huấn luyện viên|nhạc sĩ|nghệ sĩ|tác giả|tổng thống|thủ tướng|vua|hoàng đế"
+    r"|nữ hoàng|giáo sư|chủ tịch|bộ trưởng|giám đốc|lãnh đạo|nhà \w+|bác sĩ|kỹ sư|học giả"
+    r"|triết gia|linh mục|giáo hoàng|đối tác|doanh nhân|thành viên|quan chức)"
+)
+_PLACES = (
+    r"(?:thành phố|tỉnh|nước|quốc gia|châu lục|lục địa|khu vực|địa điểm|vùng|miền|quận|huyện"
+    r"|đảo|sông|bang|thủ đô|địa phương)"
+)
+_ORGANISATIONS = (
+    r"(?:công ty|tổ chức|cơ quan|doanh nghiệp|trường|đội|trung tâm|cảng|tập đoàn|hãng"
+    r"|ngân hàng|bộ|sở|ban|đảng|câu lạc bộ|đài|hiệp hội|viện|nhóm)"
+)
+
 # Vietnamese question phrases, matched on the lower-cased accented text, most specific first.
 # (type, pattern); the match is the question word whose place the answer takes.
 _VI_RULES: list[tuple[str, str]] = [
@@ -47,16 +64,18 @@ _VI_RULES: list[tuple[str, str]] = [
         r"khi nào|bao giờ|lúc nào|(?:ngày|năm|tháng|thời gian|thời điểm|thập niên|thế kỷ|dịp)"
         r" nào|hôm nào",
     ),
-    ("person", r"\bai\b|người nào|vị nào|nhân vật nào|cầu thủ nào|nhà \w+ nào"),
+    (
+        "person",
+        rf"\bai\b|(?:người|vị|nhân vật|{_PEOPLE})(?: \w+){{0,2}} nào"
+        rf"|^(?:họ|tên|họ và tên|họ tên)(?: của)? (?:{_PEOPLE}|người)\b(?:.*) là gì|^họ của",
+    ),
     (
         "place",
-        r"ở đâu|tại đâu|nơi nào|đâu|(?:thành phố|tỉnh|nước|quốc gia|châu lục|lục địa|khu vực"
-        r"|địa điểm|vùng|miền|quận|huyện|đảo|sông|bang|thủ đô|địa phương)(?: \w+){0,2} nào",
+        rf"ở đâu|tại đâu|nơi nào|đâu|{_PLACES}(?: \w+){{0,2}} nào|^tên(?: của)? {_PLACES}\b.* là gì",
     ),
     (
         "organisation",
-        r"(?:công ty|tổ chức|cơ quan|doanh nghiệp|trường|đội|trung tâm|cảng|tập đoàn|hãng"
-        r"|ngân hàng|bộ|sở|ban|đảng|câu lạc bộ|đài|hiệp hội|viện|nhóm)(?: \w+){0,2} nào",
+        rf"{_ORGANISATIONS}(?: \w+){{0,2}} nào|^tên(?: của)? {_ORGANISATIONS}\b.* là gì",
     ),
     ("other", r"\bgì\b|\bnào\b|thế nào|ra sao|tại sao|vì sao|như thế nào"),
 ]
@@ -105,7 +124,8 @@ class Asked:
     `left`/`right`: folded words just before/after the question word (Vietnamese only);
     `units`: the counted noun after "bao nhiêu" ("dự án"), folded, with alternatives (an
     English noun has several Vietnamese renderings); `head`: likewise the noun of "cảng nào",
-    "which port", or for a date the grain asked ("ngay", "nam", "thang").
+    "which port", or for a date the grain asked ("ngay", "nam", "thang"); `preceding` and
+    `following`: all content words before and after the question word (Vietnamese).
     """
 
     type: str
@@ -116,6 +136,8 @@ class Asked:
     units: tuple[tuple[str, ...], ...] = ()
     head: tuple[tuple[str, ...], ...] = ()
     plural: bool = False
+    preceding: tuple[str, ...] = ()  # content words before the question word (VI), folded
+    following: tuple[str, ...] = ()  # and after it: the answer stands between the two
 
 
 # A question typed as keywords, without a question word ("tổng vốn đầu tư của trung quốc vào
@@ -162,6 +184,8 @@ def analyze_vi(question: str) -> Asked:
     head: tuple[tuple[str, ...], ...] = ()
     if asked[-1:] == ["nao"] and len(asked) > 1:
         head = ((asked[0],),) if kind == "date" else (tuple(asked[:-1]),)
+    elif asked == ["nao"] and before:  # "Super Bowl nào", "vệ tinh nào": the noun asked
+        head = (tuple(before[-2:]), tuple(before[-1:]))
     # "thành phố nào": the noun is part of the question word, but also a word to match.
     extra = [t for t in asked if t not in STOPWORDS_FOLDED]
     plural = kind in ("place", "organisation", "person", "other") and bool(_VI_PLURAL.search(lower))
@@ -174,6 +198,8 @@ def analyze_vi(question: str) -> Asked:
         units,
         head,
         plural,
+        _content(before),
+        _content(after),
     )
 
 

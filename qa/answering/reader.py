@@ -7,9 +7,10 @@ stands ("Hải Phòng có bao nhiêu dự án" ~ "Hải Phòng có 405 dự án"
 anchors. A span that repeats the question ("Hải Phòng" when Hải Phòng is asked about) is not an
 answer.
 
-`read` scores every candidate of one sentence; `Reading.score` is also what re-ranks sentences
-and what the "not found" decision reads (a sentence with no span of the asked type near the
-asked words is evidence the articles do not say).
+`readings` scores every candidate of one sentence and `read` keeps the one the fitted span
+scorer ranks first (`qa.answering.span_score`); its hand-weighted `Reading.score` is what
+re-ranks sentences and what the "not found" decision reads (a sentence with no span of the
+asked type near the asked words is evidence the articles do not say).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qa.answering import span_score
+from qa.answering.phrases import anchored, gaps
 from qa.answering.question import Asked
 from qa.answering.spans import Span, Token, candidates, tokens
 from qa.text import STOPWORDS_FOLDED, fold
@@ -40,7 +43,7 @@ FIT: dict[str, dict[str, float]] = {
         "name": 0.5,
         "organisation": 0.5,
         "place": 0.5,
-        "person": 0.4,
+        "person": 0.5,
     },
 }
 _MODIFIERS = frozenset("hon gan khoang tren duoi gap chung xap xi toi".split())
@@ -67,6 +70,10 @@ class Reading:
     coverage: float = 0.0  # IDF-weighted share of the question's words in the whole sentence
     unit: bool = False  # a number followed by the counted noun ("405 dự án" for "bao nhiêu dự án")
     head: float = 0.0  # the span is the kind of thing the question names ("Cảng …", "7/8")
+    features: tuple[float, ...] = ()  # the values of span_score.FEATURES
+    # The fitted score that chose this span among the sentence's candidates; `score` is the
+    # hand-weighted one, the scale the sentence ranker and the "not found" model were fit on.
+    rank: float = 0.0
 
 
 def _folded(toks: list[Token]) -> list[str]:
@@ -121,81 +128,6 @@ def _head_bonus(asked: Asked, span: Span, toks: list[Token], folded: list[str], 
     return 0.0
 
 
-def _gaps(toks: list[Token], matched: list[bool], text: str) -> list[Span]:
-    """Runs of words between question words and punctuation: where an answer of no
-    particular type can be (at most 8 words, function words trimmed at both ends)."""
-    out = []
-    i = 0
-    while i < len(toks):
-        if matched[i] or not toks[i].text[0].isalnum():
-            i += 1
-            continue
-        j = i
-        while j < len(toks) and not matched[j] and toks[j].text[0].isalnum() and j - i < 8:
-            j += 1
-        a, b = i, j
-        while a < b and fold(toks[a].text) in STOPWORDS_FOLDED:
-            a += 1
-        while b > a and fold(toks[b - 1].text) in STOPWORDS_FOLDED:
-            b -= 1
-        if a < b:
-            out.append(
-                Span(toks[a].start, toks[b - 1].end, text[toks[a].start : toks[b - 1].end], "gap")
-            )
-        i = j
-    return out
-
-
-_CLAUSE_END = frozenset(',.;:()[]!?"“”')
-_MAX_ANCHORED = 7
-
-
-def _trimmed(toks: list[Token], a: int, b: int, text: str) -> Span | None:
-    while a < b and fold(toks[a].text) in STOPWORDS_FOLDED:
-        a += 1
-    while b > a and fold(toks[b - 1].text) in STOPWORDS_FOLDED:
-        b -= 1
-    if a >= b:
-        return None
-    return Span(toks[a].start, toks[b - 1].end, text[toks[a].start : toks[b - 1].end], "anchored")
-
-
-def _anchored(toks: list[Token], folded: list[str], asked: Asked, text: str) -> list[Span]:
-    """Vietnamese keeps the question word in place: after the words that preceded it in the
-    question ("… được gọi là [gì]" ~ "… được gọi là Lạt-ma") or before those that followed it
-    ("[Ai] đã giành …" ~ "Broncos đã giành …"), up to the clause's end."""
-    out = []
-    right = list(asked.right)
-    # The answer may replace the noun before the question word too ("dựa trên [thuộc tính
-    # chính] nào" ~ "dựa trên độ khó"): the left context is tried without its last 0-3 words.
-    lefts = [list(asked.left[: len(asked.left) - d]) for d in range(4) if len(asked.left) > d]
-    for p, left in ((p, left) for p in range(1, len(toks)) for left in lefts):
-        k = 0
-        while k < len(left) and p - 1 - k >= 0 and folded[p - 1 - k] == left[-1 - k]:
-            k += 1
-        if k >= 2 or (k == 1 and (left[-1] not in STOPWORDS_FOLDED or left[-1] == "la")):
-            end = p
-            while end < len(toks) and toks[end].text not in _CLAUSE_END and end - p < _MAX_ANCHORED:
-                end += 1
-            span = _trimmed(toks, p, end, text)
-            if span:
-                out.append(span)
-    for q in range(len(toks) - 1):
-        k = 0
-        while k < len(right) and q + k < len(toks) and folded[q + k] == right[k]:
-            k += 1
-        if k >= 2 or (k == 1 and right[0] not in STOPWORDS_FOLDED):
-            start = q
-            while (
-                start > 0 and toks[start - 1].text not in _CLAUSE_END and q - start < _MAX_ANCHORED
-            ):
-                start -= 1
-            span = _trimmed(toks, start, q, text)
-            if span:
-                out.append(span)
-    return out
-
-
 def _anchor(folded: list[str], i: int, j: int, asked: Asked) -> float:
     """1.0 per side where the words next to toks[i:j] are the question's words next to its
     question word (Vietnamese word order)."""
@@ -223,6 +155,7 @@ class _Sentence:
     total: float  # IDF mass of the question's words
     matched_at: tuple[int, ...]  # indices of the question's words
     ends: list[int]  # end offset of each token
+    regions: tuple[tuple[int, int], ...] = ()  # character ranges where the answer would stand
 
     def bounds(self, span: Span) -> tuple[int, int]:
         return (
@@ -237,10 +170,34 @@ def _pool(asked: Asked, sent: _Sentence, places: frozenset[str]) -> list[Span]:
     fits = FIT[asked.type]
     pool = [s for s in candidates(sent.text, places) if s.type in fits]
     if asked.type == "other" or not pool:
-        pool += _gaps(sent.toks, sent.matched, sent.text)
-    if asked.language == "vi" and "anchored" in fits:
-        pool += _anchored(sent.toks, sent.folded, asked, sent.text)
+        pool += gaps(sent.toks, sent.matched, sent.text)
+    if asked.language == "vi" and "anchored" in fits and asked.type not in _NAME_QUESTIONS:
+        pool += anchored(sent.toks, sent.folded, asked, sent.text)
     return pool
+
+
+_NAME_QUESTIONS = frozenset(["person", "organisation", "place", "list"])
+_SIDE = 15
+
+
+def _sides(asked: Asked, sent: _Sentence, i: int, j: int) -> float:
+    """Vietnamese keeps the question word in place, so the question's words before it should
+    occur before the answer and those after it, after: the IDF-weighted share found on the
+    right side, each discounted by its distance from toks[i:j]."""
+    total = found = 0.0
+    n = len(sent.folded)
+    sides = (
+        (asked.preceding, range(i - 1, max(-1, i - 1 - _SIDE), -1)),
+        (asked.following, range(j, min(n, j + _SIDE))),
+    )
+    for words, positions in sides:
+        for word in set(words):
+            weight = sent.idf(word)
+            total += weight
+            at = next((d for d, k in enumerate(positions) if sent.folded[k] == word), None)
+            if at is not None:
+                found += weight / (1 + at / 4)
+    return found / total if total else 0.0
 
 
 def _strip_asked(asked: Asked, sent: _Sentence, span: Span, head: float) -> Span | None:
@@ -270,6 +227,37 @@ def _shape(asked: Asked, span: Span, length: int) -> float:
     return 0.0
 
 
+def _next_word(sent: _Sentence, k: int, step: int) -> int | None:
+    """The index of the first content word from k on (in direction `step`, at most 2 function
+    words skipped), or None at punctuation or the sentence's end."""
+    for _ in range(3):
+        if not 0 <= k < len(sent.toks) or not sent.toks[k].text[0].isalnum():
+            return None
+        if sent.folded[k] not in STOPWORDS_FOLDED:
+            return k
+        k += step
+    return None
+
+
+def _adjacency(sent: _Sentence, i: int, j: int) -> tuple[float, float, float, float]:
+    """Whether a question word comes right before toks[i:j] and right after it (function words
+    aside, within the clause), the share of its words that are the question's, and whether
+    the nearest question word is in the same clause (no punctuation between)."""
+    before, after = _next_word(sent, i - 1, -1), _next_word(sent, j, 1)
+    inside = sum(sent.matched[i:j]) / max(j - i, 1)
+    nearest = min(sent.matched_at, key=lambda k: min(abs(k - i), abs(k - j + 1)), default=None)
+    clause = 0.0
+    if nearest is not None:
+        a, b = sorted((nearest, i if nearest < i else j - 1))
+        clause = float(all(sent.toks[k].text[0].isalnum() for k in range(a, b + 1)))
+    return (
+        float(before is not None and sent.matched[before]),
+        float(after is not None and sent.matched[after]),
+        inside,
+        clause,
+    )
+
+
 def _score(asked: Asked, sent: _Sentence, span: Span, coverage: float) -> Reading | None:
     """The reading of one candidate span, or None when it is not an answer."""
     i = sent.bounds(span)[0]
@@ -282,9 +270,13 @@ def _score(asked: Asked, sent: _Sentence, span: Span, coverage: float) -> Readin
         i = sent.bounds(span)[0]
     j = sent.bounds(span)[1]
     skip = STOPWORDS_FOLDED | _MODIFIERS if span.type in _QUANTITIES else STOPWORDS_FOLDED
+    if head:  # "Super Bowl nào" → "Super Bowl XXXIII": the asked noun is not the question's own
+        skip = skip | {h for hs in asked.head for h in hs}
     own = [sent.matched[k] for k in range(i, j) if sent.folded[k] not in skip]
-    if own and sum(own) > len(own) / 2:
-        return None  # the question's own words are not its answer
+    # The question's own words are not its answer; beside the asked noun, none of them
+    # ("Trung tâm kết nối khởi nghiệp" for "which startup center" is the noun asked, restated).
+    if own and sum(own) > (0 if head else len(own) / 2):
+        return None
     span, unit = _extend_unit(span, sent.toks, sent.folded, asked.units, sent.text)
     j = sent.bounds(span)[1]
     near = {sent.folded[k] for k in sent.matched_at if i - _WINDOW <= k < j + _WINDOW}
@@ -293,23 +285,75 @@ def _score(asked: Asked, sent: _Sentence, span: Span, coverage: float) -> Readin
     outside = [k for k in sent.matched_at if not i <= k < j]
     distance = min((i - k if k < i else k - j + 1 for k in outside), default=99)
     fit = FIT[asked.type].get(span.type, 0.2)
+    if asked.type == "count" and not asked.units and span.type in ("amount", "percent"):
+        fit = 0.8  # "Phí … là bao nhiêu?": nothing counted, so a sum of money answers too
     anchor = _anchor(sent.folded, i, j, asked) if asked.language == "vi" else 0.0
-    score = (
-        _shape(asked, span, j - i)
-        + head
-        + 2.0 * fit
-        + 1.5 * support
-        + 0.8 / (1 + distance / 3)
-        + 0.6 * unit
-        + 0.6 * anchor
+    if span.type in _NAMES and any(a <= span.start and span.end <= b for a, b in sent.regions):
+        anchor = max(anchor, 0.5)  # a name where the question word's neighbours put the answer
+    n = len(sent.toks)
+    values = (
+        _shape(asked, span, j - i),
+        head,
+        fit,
+        support,
+        1 / (1 + distance / 3),
+        float(unit),
+        anchor,
+        _sides(asked, sent, i, j),
+        min(j - i, 10) / 10,
+        float(span.type == "gap"),
+        float(span.type == "anchored"),
+        float(span.type in _NAMES),
+        float(span.type not in _NAMES and span.type not in ("gap", "anchored")),
+        float(sent.toks[i].cap),
+        i / n,
+        *_adjacency(sent, i, j),
     )
     # A number or a name of unknown kind takes the asked type when it fits; a phrase of no
     # type is "other"; a typed span keeps its own type.
     generic = span.type in ("number", "name", "gap", "anchored")
     kind = asked.type if generic and fit >= 0.5 else "other" if generic else span.type
     return Reading(
-        span.start, span.end, span.text, kind, score, fit, support, anchor, coverage, unit, head
+        span.start,
+        span.end,
+        span.text,
+        kind,
+        span_score.hand(values),
+        fit,
+        support,
+        anchor,
+        coverage,
+        unit,
+        head,
+        values,
+        span_score.rank(asked, values),
     )
+
+
+def readings(
+    asked: Asked,
+    text: str,
+    words: frozenset[str],
+    idf: Callable[[str], float],
+    places: frozenset[str] = frozenset(),
+) -> list[Reading]:
+    """Every candidate span of sentence `text` that can answer `asked`, scored.
+    `words`: folded syllables the question is about (for English questions, their glossary
+    translations); `idf` weighs them."""
+    toks = tokens(text)
+    if not toks:
+        return []
+    folded = _folded(toks)
+    matched = [w in words and w not in STOPWORDS_FOLDED for w in folded]
+    total = sum(idf(w) for w in words if w not in STOPWORDS_FOLDED) or 1.0
+    at = tuple(k for k, m in enumerate(matched) if m)
+    sent = _Sentence(text, toks, folded, matched, idf, total, at, _ends(toks))
+    if asked.language == "vi" and asked.type in _NAME_QUESTIONS:
+        regions = tuple((r.start, r.end) for r in anchored(toks, folded, asked, text))
+        sent = replace(sent, regions=regions)
+    coverage = sum(idf(w) for w in set(folded) if w in words and w not in STOPWORDS_FOLDED) / total
+    found = (_score(asked, sent, span, coverage) for span in _pool(asked, sent, places))
+    return [r for r in found if r is not None]
 
 
 def read(
@@ -319,17 +363,6 @@ def read(
     idf: Callable[[str], float],
     places: frozenset[str] = frozenset(),
 ) -> Reading | None:
-    """The best answering span of sentence `text` for `asked`, or None when it has no
-    candidate. `words`: folded syllables the question is about (for English questions, their
-    glossary translations); `idf` weighs them."""
-    toks = tokens(text)
-    if not toks:
-        return None
-    folded = _folded(toks)
-    matched = [w in words and w not in STOPWORDS_FOLDED for w in folded]
-    total = sum(idf(w) for w in words if w not in STOPWORDS_FOLDED) or 1.0
-    at = tuple(k for k, m in enumerate(matched) if m)
-    sent = _Sentence(text, toks, folded, matched, idf, total, at, _ends(toks))
-    coverage = sum(idf(w) for w in set(folded) if w in words and w not in STOPWORDS_FOLDED) / total
-    readings = (_score(asked, sent, span, coverage) for span in _pool(asked, sent, places))
-    return max((r for r in readings if r is not None), key=lambda r: r.score, default=None)
+    """The best answering span of sentence `text` for `asked` (see `readings`), or None when
+    it has no candidate."""
+    return max(readings(asked, text, words, idf, places), key=lambda r: r.rank, default=None)

