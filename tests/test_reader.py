@@ -123,7 +123,7 @@ def reading(question: str, sentence: str, language: str = "vi"):
         ("Kế hoạch thu hút đạt bao nhiêu phần trăm?", FDI, "153,68%", "percent"),
         ("Ai làm trưởng đoàn công tác của Hải Phòng?", LEADER, "Lê Tiến Châu", "person"),
         ("Đoàn công tác ở Hoa Kỳ từ ngày nào?", LEADER, "từ ngày 14/11 đến ngày 21/11", "period"),
-        # "ngày nào" asks a day: the fitted span scorer keeps the hand weight of the asked noun.
+        # "ngày nào" asks a day: the kind the question names comes before the fitted rank.
         ("Hội nghị xúc tiến đầu tư được tổ chức vào ngày nào?", SHENZHEN, "7/8", "date"),
         (
             "Hải Phòng kết nghĩa với những thành phố nào?",

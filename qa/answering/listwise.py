@@ -22,15 +22,9 @@ def load(path: Path, features: tuple[str, ...]) -> dict[str, dict]:
     return table["groups"]
 
 
-def fit(
-    rows: list[dict],
-    l2: float,
-    n_features: int,
-    bounds: list[tuple[float | None, float | None]] | None = None,
-) -> list[float]:
+def fit(rows: list[dict], l2: float, n_features: int) -> list[float]:
     """Weights maximising the mean log softmax-probability of the gold items (rows of
-    candidate features `x` with gold marks `y`), each
-    within its `bounds` (lower, upper; None = unbounded)."""
+    candidate features `x` with gold marks `y`)."""
     import numpy as np
     from scipy.optimize import minimize
 
@@ -47,5 +41,4 @@ def fit(
             grad += x.T @ (p - p * y / gold)
         return total / len(data) + l2 * float(w @ w), grad / len(data) + 2 * l2 * w
 
-    start = np.zeros(n_features)
-    return minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds).x.tolist()
+    return minimize(loss, np.zeros(n_features), jac=True, method="L-BFGS-B").x.tolist()

@@ -364,5 +364,7 @@ def read(
     places: frozenset[str] = frozenset(),
 ) -> Reading | None:
     """The best answering span of sentence `text` for `asked` (see `readings`), or None when
-    it has no candidate."""
-    return max(readings(asked, text, words, idf, places), key=lambda r: r.rank, default=None)
+    it has no candidate: the kind of thing the question names first ("7/8" for "ngày nào",
+    not "năm 2024"; "Cảng Los Angeles" for "cảng nào"), then the fitted rank."""
+    found = readings(asked, text, words, idf, places)
+    return max(found, key=lambda r: (r.head > 0, r.rank), default=None)
