@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from qa.answering.abstain import answerable, background_similarity, features, load_calibration
+from qa.answering.backends import Generator, make_generator
 from qa.answering.compose import compose
 from qa.answering.dated import stamp
 from qa.answering.evidence import weigh
-from qa.answering.generation import Generator, generate_answer, make_generator, passages_for
+from qa.answering.generation import generate_answer, passages_for
 from qa.errors import DocumentError, IndexLocked, InvalidQuestion, StorageError, UnknownDocument
 from qa.index.build import IndexReport, Progress, check_compatible
 from qa.index.embedding import Embedder, make_embedder

@@ -21,18 +21,16 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from qa.answering.generation import (
+from qa.answering.backends import (
     GeneratorError,
     LlamaCppGenerator,
     OpenAIGenerator,
     TransformersGenerator,
     UnknownGenerator,
-    build_messages,
-    generate_answer,
     make_generator,
-    passages_for,
     plain_prompt,
 )
+from qa.answering.generation import build_messages, generate_answer, passages_for
 from qa.errors import QAError
 from qa.pipeline import QA
 from qa.settings import Settings

@@ -15,10 +15,10 @@ import pytest
 from conftest import TINY_CHAT_TEMPLATE as CHAT_TEMPLATE
 from conftest import TINY_WORDS as WORDS
 
-from qa.answering.backends import LlamaCppGenerator, make_generator
+from qa.answering.backends import GeneratorError, LlamaCppGenerator, make_generator
 from qa.answering.backends.base import answer_pieces, plain_answer
 from qa.answering.backends.llamacpp import gguf_string
-from qa.answering.generation import GeneratorError, build_messages
+from qa.answering.generation import build_messages
 from qa.pipeline import QA
 from qa.settings import Settings
 

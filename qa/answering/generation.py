@@ -17,42 +17,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from qa.answering.backends import (
-    Generator,
-    GeneratorError,
-    LlamaCppGenerator,
-    Message,
-    OpenAIGenerator,
-    TransformersGenerator,
-    UnknownGenerator,
-    answer_start,
-    make_generator,
-    plain_prompt,
-)
+from qa.answering.backends import Generator, GeneratorError, Message
 from qa.answering.compose import MESSAGES
 from qa.answering.english import ascii_form, name
 from qa.answering.grounding import Failure, check, record, short_answer_failure
 from qa.answering.markers import renumber
 from qa.text import nfc
 from qa.types import Answer, Chunk, Citation, Document
-
-# The backends live in qa.answering.backends; these names stay importable from here.
-__all__ = [
-    "Generator",
-    "GeneratorError",
-    "LlamaCppGenerator",
-    "Message",
-    "OpenAIGenerator",
-    "TransformersGenerator",
-    "UnknownGenerator",
-    "answer_start",
-    "build_messages",
-    "generate_answer",
-    "make_generator",
-    "passages_for",
-    "plain_prompt",
-]
-
 
 # -- prompting ---------------------------------------------------------------------------------
 LANGUAGE_RULES = {
