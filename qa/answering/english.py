@@ -16,7 +16,7 @@ import unicodedata
 from functools import lru_cache
 
 from qa.answering.facts import extract_facts
-from qa.retrieve.lexical import GLOSSARY_PATH
+from qa.retrieve.lexical import glossary_entries
 from qa.text import fold
 
 MONTHS = (
@@ -105,13 +105,10 @@ def english_names() -> dict[str, str]:
     """Folded Vietnamese name → English name, from the glossary lines whose English side is
     capitalised ("the Netherlands	Hà Lan")."""
     names: dict[str, str] = {}
-    for line in GLOSSARY_PATH.read_text(encoding="utf-8").splitlines():
-        english, _, vietnamese = line.partition("\t")
-        head = english.removeprefix("the ")
-        if line.startswith("#") or not vietnamese or not head[:1].isupper():
-            continue
-        for name in vietnamese.split("|"):
-            names.setdefault(fold(name.strip()), english.strip())
+    for english, renderings in glossary_entries():
+        if english.removeprefix("the ")[:1].isupper():
+            for name in renderings:
+                names.setdefault(fold(name), english)
     return names
 
 

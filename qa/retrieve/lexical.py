@@ -191,6 +191,19 @@ class BM25:
 GLOSSARY_PATH = Path(__file__).resolve().parents[1] / "data" / "glossary_en_vi.tsv"
 
 
+def glossary_entries(path: Path = GLOSSARY_PATH) -> list[tuple[str, list[str]]]:
+    """The glossary's lines as (English phrase as written, its Vietnamese renderings); comments
+    and blank lines left out. Read by `Glossary` (lower-cased, for retrieval) and by
+    `qa.answering.english` (capitalised entries are the English names of places)."""
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        english, _, vietnamese = line.partition("\t")
+        entries.append((english.strip(), [v.strip() for v in vietnamese.split("|") if v.strip()]))
+    return entries
+
+
 class Glossary:
     """English → Vietnamese phrase glossary so that BM25 can read English questions.
 
@@ -200,14 +213,9 @@ class Glossary:
     """
 
     def __init__(self, path: Path = GLOSSARY_PATH, max_words: int = 4) -> None:
-        self.entries: dict[str, list[str]] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip() or line.startswith("#"):
-                continue
-            english, _, vietnamese = line.partition("\t")
-            self.entries[english.strip().lower()] = [
-                v.strip() for v in vietnamese.split("|") if v.strip()
-            ]
+        self.entries = {
+            english.lower(): renderings for english, renderings in glossary_entries(path)
+        }
         self.max_words = max_words
 
     def _lookup(self, phrase: str) -> list[str] | None:
