@@ -21,10 +21,10 @@ from qa.answering.dated import stamp
 from qa.answering.evidence import weigh
 from qa.answering.generation import generate_answer, passages_for
 from qa.errors import DocumentError, IndexLocked, InvalidQuestion, StorageError, UnknownDocument
+from qa.index import corpus_writes as corpus
 from qa.index.build import IndexReport, Progress, check_compatible
 from qa.index.embedding import Embedder, make_embedder
 from qa.index.store import IndexData, current_generation, load_index, read_manifest, verify_files
-from qa.ingest import corpus
 from qa.ingest.documents import (
     SUFFIXES,
     check_doc_id,
@@ -224,7 +224,7 @@ class QA:
         """Store articles in the corpus folder and index them in one run.
 
         Every file is validated before anything is written; the files and the index change
-        together or not at all (`qa.ingest.corpus`), so a bad batch, a full disk or a crash
+        together or not at all (`qa.index.corpus_writes`), so a bad batch, a full disk or a crash
         leaves corpus and index as they were. Adding the same content again re-embeds nothing
         (the index compares content hashes). Each new article may add at most
         `settings.max_upload_texts` passages and sentences, and must not repeat itself.

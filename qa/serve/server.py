@@ -7,7 +7,7 @@
   bodies too; idle keep-alive connections close after 5 s; headers over 16 KB are refused.
 - SIGTERM: uvicorn stops accepting, gives running requests `_GRACE` seconds, then exits (by
   the same signal, as uvicorn does); a corpus write still running in a worker thread is waited
-  for first, and finishes or rolls back (qa.ingest.corpus).
+  for first, and finishes or rolls back (qa.index.corpus_writes).
 - Start-up finishes or rolls back a write that a crash left half-done.
 """
 

@@ -43,14 +43,14 @@ from qa.errors import (
     StorageReadOnly,
 )
 from qa.index.build import IndexReport, Progress, update_index
+from qa.index.embed_store import discard_staging
 from qa.index.embedding import Embedder
-from qa.index.ingestion import discard_staging
 from qa.index.store import fsync_path, read_manifest, writer_lock
 from qa.ingest.documents import read_corpus
 from qa.settings import Settings
 from qa.types import Document
 
-log = logging.getLogger("qa.ingest.corpus")
+log = logging.getLogger("qa.index.corpus_writes")
 
 JOURNAL_DIR = ".qa-journal"
 _JOURNAL = "journal.json"
