@@ -1,24 +1,30 @@
-"""The README's examples, run as a new user would and compared with what the README shows.
+"""The examples of README.md and docs/*.md, run as a new user would and compared with what they show.
 
 Against a private copy of corpus/ and its index built with the real embedder (`fresh_index`),
 from a folder laid out like the repository (`corpus/`, `index/`, `.venv/bin/qa`):
 
+- in README.md and in every docs/*.md alike (a page's links are relative to it):
 - every `$ command` of a ```console block runs in bash, its stdout + stderr compared with the
   lines shown under it the doctest way (`...` matches any text, whitespace is normalised);
   `localhost:7860` is a real server on loopback;
-- the JSON answer object is compared field by field with `qa ask --json` of its question: ids,
+- a JSON answer object (a ```json block with "question" and "found") is compared field by field
+  with `qa ask --json` of its question, which the page names: ids,
   offsets, quotes, flags exactly; for the free text of `answer` only the numbers and [n] markers
   it shows; for scores only that they are numbers (`"..."` keys stand for fields left out);
-- the table of bad HTTP requests is sent to that server: status and error text;
-- the first ```python block runs as a doctest in a fresh process; the client snippets (the
-  OpenAI SDK, the MCP SDK) run against that server and must print the cited fact; the MCP
-  client configuration names a `qa mcp` command line the CLI accepts;
-- the benchmark tables between the bench markers are what `make bench` rendered from the saved
-  results in benchmarks/results/ (no number typed by hand), and they include cold starts on a
-  loaded machine, not only on a quiet one.
+- every row of a table of bad HTTP requests (`| `METHOD /path` `body` | status | error |`) is sent
+  to that server: status and error text;
+- a ```python block that starts with `>>> ` runs as a doctest in a fresh process; any other
+  ```python block is a client script (the OpenAI SDK, the MCP SDK) run against that server: it
+  must exit 0 and print, and those named in CLIENT_FACTS must print the cited fact;
+- an MCP client configuration (```json with "mcpServers") names a `qa mcp` command line the CLI
+  accepts;
+- the README's headline numbers are in the sections of benchmarks/RESULTS.md each row links to
+  (a cold start on a loaded machine among them), and RESULTS.md is what `make bench` renders
+  from the saved results in benchmarks/results/;
+- every relative link of a page leads to a file, and an anchor into a page to one of its headings.
 
-So a README edit that shows something the program does not do fails here, and so does a change
-of the program's facts (which sentence is cited, where, what status) that the README still shows.
+So an edit that shows something the program does not do fails here, and so does a change of the
+program's facts (which sentence is cited, where, what status) that a page still shows.
 """
 
 from __future__ import annotations
@@ -38,29 +44,56 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-README = (REPO / "README.md").read_text(encoding="utf-8")
+PAGES = {
+    path.relative_to(REPO).as_posix(): path.read_text(encoding="utf-8")
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+}
+README = PAGES["README.md"]
 TIMEOUT = 180
 FREE_TEXT = {"answer"}  # compared by the numbers and [n] markers it shows
 MEASURES = {"score", "confidence"}  # numbers that legitimately move with tuning
 _NUMBER = re.compile(r"\[\d+\]|\d+(?:[.,]\d+)*")
 
 
-def blocks(language: str) -> list[str]:
-    """The bodies of the README's fenced blocks in `language`."""
-    return re.findall(rf"^```{language}\n(.*?)^```", README, re.MULTILINE | re.DOTALL)
+def blocks(language: str, page: str | None = None) -> list[tuple[str, str]]:
+    """(page, body) of the fenced blocks in `language`, of one page or of all in order."""
+    return [
+        (name, body)
+        for name, text in PAGES.items()
+        if page in (None, name)
+        for body in re.findall(rf"^```{language}\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    ]
 
 
-def console_examples() -> list[tuple[str, str]]:
-    """(command, expected output) for every `$ ` line of the console blocks."""
-    examples: list[tuple[str, str]] = []
-    for block in blocks("console"):
+def console_examples() -> list[tuple[str, str, str]]:
+    """(page, command, expected output) for every `$ ` line of the console blocks."""
+    examples: list[tuple[str, str, str]] = []
+    for page, block in blocks("console"):
+        start = len(examples)
         for line in block.splitlines():
             if line.startswith("$ "):
-                examples.append((line[2:], ""))
-            elif examples:
-                command, want = examples[-1]
-                examples[-1] = (command, want + line + "\n")
+                examples.append((page, line[2:], ""))
+            elif len(examples) > start:
+                _, command, want = examples[-1]
+                examples[-1] = (page, command, want + line + "\n")
     return examples
+
+
+def doctests() -> list[tuple[str, str]]:
+    return [(page, body) for page, body in blocks("python") if body.startswith(">>> ")]
+
+
+def client_scripts() -> list[tuple[str, str]]:
+    return [(page, body) for page, body in blocks("python") if not body.startswith(">>> ")]
+
+
+def answer_objects() -> list[tuple[str, dict]]:
+    found = [(page, json.loads(body)) for page, body in blocks("json") if '"found"' in body]
+    return [(page, shown) for page, shown in found if "question" in shown]
+
+
+def ids(examples: list[tuple]) -> list[str]:
+    return [f"{page}:{what[:50]}" for page, what, *_ in examples]
 
 
 def matches(want: str, got: str) -> bool:
@@ -138,27 +171,49 @@ def run(command: str, cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def test_the_readme_has_examples_of_every_kind() -> None:
-    commands = [c for c, _ in console_examples()]
-    for needle in ("qa index", 'qa ask "', "--history", "--jsonl", "--index elsewhere", "curl"):
+def test_the_readme_has_one_example_per_door() -> None:
+    """What a user reads in five minutes: the two commands, the answer object, every door."""
+    assert len(README.encode()) <= 15_000, (
+        "the README is for reading in five minutes: move to docs/"
+    )
+    assert README.split("```", 2)[1].startswith("sh\nmake run") and "make test" in README[:600]
+    commands = [c for page, c, _ in console_examples() if page == "README.md"]
+    for needle in ("qa index", 'qa ask "', "curl"):
         assert any(needle in c for c in commands), needle
-    assert all(want.strip() for _, want in console_examples()), "a command without its output"
-    assert '"question"' in blocks("json")[0] and blocks("python")[0].startswith(">>> ")
+    assert [page for page, _ in answer_objects()] == ["README.md"]
+    assert [page for page, _ in doctests()][:1] == ["README.md"]
+    assert any("OpenAI(" in body for _, body in blocks("python", "README.md"))
+    assert any("mcpServers" in body for _, body in blocks("json", "README.md"))
+    assert "](benchmarks/RESULTS.md" in README
+
+
+def test_the_pages_keep_every_kind_of_example() -> None:
+    commands = [c for _, c, _ in console_examples()]
+    for needle in ("qa index", 'qa ask "', "--history", "--jsonl", "--index elsewhere", "curl -s "):
+        assert any(needle in c for c in commands), needle
+    assert any('"stream": true' in c for c in commands)
+    assert all(want.strip() for *_, want in console_examples()), "a command without its output"
+    for needle in CLIENT_FACTS:  # every client the pages show is run somewhere below
+        assert [page for page, body in client_scripts() if needle in body], needle
 
 
 @pytest.mark.parametrize(
-    ("command", "want"), console_examples(), ids=[c[:60] for c, _ in console_examples()]
+    ("page", "command", "want"), console_examples(), ids=ids(console_examples())
 )
-def test_console_example(command: str, want: str, user_dir, user_env, server) -> None:
+def test_console_example(page: str, command: str, want: str, user_dir, user_env, server) -> None:
     command = command.replace("localhost:7860", server.removeprefix("http://"))
     got = run(command, user_dir, user_env)
-    assert matches(want, got), f"$ {command}\n--- README shows:\n{want}--- the program says:\n{got}"
+    assert matches(want, got), f"$ {command}\n--- {page} shows:\n{want}--- the program says:\n{got}"
 
 
-def test_answer_object(user_dir, user_env) -> None:
-    shown = json.loads(blocks("json")[0])
+@pytest.mark.parametrize(
+    ("page", "shown"),
+    answer_objects(),
+    ids=[f"{p}:{s['question'][:50]}" for p, s in answer_objects()],
+)
+def test_answer_object(page: str, shown: dict, user_dir, user_env) -> None:
     question = shown["question"]
-    assert f'`qa ask --json "{question}"`' in README  # the README says where the JSON comes from
+    assert f'`qa ask --json "{question}"`' in PAGES[page]  # the page says where the JSON comes from
     got = run(f".venv/bin/qa ask --json {json.dumps(question)}", user_dir, user_env)
     actual = json.loads(got)
     assert not mismatches(shown, actual), "\n".join(mismatches(shown, actual))
@@ -168,23 +223,25 @@ _BAD = re.compile(r"^\| `(GET|POST|PUT|DELETE) (/\S+)`(?: `(.+?)`)? \| (\d{3}) \
 
 
 def test_bad_requests_table(server) -> None:
-    rows = _BAD.findall(README)
+    rows = [(page, *row) for page, text in PAGES.items() for row in _BAD.findall(text)]
     assert {int(status) for *_, status, _ in rows} >= {400, 404, 405, 422}
-    for method, path, body, status, error in rows:
+    for page, method, path, body, status, error in rows:
         content = body.encode() if body else None
         response = httpx.request(
             method, server + path, content=content, headers={"content-type": "application/json"}
         )
-        assert response.status_code == int(status), (method, path, body, response.text)
+        where = (page, method, path, body, response.text)
+        assert response.status_code == int(status), where
         assert response.json() == {"error": response.json()["error"]}
-        assert error in response.json()["error"], (method, path, body, response.text)
+        assert error in response.json()["error"], where
 
 
-def test_python_example_as_doctest(user_dir, user_env) -> None:
+@pytest.mark.parametrize(("page", "example"), doctests(), ids=ids(doctests()))
+def test_python_example_as_doctest(page: str, example: str, user_dir, user_env) -> None:
     """In a fresh process: `qa.answer` reads ./index, `Settings("my_corpus", "my_index")`."""
     script = (
         "import doctest, sys\n"
-        "test = doctest.DocTestParser().get_doctest(sys.stdin.read(), {}, 'README', 'README.md', 0)\n"
+        f"test = doctest.DocTestParser().get_doctest(sys.stdin.read(), {{}}, {page!r}, {page!r}, 0)\n"
         "runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)\n"
         "runner.run(test)\n"
         "print(f'{runner.tries - runner.failures}/{runner.tries} examples passed')\n"
@@ -192,7 +249,7 @@ def test_python_example_as_doctest(user_dir, user_env) -> None:
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
-        input=blocks("python")[0],
+        input=example,
         cwd=user_dir,
         env=user_env,
         capture_output=True,
@@ -200,36 +257,105 @@ def test_python_example_as_doctest(user_dir, user_env) -> None:
         timeout=TIMEOUT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (user_dir / "my_index" / "CURRENT").exists()
+    if '"my_index"' in example:
+        assert (user_dir / "my_index" / "CURRENT").exists()
 
 
-def test_benchmark_tables_are_the_measured_results() -> None:
-    from qa.bench.__main__ import END, MODULES, RESULTS, START
+# -- the headline numbers and benchmarks/RESULTS.md -----------------------------------------------
+RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
+_HEADLINE = re.compile(r"^\| (.+) \| (\[.+\]\(benchmarks/RESULTS\.md#.+\)) \|$", re.M)
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 
-    block = README.split(START, 1)[1].split(END, 1)[0]
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def sections(markdown: str) -> dict[str, str]:
+    """Anchor → the text of that heading's section (up to the next heading)."""
+    parts = re.split(r"^#{1,6} (.+)$", markdown, flags=re.M)
+    return {slug(parts[i]): parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def test_headline_numbers_are_the_measured_results() -> None:
+    """Each headline row's figures are in the RESULTS.md sections it links (none typed anew)."""
+    measured = sections(RESULTS_MD.read_text(encoding="utf-8"))
+    rows = _HEADLINE.findall(README)
+    assert len(rows) >= 5
+    for cells, links in rows:
+        label, *values = cells.split(" | ")
+        anchors = re.findall(r"\(benchmarks/RESULTS\.md#(.+?)\)", links)
+        assert all(a in measured for a in anchors), (label, anchors)
+        text = "".join(measured[a] for a in anchors)
+        figures = _FIGURE.findall(" ".join(values))
+        assert figures, label
+        assert not [f for f in figures if f not in text], (label, figures, anchors)
+    loaded = [cells for cells, _ in rows if "cold start" in cells and "loaded" in cells]
+    assert loaded, (
+        "the headline numbers show a cold start on a loaded machine, not only a quiet one"
+    )
+    assert "<!-- bench:" not in README  # make bench writes benchmarks/RESULTS.md, not the README
+
+
+def bench_runner() -> Any:
+    """`make bench`'s runner: the top-level `bench` package, or `qa.bench` where it still is."""
+    for name in ("bench.__main__", "qa.bench.__main__"):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as missing:
+            if missing.name not in {"bench", "qa.bench", name}:
+                raise
+    pytest.fail("no benchmark runner: neither bench/ nor qa/bench/")
+
+
+def test_benchmark_results_are_the_saved_measurements() -> None:
+    """benchmarks/RESULTS.md holds what each benchmark renders from its saved results."""
+    runner = bench_runner()
+    report = RESULTS_MD.read_text(encoding="utf-8")
     shown = 0
-    for name in MODULES:
-        saved = REPO / RESULTS / f"{name}.json"
+    for name in runner.MODULES:
+        saved = REPO / runner.RESULTS / f"{name}.json"
         if not saved.exists():
             continue
-        section = importlib.import_module(f"qa.bench.{name}").markdown(
-            json.loads(saved.read_text())
-        )
-        assert section in block, f"README's {name} tables differ from {saved}: run make bench"
+        module = importlib.import_module(f"{runner.__package__}.{name}")
+        section = module.markdown(json.loads(saved.read_text()))
+        assert section in report, f"{RESULTS_MD} differs from {saved}: run make bench --render"
         shown += 1
-    assert shown == len(MODULES)
-    loaded = json.loads((REPO / RESULTS / "concurrency.json").read_text())["results"]["loaded"]
+    assert shown == len(runner.MODULES)
+    loaded = json.loads((REPO / runner.RESULTS / "concurrency.json").read_text())["results"][
+        "loaded"
+    ]
     assert loaded["cold_start"]["qa ask (VI)"]["median_s"] > 0  # cold start with the cores busy
-    assert "| loaded |" in block
+    assert "| loaded |" in report
 
 
+_LINK = re.compile(r"\]\(([^()\s]+)\)")
+
+
+def leads_somewhere(page: str, target: str) -> bool:
+    path, _, anchor = target.partition("#")
+    file = (REPO / page).parent / path if path else REPO / page
+    if not file.exists():
+        return False
+    return not (anchor and file.suffix == ".md") or anchor in sections(file.read_text("utf-8"))
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_links_lead_somewhere(page: str) -> None:
+    """Relative links to files and anchors to headings (http(s) and mailto are not followed)."""
+    targets = [t for t in _LINK.findall(PAGES[page]) if not re.match(r"[a-z]+:", t)]
+    broken = [t for t in targets if not leads_somewhere(page, t)]
+    assert not broken, f"{page}: {broken}"
+
+
+# -- clients against the server ------------------------------------------------------------------
 CLIENT_FACTS = {"OpenAI(": "16 doanh nghiệp Hà Lan", "streamable_http_client": "3,073 tỷ USD"}
 
 
-@pytest.mark.parametrize("needle", sorted(CLIENT_FACTS))
-def test_client_snippet(needle: str, user_dir, user_env, server) -> None:
-    """The README's OpenAI and MCP snippets, run as written against the server (URL swapped)."""
-    (snippet,) = [b for b in blocks("python")[1:] if needle in b]
+@pytest.mark.parametrize(("page", "snippet"), client_scripts(), ids=ids(client_scripts()))
+def test_client_snippet(page: str, snippet: str, user_dir, user_env, server) -> None:
+    """A page's OpenAI and MCP snippets, run as written against the server (URL swapped)."""
     script = snippet.replace("http://127.0.0.1:7860", server.rstrip("/"))
     done = subprocess.run(
         [sys.executable, "-c", script],
@@ -240,13 +366,22 @@ def test_client_snippet(needle: str, user_dir, user_env, server) -> None:
         timeout=TIMEOUT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert CLIENT_FACTS[needle] in done.stdout, done.stdout
+    assert done.stdout.strip(), f"{page}: the snippet printed nothing"
+    for needle, fact in CLIENT_FACTS.items():
+        if needle in snippet:
+            assert fact in done.stdout, done.stdout
 
 
-def test_mcp_configuration_is_a_command_line_qa_accepts(user_dir, user_env) -> None:
-    (config,) = [json.loads(b) for b in blocks("json")[1:] if "mcpServers" in b]
-    (entry,) = config["mcpServers"].values()
+def mcp_configurations() -> list[tuple[str, str]]:
+    return [(page, body) for page, body in blocks("json") if "mcpServers" in body]
+
+
+@pytest.mark.parametrize(("page", "config"), mcp_configurations(), ids=ids(mcp_configurations()))
+def test_mcp_configuration_is_a_command_line_qa_accepts(
+    page: str, config: str, user_dir, user_env
+) -> None:
+    (entry,) = json.loads(config)["mcpServers"].values()
     assert entry["command"].endswith("/.venv/bin/qa") and entry["args"][0] == "mcp"
     usage = run(".venv/bin/qa mcp --help", user_dir, user_env)
     for flag in (a for a in entry["args"] if a.startswith("--")):
-        assert flag in usage, (flag, usage)
+        assert flag in usage, (page, flag, usage)
