@@ -32,7 +32,7 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 lint: install
-	$(VENV)/bin/ruff check qa tests
+	$(VENV)/bin/ruff check qa tests bench
 
 test: install browser lint
 	$(PY) -m pytest
@@ -48,7 +48,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench-extras: $(BENCH_STAMP)
 
 bench: install bench-extras
-	$(PY) -m qa.bench
+	$(PY) -m bench
 
 # A Milvus server on 127.0.0.1:19530 (its own network namespace; data in milvus-data/), in the
 # foreground: QA_VECTOR_STORE=milvus://127.0.0.1:19530 qa index. Ctrl+C stops it.

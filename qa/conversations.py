@@ -288,7 +288,7 @@ class ConversationStore:
 
     def rated_turns(self) -> Iterator[dict[str, Any]]:
         """Every turn with a verdict, oldest first: one evaluation case each (see
-        `qa.bench.feedback`)."""
+        `bench.feedback`)."""
         with self._connect() as db:
             rows = db.execute(
                 "SELECT conversation_id, n, question, history, answer, created, verdict, "

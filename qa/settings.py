@@ -73,7 +73,7 @@ class Settings:
     read_timeout: float = 30.0
     session_hours: float = 12.0
     # Abstention: probability of "answerable" below which the answer is "not found". The
-    # coefficients come from qa/calibration.json (fit on XQuAD, see qa.answering.calibrate).
+    # coefficients come from qa/calibration.json (fit on XQuAD, see bench.fit.calibrate).
     abstain_below: float | None = None
     # Generated answers (qa.answering.backends): "none" (extractive only), "llamacpp:<path.gguf>",
     # "transformers:<model id or path>" or "openai:<base_url>#<model>"; every generated answer

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.corpus import corpus_questions
 from qa import QA, Answer, IndexMissing, InvalidQuestion, Settings, UnknownEmbedder
 from qa.answering.compose import MESSAGES
-from qa.bench.corpus import corpus_questions
 
 Q = pytest.param
 # Known misses, measured and reported in the closing note of the core issue. Non-strict: the

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.bench import concurrency
+from bench import concurrency
 
 
 def test_concurrency_idle_smoke(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qa.bench import corpus, generation, ingest, news, scale, speed
-from qa.bench.corpus import corpus_questions
+from bench import corpus, generation, ingest, news, scale, speed
+from bench.corpus import corpus_questions
 
 
 def test_scale_10k(tmp_path: Path, milvus_server) -> None:

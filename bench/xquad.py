@@ -19,7 +19,7 @@ from qa.types import Document
 # Carried in the repository with its licence (benchmarks/data/xquad/README.md).
 DEFAULT_DIR = Path(
     os.environ.get(
-        "QA_XQUAD_DIR", Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "xquad"
+        "QA_XQUAD_DIR", Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "xquad"
     )
 )
 QUERY_SETS = ("vi", "en", "vi_unaccented")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.bench import pyplot, save
-from qa.bench.retrieval import bm25s_ranker, dense_chunks
-from qa.bench.xquad import load
+from bench import pyplot, save
+from bench.retrieval import bm25s_ranker, dense_chunks
+from bench.xquad import load
 from qa.index.build import index_corpus
 from qa.index.embedding import Embedder, make_embedder
 from qa.index.store import load_index
@@ -30,8 +30,8 @@ from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Document
 
-QUESTIONS_PATH = Path(__file__).resolve().parents[1] / "data" / "corpus_questions.tsv"
-CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+QUESTIONS_PATH = Path(__file__).resolve().parents[1] / "qa" / "data" / "corpus_questions.tsv"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 GROUPS = ("vi", "en", "unaccented")
 
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.bench import pyplot, save
-from qa.bench.retrieval import (
+from bench import pyplot, save
+from bench.retrieval import (
     answer_outcomes,
     build_qa,
     evaluate_retrieval,
     recall_metrics,
     retrieval_systems,
 )
-from qa.bench.xquad import QUERY_SETS, load_quick
+from bench.xquad import QUERY_SETS, load_quick
 from qa.index.embedding import make_embedder
 from qa.index.store import load_index
 from qa.settings import Settings

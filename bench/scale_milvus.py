@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.bench.vectors import DIM, K, dir_bytes, latency_ms, timing_row
+from bench.vectors import DIM, K, dir_bytes, latency_ms, timing_row
 from qa.index.milvus_server import MilvusServer
 from qa.index.vectorstore import open_store
 

@@ -1,7 +1,7 @@
 """Vector search at scale: FAISS index types in process, and a real Milvus server beside them.
 
 When should `Settings.faiss_factory` leave exact "Flat", and what does `Settings.vector_store =
-"milvus://…"` cost and give? Synthetic clustered 384-d unit vectors (`qa.bench.vectors`) at 10k,
+"milvus://…"` cost and give? Synthetic clustered 384-d unit vectors (`bench.vectors`) at 10k,
 100k and 1M; recall@10 is always against exact `Flat` on the same vectors and queries.
 
 FAISS: every index is built through `qa.index.store.build_faiss` (inner product on unit
@@ -10,9 +10,9 @@ rows are i.i.d.) and the rest is added afterwards; HNSW and IVF are filled in ba
 that overruns its time budget is stopped and reported instead of hanging the whole `make bench`.
 Latency is one query at a time on one thread.
 
-Milvus: see `qa.bench.scale_milvus` (a fresh server per row, everything through `open_store`);
+Milvus: see `bench.scale_milvus` (a fresh server per row, everything through `open_store`);
 its rows are at 100k and 1M (`scale_milvus.SIZES`) and have no time budget.
-The tables and the recommendation are written by `qa.bench.scale_report`.
+The tables and the recommendation are written by `bench.scale_report`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import faiss
 import numpy as np
 
-from qa.bench import scale_milvus
-from qa.bench.scale_report import markdown, plot  # noqa: F401 - the benchmark's interface
-from qa.bench.vectors import DIM, K, latency_ms, synthetic, timing_row
+from bench import scale_milvus
+from bench.scale_report import markdown, plot  # noqa: F401 - the benchmark's interface
+from bench.vectors import DIM, K, latency_ms, synthetic, timing_row
 from qa.index.milvus_server import MilvusServer
 from qa.index.store import build_faiss
 

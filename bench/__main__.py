@@ -1,4 +1,4 @@
-"""`make bench` / `python -m qa.bench [--quick] [--only NAME ...]`.
+"""`make bench` / `python -m bench [--quick] [--only NAME ...]`.
 
 Runs each benchmark module (quality, reader, abstention, corpus, news, peers, generation,
 speed, concurrency, ingest, scale), writes its results to benchmarks/results/NAME.json and its
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     sections = [_header(), ""]
     for name in MODULES:
-        module = importlib.import_module(f"qa.bench.{name}")
+        module = importlib.import_module(f"bench.{name}")
         saved = args.out / f"{name}.json"
         if name in measure:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)

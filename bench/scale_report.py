@@ -1,11 +1,11 @@
-"""Tables, recommendation and plot of the scale benchmark (`qa.bench.scale`)."""
+"""Tables, recommendation and plot of the scale benchmark (`bench.scale`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qa.bench import pyplot, save
-from qa.bench.vectors import gib
+from bench import pyplot, save
+from bench.vectors import gib
 
 HNSW_NOTE = "HNSW32: efConstruction 40, efSearch 64; IVF: nlist = 4·√n, nprobe 16"
 

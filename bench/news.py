@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from qa.bench import pyplot, save
-from qa.bench.xquad import QUERY_SETS, Question, load
+from bench import pyplot, save
+from bench.xquad import QUERY_SETS, Question, load
 from qa.index.build import index_corpus
 from qa.index.embedding import make_embedder
 from qa.index.store import load_index

@@ -23,9 +23,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from qa.bench import pyplot, save
-from qa.bench.retrieval import build_qa
-from qa.bench.xquad import load
+from bench import pyplot, save
+from bench.retrieval import build_qa
+from bench.xquad import load
 from qa.index.build import index_corpus
 from qa.index.embedding import Embedder, make_embedder
 from qa.index.store import load_index
@@ -34,7 +34,7 @@ from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Document
 
-CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 PARTS = ("corpus", "xquad", "build", "cold_start", "memory")
 LANGS = ("vi", "en")
 T = TypeVar("T")

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.bench import pyplot, save
-from qa.bench.speed import index_throughput
-from qa.bench.xquad import load
+from bench import pyplot, save
+from bench.speed import index_throughput
+from bench.xquad import load
 from qa.index.embedding import Embedder, make_embedder
 from qa.index.milvus_server import MilvusServer
 from qa.index.parallel import RayCluster, start_local_ray

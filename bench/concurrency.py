@@ -29,8 +29,8 @@ from pathlib import Path
 
 import httpx
 
-from qa.bench import pyplot, save
-from qa.bench.speed import CORPUS, QUESTIONS, _env, _log, _stats, cold_start
+from bench import pyplot, save
+from bench.speed import CORPUS, QUESTIONS, _env, _log, _stats, cold_start
 from qa.index.embedding import make_embedder
 from qa.pipeline import QA
 from qa.settings import Settings

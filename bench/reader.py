@@ -6,7 +6,7 @@ XQuAD-vi, Artetxe et al. 2020). Ours finds the paragraph itself among 240.
 English questions are scored twice: the Vietnamese span against the Vietnamese gold, and its
 English rendering against the English gold.
 
-    python -m qa.bench.reader --diagnose [dev|test] [vi|en|vi_unaccented]   # per-question misses
+    python -m bench.reader --diagnose [dev|test] [vi|en|vi_unaccented]   # per-question misses
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench import pyplot, save
+from bench.retrieval import answer_tokens, build_qa, token_f1
+from bench.xquad import QUERY_SETS, Question, load, load_quick, split
 from qa.answering.evidence import READ_TOP, asked_of, weigh
-from qa.bench import pyplot, save
-from qa.bench.retrieval import answer_tokens, build_qa, token_f1
-from qa.bench.xquad import QUERY_SETS, Question, load, load_quick, split
 from qa.index.embedding import make_embedder
 from qa.pipeline import QA
 from qa.settings import Settings

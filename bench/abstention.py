@@ -1,6 +1,6 @@
 """The "not found" trade-off on XQuAD held-out articles, with the shipped calibration.
 
-Uses the same setting as `qa.answering.calibrate` (index without some paragraphs and some articles) and
+Uses the same setting as `bench.fit.calibrate` (index without some paragraphs and some articles) and
 sweeps the decision threshold: the share of unanswerable questions refused against the share of
 answerable ones wrongly refused, per language group, on the test articles only.
 """
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import pyplot, save
+from bench.fit.calibrate import GROUPS, collect, is_indexed
+from bench.retrieval import build_qa
+from bench.xquad import load
 from qa.answering.abstain import FEATURES, load_calibration
-from qa.answering.calibrate import GROUPS, collect, is_indexed
-from qa.bench import pyplot, save
-from qa.bench.retrieval import build_qa
-from qa.bench.xquad import load
 from qa.index.embedding import make_embedder
 from qa.settings import Settings
 

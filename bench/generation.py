@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import pyplot, save
+from bench.corpus import CORPUS, corpus_questions
 from qa.answering.facts import extract_facts
 from qa.answering.grounding import check
-from qa.bench import pyplot, save
-from qa.bench.corpus import CORPUS, corpus_questions
 from qa.index.build import index_corpus
 from qa.index.embedding import make_embedder
 from qa.pipeline import QA
