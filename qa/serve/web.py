@@ -26,7 +26,7 @@ from fastapi import FastAPI
 
 from qa.conversations import ConversationStore
 from qa.pipeline import QA
-from qa.serve import mcp_server, render, web_assets
+from qa.serve import mcp_server, render, web_assets, web_inputs
 from qa.serve.http import create_api
 from qa.serve.web_chat import ChatUI, new_conversation
 from qa.serve.web_corpus import CorpusUI
@@ -304,4 +304,7 @@ def create_app(
     # any server file could be copied into the cache (and /dev/zero read forever). Marking them
     # launched turns that check on; the upload handler checks again (qa.serve.uploads).
     demo.has_launched = True
+    # Each handler's inputs are checked before Gradio preprocesses them: no component or file
+    # message, FileData or path where the page's own UI sends text (qa.serve.web_inputs).
+    web_inputs.guard(demo)
     return app
