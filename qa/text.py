@@ -10,6 +10,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from qa import lexicon
+
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -25,31 +27,6 @@ _VI_SYLLABLE_RE = re.compile(
     r"ai|ao|au|ay|eo|eu|ia|ie|iu|oa|oe|oi|oo|ua|ue|ui|uo|uu|uy|ye|"
     r"a|e|i|o|u|y)"
     r"(ch|ng|nh|[cmnpt])?$"
-)
-
-# English function words that are not also common Vietnamese syllables.
-EN_STOPWORDS = frozenset(
-    """the of and what which who whom whose when where why how many much is are was were did does
-    do has have had been be by for from with about into their there they them its it's this that
-    these those will would should could can an as at or not any some than then""".split()
-)
-
-# Question and function words that carry no topical content. Folded, so they match with or
-# without diacritics. Used by the lexical channel and by answerability features.
-STOPWORDS_FOLDED = frozenset(
-    """la cua va co cac nhung mot duoc cho voi trong tai den tu nay do khi thi ma nao gi ai bao
-    nhieu sao the nhu ve da dang se bi boi de hay hoac cung khong phai rat lai nua con ra vao
-    len nguoi viec ngay nam thang o day kia ay ho no chung minh vay the of and what which who
-    whom whose when where why how many much is are was were did does do has have had been be by
-    for from with about into their there they them its this that these those will would should
-    could can an as at or not in on to a""".split()
-)
-
-# Unaccented Vietnamese function and question words that are not English words.
-VI_FUNCTION_WORDS = frozenset(
-    """la cua cac nhung mot duoc cho voi trong tai den nay khi nao gi ai bao nhieu sao nhu ve da
-    dang se bi boi hay hoac cung khong phai rat lai nua nguoi nam thang ngay nhat the gia tri
-    dau vao tu nhieu it hon""".split()
 )
 
 
@@ -68,6 +45,18 @@ def fold(text: str) -> str:
     """Lower-case and strip diacritics (đ → d) so unaccented queries match accented text."""
     decomposed = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
     return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+# Function words, from the lexicon's function_words.tsv (one list, with the roles each word
+# plays). English ones that are not also common Vietnamese syllables, and unaccented Vietnamese
+# ones that are not English words, tell the language of an unaccented question:
+EN_STOPWORDS = frozenset(lexicon.function_words("en", "language"))
+VI_FUNCTION_WORDS = frozenset(fold(w) for w in lexicon.function_words("vi", "language"))
+# Question and function words that carry no topical content. Folded, so they match with or
+# without diacritics. Used by the lexical channel and by answerability features.
+STOPWORDS_FOLDED = frozenset(fold(w) for w in lexicon.function_words("vi", "stop")) | frozenset(
+    lexicon.function_words("en", "stop")
+)
 
 
 def words(text: str) -> list[str]:

@@ -13,11 +13,13 @@ sentence (exact offsets) in `Answer.conflicts`: it does not pick one silently.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
+from typing import Protocol
 
+from qa import lexicon
 from qa.ingest.dates import MONTHS_EN, Period, dating, parse_period, reference_day
-from qa.retrieve.filters import NewsView
 from qa.text import folded_words
 from qa.types import Answer, Citation, Document, Sentence
 
@@ -44,7 +46,8 @@ WORDS = {
         "gives": "gives",
     },
 }
-_ROMAN_OUT = ("", "I", "II", "III", "IV")
+_ROMAN = lexicon.ordinals("roman")  # "i" → 1 … "iv" → 4
+_ROMAN_OUT = ("", *(r.upper() for r in sorted(_ROMAN, key=_ROMAN.__getitem__)))
 
 
 # -- wording dates -------------------------------------------------------------------------------
@@ -101,11 +104,22 @@ def reported(iso: str, language: str) -> str:
 
 
 # -- the answer --------------------------------------------------------------------------------
+class NewsIndex(Protocol):
+    """What dating an answer reads of the loaded articles (`qa.retrieve.filters.NewsView`)."""
+
+    @property
+    def documents(self) -> Mapping[str, Document]: ...
+
+    def metadata(self, doc_id: str) -> dict[str, object]: ...
+
+    def sentences_of(self, doc_id: str) -> list[Sentence]: ...
+
+
 def _language(answer: Answer) -> str:
     return "en" if answer.language == "en" else "vi"
 
 
-def annotate(citation: Citation, document: Document, news: NewsView, language: str) -> Citation:
+def annotate(citation: Citation, document: Document, news: NewsIndex, language: str) -> Citation:
     """The citation with its article's outlet, URL, copies and the date its fact holds."""
     meta = news.metadata(document.doc_id)
     mention = dating(citation.quote, reference_day(document.date))
@@ -156,7 +170,7 @@ def _aligned(quote: str, sentences: list[Sentence]) -> Sentence | None:
     return best if best_share >= SAME_SENTENCE else None
 
 
-def conflicts(citation: Citation, news: NewsView, first_n: int) -> list[Citation]:
+def conflicts(citation: Citation, news: NewsIndex, first_n: int) -> list[Citation]:
     """Sentences of the story's copies that state the quoted fact with other numbers."""
     mine = sorted(_NUMBER.findall(citation.quote))
     found = []
@@ -164,7 +178,7 @@ def conflicts(citation: Citation, news: NewsView, first_n: int) -> list[Citation
         sentence = _aligned(citation.quote, news.sentences_of(other["doc_id"]))
         if sentence is None or sorted(_NUMBER.findall(sentence.text)) == mine:
             continue
-        document = news.data.documents[other["doc_id"]]
+        document = news.documents[other["doc_id"]]
         found.append(
             Citation(
                 n=first_n + len(found),
@@ -197,13 +211,13 @@ def _differ(group: list[Citation], language: str) -> str:
     return f"{words['differ']}: " + "; ".join(rows) + "."
 
 
-def stamp(answer: Answer, news: NewsView, question: str | None = None) -> Answer:
+def stamp(answer: Answer, news: NewsIndex, question: str | None = None) -> Answer:
     """The answer with dated, sourced citations, one note line per citation, and the figures
     copies of a cited story disagree on. `question` is the question as asked (retrieval may
     have read it without the outlet it names)."""
     answer = replace(answer, question=question or answer.question)
     language = _language(answer)
-    documents = news.data.documents
+    documents = news.documents
 
     def annotated(items: list[Citation]) -> list[Citation]:
         return [

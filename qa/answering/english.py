@@ -15,65 +15,19 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from qa import lexicon
 from qa.answering.facts import extract_facts
 from qa.retrieve.lexical import glossary_entries
 from qa.text import fold
 
-MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
-_MODIFIERS = {
-    "hơn": "over",
-    "trên": "over",
-    "gần": "nearly",
-    "khoảng": "about",
-    "chừng": "about",
-    "xấp xỉ": "about",
-    "dưới": "under",
-    "tới": "up to",
-    "ít nhất": "at least",
-    "tối đa": "at most",
-    "tổng cộng": "in total",
-}
-_SCALES = {
-    "nghìn tỷ": "trillion",
-    "ngàn tỷ": "trillion",
-    "nghìn": "thousand",
-    "ngàn": "thousand",
-    "triệu": "million",
-    "tỷ": "billion",
-    "tỉ": "billion",
-    "trăm": "hundred",
-}
-_CURRENCIES = {
-    "usd": "USD",
-    "us$": "USD",
-    "$": "USD",
-    "đô la mỹ": "USD",
-    "đô la": "USD",
-    "đô": "USD",
-    "đồng": "VND",
-    "vnd": "VND",
-    "vnđ": "VND",
-    "euro": "EUR",
-    "eur": "EUR",
-    "€": "EUR",
-    "nhân dân tệ": "CNY",
-    "yên": "JPY",
-    "bảng anh": "GBP",
-    "bảng": "GBP",
-}
-_UNITS = {
-    "năm": "year",
-    "tháng": "month",
-    "tuần": "week",
-    "ngày": "day",
-    "giờ": "hour",
-    "phút": "minute",
-    "giây": "second",
-    "thế kỷ": "century",
-    "lần": "time",
-}
+MONTHS = [m.capitalize() for m in lexicon.month_names()]
+# The Vietnamese number modifiers with their English ("hơn" → "over"; "gấp" → "… times" by rule),
+# scales ("tỷ" → "billion"), currencies ("yên" → "JPY") and units ("tháng" → "month"): the
+# lexicon's lists (qa/data/lexicon/), shared with the reader and the grounding check.
+_MODIFIERS = {m.phrase: m.english for m in lexicon.modifiers("vi") if m.english}
+_SCALES = {w: s.english for w, s in lexicon.scales().items() if s.language == "vi"}
+_CURRENCIES = dict(lexicon.currencies())
+_UNITS = {u.vietnamese: u.english for u in lexicon.units()}
 
 
 def _alternation(words: object) -> str:
@@ -81,7 +35,8 @@ def _alternation(words: object) -> str:
 
 
 _QUANTITY_RE = re.compile(
-    rf"^(?:(?P<mod>{_alternation(_MODIFIERS)}|gấp)\s+)?(?P<pre>US\$|\$|€)?\s*"
+    rf"^(?:(?P<mod>{_alternation(m.phrase for m in lexicon.modifiers('vi'))})\s+)?"
+    rf"(?P<pre>US\$|\$|€)?\s*"
     rf"(?P<num>\d+(?:[.,]\d+)*)\s*(?P<scale>{_alternation(_SCALES)})?\s*"
     rf"(?P<cur>{_alternation(_CURRENCIES)})?\s*(?P<pct>%|phần trăm)?\s*(?P<rest>.*)$",
     re.I,

@@ -23,61 +23,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from qa import lexicon
+
 # -- numbers -----------------------------------------------------------------------------------
-SCALES = {
-    "nghìn tỷ": (1e12, "vi"),
-    "ngàn tỷ": (1e12, "vi"),
-    "nghìn": (1e3, "vi"),
-    "ngàn": (1e3, "vi"),
-    "triệu": (1e6, "vi"),
-    "tỷ": (1e9, "vi"),
-    "tỉ": (1e9, "vi"),
-    "thousand": (1e3, "en"),
-    "million": (1e6, "en"),
-    "mln": (1e6, "en"),
-    "mn": (1e6, "en"),
-    "billion": (1e9, "en"),
-    "bn": (1e9, "en"),
-    "trillion": (1e12, "en"),
-}
-CURRENCIES = {
-    "usd": "USD",
-    "us$": "USD",
-    "$": "USD",
-    "đô la mỹ": "USD",
-    "đô la": "USD",
-    "dollars": "USD",
-    "dollar": "USD",
-    "vnd": "VND",
-    "vnđ": "VND",
-    "đồng": "VND",
-    "dong": "VND",
-    "₫": "VND",
-    "eur": "EUR",
-    "euros": "EUR",
-    "euro": "EUR",
-    "€": "EUR",
-    "yuan": "CNY",
-    "cny": "CNY",
-    "ndt": "CNY",
-    "nhân dân tệ": "CNY",
-}
-PERCENTS = {"%": None, "percent": "en", "per cent": "en", "phần trăm": "vi"}
-# Spelled-out numbers. English "one" is left out (a pronoun as often as a number), and so are
-# Vietnamese "một" (also "a"), "ba" (also in "Ba Lan") and "năm" (also "year").
-NUMBER_WORDS = {
-    "en": {
-        w: float(i)
-        for i, w in enumerate(
-            """zero _ two three four five six seven eight nine ten eleven twelve thirteen fourteen
-            fifteen sixteen seventeen eighteen nineteen twenty""".split()
-        )
-        if w != "_"
-    }
-    | {"thirty": 30.0, "forty": 40.0, "fifty": 50.0, "sixty": 60.0, "seventy": 70.0}
-    | {"eighty": 80.0, "ninety": 90.0},
-    "vi": {"hai": 2.0, "bốn": 4.0, "sáu": 6.0, "bảy": 7.0, "tám": 8.0, "chín": 9.0, "mười": 10.0},
-}
+# The words are the lexicon's (qa/data/lexicon/): one list for the reader, the English rendering
+# and this check.
+SCALES = {w: (s.value, s.language) for w, s in lexicon.scales().items()}
+CURRENCIES = dict(lexicon.currencies())
+PERCENTS = dict(lexicon.percents())
+# Spelled-out numbers (number_words.tsv says which ambiguous words are left out and why).
+NUMBER_WORDS = {language: dict(lexicon.number_words(language)) for language in ("en", "vi")}
 
 
 def _alternation(words: Iterable[str]) -> str:
@@ -157,32 +112,7 @@ class PeriodFact:
     year: int | None = None
 
 
-MONTHS = {
-    "january": 1,
-    "jan": 1,
-    "february": 2,
-    "feb": 2,
-    "march": 3,
-    "mar": 3,
-    "april": 4,
-    "apr": 4,
-    "may": 5,
-    "june": 6,
-    "jun": 6,
-    "july": 7,
-    "jul": 7,
-    "august": 8,
-    "aug": 8,
-    "september": 9,
-    "sept": 9,
-    "sep": 9,
-    "october": 10,
-    "oct": 10,
-    "november": 11,
-    "nov": 11,
-    "december": 12,
-    "dec": 12,
-}
+MONTHS = dict(lexicon.months())
 _M = rf"(?P<month_name>{_alternation(MONTHS)})\.?"
 _DAY = r"(?P<day>\d{1,2})"
 _MON = r"(?P<month>\d{1,2})"
@@ -211,9 +141,8 @@ DATE_PATTERNS = [
 ]
 
 
-_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3}
-_ORDINALS |= {"fourth": 4, "4th": 4, "i": 1, "ii": 2, "iii": 3, "iv": 4, "đầu": 1, "cuối": 2}
-_ORDINAL = r"(?P<n>first|second|third|fourth|1st|2nd|3rd|4th)"
+_ORDINALS = dict(lexicon.ordinals())
+_ORDINAL = rf"(?P<n>{_alternation(lexicon.ordinals('ordinal'))})"
 # Quarters and half years are dates too ("in the first quarter of 2023" can be invented).
 PERIOD_PATTERNS = [
     (re.compile(rf"\b{_ORDINAL}\s+quarter(?:\s+of\s+(?:the\s+year\s+)?{_YEAR})?", re.I), "Q"),

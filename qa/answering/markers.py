@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa import lexicon
 from qa.ingest.chunking import split_sentences
 
 # -- markers -----------------------------------------------------------------------------------
@@ -63,7 +64,9 @@ class Claim:
     cites: tuple[int, ...]
 
 
-_MONTH_ABBREVIATION_RE = re.compile(r"\b(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.$", re.I)
+_MONTH_ABBREVIATION_RE = re.compile(
+    rf"\b(?:{lexicon.alternation(lexicon.months('abbreviation'))})\.$", re.I
+)
 
 
 def claims(text: str) -> list[Claim]:

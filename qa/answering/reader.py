@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from qa import lexicon
 from qa.answering import span_score
 from qa.answering.phrases import anchored, gaps
 from qa.answering.question import Asked
@@ -46,12 +47,18 @@ FIT: dict[str, dict[str, float]] = {
         "person": 0.5,
     },
 }
-_MODIFIERS = frozenset("hon gan khoang tren duoi gap chung xap xi toi".split())
+# Folded syllables of the Vietnamese number modifiers that compare or approximate ("hơn", "xấp xỉ").
+_MODIFIERS = frozenset(
+    w
+    for m in lexicon.modifiers("vi")
+    if m.kind in ("compare", "approximate")
+    for w in fold(m.phrase).split()
+)
 _WINDOW = 10
 _NAMES = frozenset(["person", "organisation", "place", "name"])
 _QUANTITIES = frozenset(["number", "amount", "percent"])
 # Classifiers between a number and its noun ("5.100 cái tên").
-_CLASSIFIERS = frozenset("cai con chiec nguoi ngoi to bo quyen".split())
+_CLASSIFIERS = frozenset(fold(w) for w in lexicon.classifiers())
 
 
 @dataclass(frozen=True)

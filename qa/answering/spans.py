@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from qa import lexicon
 from qa.answering.facts import DATE_PATTERNS, PERIOD_PATTERNS
 from qa.text import fold, is_vi_syllable
 
@@ -25,16 +26,17 @@ class Span:
     type: str  # a qa.answering.question type, or "number"/"name" when the kind is unknown
 
 
-_MOD = r"(?:(?:hơn|gần|khoảng|trên|dưới|gấp|chừng|xấp xỉ|tới|ít nhất|tối đa|tổng cộng|over|about|nearly|almost|more than|less than|around)\s+)?"
+# Modifiers, scales, currencies and units are the lexicon's (qa/data/lexicon/), shared with the
+# English rendering and the grounding check. Scale abbreviations ("mn", "bn") are left out: the
+# scale needs no word boundary here, and "5 mn…" would read a word's start as a scale.
+_MOD = rf"(?:(?:{lexicon.alternation((m.phrase for m in lexicon.modifiers()), ' ')})\s+)?"
 _NUM = r"\d+(?:[.,]\d+)*"
-_SCALE = (
-    r"(?:\s*(?:nghìn tỷ|ngàn tỷ|nghìn|ngàn|triệu|tỷ|tỉ|trăm|billion|million|thousand|trillion))?"
-)
-_CURRENCY = r"(?:USD|US\$|đô la(?: Mỹ)?|đô|đồng|VND|VNĐ|euro|EUR|bảng Anh|bảng|yên|nhân dân tệ|dollars?|\$|€)"
+_SCALE = rf"(?:\s*(?:{lexicon.alternation(w for w, s in lexicon.scales().items() if s.form == 'word')}))?"
+_CURRENCY = rf"(?:{lexicon.alternation(lexicon.currencies())})"
 _MONEY_RE = re.compile(
     rf"{_MOD}(?:(?:US\$|\$|€)\s?{_NUM}{_SCALE}|{_NUM}{_SCALE}\s*{_CURRENCY}(?!\w))", re.I
 )
-_PERCENT_RE = re.compile(rf"{_MOD}{_NUM}\s*(?:%|phần trăm|percent)", re.I)
+_PERCENT_RE = re.compile(rf"{_MOD}{_NUM}\s*(?:{lexicon.alternation(lexicon.percents())})", re.I)
 _NUMBER_RE = re.compile(rf"{_MOD}(?<![\w.,]){_NUM}(?![\w]){_SCALE}", re.I)
 # Spelled-out numbers and scores ("bốn lựa chọn", "23-16"); "năm" only when no year follows.
 _WORD_NUMBER_RE = re.compile(
@@ -54,52 +56,40 @@ _RANGE_RE = re.compile(
     re.I,
 )
 _WORDS = r"(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|vài|nhiều|hàng chục)(?:\s+(?:mươi|trăm))?"
+_DURATIONS = lexicon.alternation(
+    {
+        w
+        for u in lexicon.units("duration")
+        for w in (u.vietnamese, u.english, lexicon.english_plural(u.english))
+    }
+)
 _DURATION_RE = re.compile(
-    rf"{_MOD}(?:{_NUM}|{_WORDS})\s+(?:năm|tháng|tuần|ngày|giờ|phút|giây|thế kỷ|years?|months?|weeks?|days?|hours?)(?!\w)",
+    rf"{_MOD}(?:{_NUM}|{_WORDS})\s+(?:{_DURATIONS})(?!\w)",
     re.I,
 )
 
-# Words before a name that tell its kind (lower-case, compared as written).
-_PERSON_CUES = frozenset(
-    """ông bà anh chị cô chú ngài tiến sĩ giáo sư ts pgs gs thầy nhà văn tác giả ca sĩ cầu thủ
-    huấn luyện viên tổng thống thủ tướng chủ tịch bí thư giám đốc bộ trưởng đại sứ vua hoàng
-    đế nữ hoàng mr mrs ms dr sir""".split()
-)
-_PLACE_CUES = frozenset(
-    """tại ở đến từ tp tp. thành phố tỉnh huyện quận xã nước quốc gia bang thủ đô vùng miền
-    châu sông núi đảo thị xã""".split()
-)
-# How an organisation's name starts (lower-cased, one or two syllables).
-_ORG_HEADS = frozenset(
-    h.strip()
-    for h in """công ty|tập đoàn|trung tâm|ngân hàng|hiệp hội|đại học|ủy ban|tổng công ty
-    |câu lạc bộ|hội đồng|học viện|viện|sở|bộ|ban|cảng|đảng|kcn|ubnd|hđnd|quỹ|hãng|báo|đài
-    |trường|tổ chức|liên đoàn|liên minh|quân đội|tòa án|quốc hội|chính phủ|nhà máy""".split("|")
-)
-_ORG_WORDS = frozenset(
-    """center centre company corporation corp inc ltd limited group university institute
-    association bank agency council committee club foundation holdings b.v bv gmbh co""".split()
-)
-# Title syllables that end a person's name inside a capitalised run ("Lê Tiến Châu Bí thư").
-_TITLES = frozenset("bí chủ phó ủy trưởng giám tổng thủ bộ đại chánh tư thứ ông bà".split())
-_SURNAMES = frozenset(
-    """nguyễn trần lê phạm hoàng huỳnh phan vũ võ đặng bùi đỗ hồ ngô dương lý đinh trịnh
-    đoàn mai lâm tô cao tạ lương trương""".split()
-)
-_STOP_ORG = frozenset(
-    """đã sẽ là có với về được đang cho tại ở trong khi nhằm để theo do mà thì như từ đến
-    vào trên cùng giữa gồm của các những này đó""".split()
-)
+
+# Words before a name that tell its kind, title syllables, surnames, where a name stops, sentence
+# openers: the lexicon's name_cues.tsv (lower-case, compared as written; a cue phrase counts by
+# each of its syllables, an organisation's start by the whole phrase).
+def _syllables(role: str) -> frozenset[str]:
+    return frozenset(w for phrase in lexicon.name_cues(role) for w in phrase.split())
+
+
+_PERSON_CUES = _syllables("person")
+_PLACE_CUES = _syllables("place")
+_ORG_HEADS = frozenset(lexicon.name_cues("organisation"))
+_ORG_WORDS = _syllables("organisation_word")
+_TITLES = _syllables("title")
+_SURNAMES = _syllables("surname")
+_STOP_ORG = _syllables("ends_organisation")
 # Lower-case words that follow a name without being part of it ("Lê Tiến Châu đã…").
-_AFTER_NAME = _STOP_ORG | frozenset("và lần đều cũng vừa luôn từng hay hoặc nhưng rồi".split())
+_AFTER_NAME = _STOP_ORG | _syllables("follows_name")
 # Capitalised only because they open the sentence.
-_OPENERS = frozenset(
-    """tại theo trong cũng bên ngoài chia các những đến từ với khi sau trước năm ngày hôm
-    nhiều đây đó ông bà cụ thể tổng bao gồm at in on the a an by for from after before""".split()
-)
-_NOT_NAMES = frozenset("usd vnd vnđ eur tp".split())
+_OPENERS = _syllables("opener")
+_NOT_NAMES = _syllables("not_name")
 _TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:-\w+)*|[^\w\s]")
-_JOINERS = frozenset(["and", "&", "of", "de", "-", "."])
+_JOINERS = _syllables("joiner")
 
 
 @dataclass(frozen=True)

@@ -11,41 +11,9 @@ from __future__ import annotations
 
 import re
 
-_IRREGULAR = {
-    "have": "had",
-    "get": "got",
-    "make": "made",
-    "win": "won",
-    "take": "took",
-    "give": "gave",
-    "send": "sent",
-    "lead": "led",
-    "hold": "held",
-    "build": "built",
-    "spend": "spent",
-    "bring": "brought",
-    "buy": "bought",
-    "sell": "sold",
-    "meet": "met",
-    "find": "found",
-    "see": "saw",
-    "come": "came",
-    "go": "went",
-    "become": "became",
-    "begin": "began",
-    "pay": "paid",
-    "sign": "signed",
-    "do": "did",
-    "leave": "left",
-    "put": "put",
-    "set": "set",
-    "grow": "grew",
-    "write": "wrote",
-    "say": "said",
-    "tell": "told",
-    "know": "knew",
-    "choose": "chose",
-}
+from qa import lexicon
+
+_IRREGULAR = dict(lexicon.irregular_verbs())
 _TYPED = ("count", "amount", "percent", "date", "person", "organisation", "place", "list")
 
 
@@ -82,16 +50,9 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-# Verbs a do-support question may end on; the subject is everything before the first of them.
-# A clause without one is not rewritten (its word order is not certain).
-VERBS = frozenset(
-    """have attract employ export import start begin visit sign receive invest hold open close
-    build produce win lead attend reach earn spend get make take use need plan own announce
-    say launch become include create provide offer develop expand cost pay raise sell buy
-    register join host welcome send bring meet grant award issue set found establish employ
-    manufacture work arrive leave return play score lose beat defeat kill destroy discover
-    invent publish release design propose support oppose require allow call name""".split()
-)
+# Verbs a do-support question may end on (the lexicon's verbs_en.txt); the subject is everything
+# before the first of them. A clause without one is not rewritten (its word order is not certain).
+VERBS = frozenset(lexicon.english_verbs())
 
 
 def _subject_verb_rest(clause: str) -> tuple[str, str, str] | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from qa import lexicon
 from qa.types import Chunk, Sentence
 
 # Bump when boundaries change: the index re-chunks and re-embeds documents split another way.
@@ -21,10 +22,7 @@ SPLITTER_VERSION = 4
 
 # Tokens that end with a period without ending a sentence (compared without the period,
 # case-insensitively).
-ABBREVIATIONS = frozenset(
-    """tp tt q p ths ts pgs gs ks bs th mr mrs ms dr st co inc ltd corp jr sr vs v.v etc no ông bà
-    nxb ubnd hđnd tw""".split()
-)
+ABBREVIATIONS = frozenset(lexicon.abbreviations())  # qa/data/lexicon/abbreviations.txt
 
 # Candidate boundary: terminator(s), optional closing quotes/brackets, then white space or an
 # upper-case letter glued to an ellipsis ("Nam Phi…Tại Hội nghị").

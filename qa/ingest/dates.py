@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from email.utils import parsedate_to_datetime
 
-MONTHS_EN = (
-    "january february march april may june july august september october november december"
-).split()
-_MONTH_EN_RE = (
-    r"(?P<mname>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
-_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+from qa import lexicon
+
+# English month names and abbreviations, Roman numerals of quarters: the lexicon's (months.tsv,
+# ordinals.tsv), shared with qa.answering.facts.
+MONTHS_EN = list(lexicon.month_names())
+_MONTH_EN_RE = rf"(?P<mname>{lexicon.alternation(lexicon.months())})\.?"
+_ROMAN = dict(lexicon.ordinals("roman"))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa import lexicon
 from qa.text import STOPWORDS_FOLDED, fold, folded_words, words
 from qa.types import Chunk, Sentence
 
@@ -188,20 +189,15 @@ class BM25:
         return out
 
 
-GLOSSARY_PATH = Path(__file__).resolve().parents[1] / "data" / "glossary_en_vi.tsv"
+GLOSSARY_PATH = lexicon.LEXICON_DIR / "glossary_en_vi.tsv"
 
 
 def glossary_entries(path: Path = GLOSSARY_PATH) -> list[tuple[str, list[str]]]:
     """The glossary's lines as (English phrase as written, its Vietnamese renderings); comments
-    and blank lines left out. Read by `Glossary` (lower-cased, for retrieval) and by
-    `qa.answering.english` (capitalised entries are the English names of places)."""
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        english, _, vietnamese = line.partition("\t")
-        entries.append((english.strip(), [v.strip() for v in vietnamese.split("|") if v.strip()]))
-    return entries
+    and blank lines left out (read by `qa.lexicon.glossary`). Read by `Glossary` (lower-cased,
+    for retrieval) and by `qa.answering.english` (capitalised entries are the English names of
+    places)."""
+    return [(english, list(renderings)) for english, renderings in lexicon.glossary(str(path))]
 
 
 class Glossary:
