@@ -194,6 +194,18 @@ def classifiers() -> tuple[str, ...]:
 
 
 @cache
+def question_phrases() -> tuple[str, ...]:
+    """Vietnamese question phrases ("bao nhiêu", "ở đâu") the diacritic restorer always knows."""
+    return _words("question_phrases.txt")
+
+
+@cache
+def figure_units() -> tuple[str, ...]:
+    """Units that may follow a figure in a news sentence ("tỷ", "usd", "dự án", "%")."""
+    return _words("figure_units.txt")
+
+
+@cache
 def glossary(name: str = "glossary_en_vi.tsv") -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The English → Vietnamese glossary: (English phrase as written, its Vietnamese renderings),
     in file order. `name` may be another file's path (a test's glossary)."""

@@ -9,8 +9,9 @@ import unicodedata
 import pytest
 
 from qa import lexicon
-from qa.answering import english, facts, reader, spans, statement
+from qa.answering import dated, english, facts, reader, spans, statement
 from qa.ingest import chunking, dates
+from qa.retrieve import lexical
 from qa.text import EN_STOPWORDS, STOPWORDS_FOLDED, VI_FUNCTION_WORDS, fold
 
 FILES = sorted(p.name for p in lexicon.LEXICON_DIR.iterdir() if p.suffix in (".tsv", ".txt"))
@@ -181,6 +182,17 @@ def test_unified_lists_fix_the_diverged_copies():
     assert hundred.values == {500.0}
     assert english.quantity("5 triệu NDT") == "CNY 5 million"
     assert [s.type for s in spans.quantities("khoảng 30 per cent")] == ["percent"]
+
+
+def test_the_restorers_seed_and_the_figure_units_are_the_old_strings():
+    assert lexical._SEED == (
+        "bao nhiêu. ở đâu. khi nào. vào năm nào. là ai. là gì. như thế nào. tại sao. vì sao. "
+        "có bao nhiêu. bao giờ. những ai. cái gì. được không. của ai. với ai. thế nào. nào."
+    )
+    assert (
+        "tỷ triệu nghìn ngàn usd đồng vnd tấn lít kg km ha người lượt dự án điểm lần % "
+        "billion million thousand tonnes tons percent"
+    ).split() == dated._UNITS
 
 
 def test_folded_function_words_come_from_accented_ones():

@@ -26,10 +26,8 @@ from qa.types import Answer, Citation, Document, Sentence
 # A copy's sentence is "the same sentence" when it shares this share of its words with the quote.
 SAME_SENTENCE = 0.6
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_UNITS = (
-    "tỷ triệu nghìn ngàn usd đồng vnd tấn lít kg km ha người lượt dự án điểm lần % "
-    "billion million thousand tonnes tons percent"
-).split()
+# Units after a figure (the lexicon's figure_units.txt), compared syllable by syllable.
+_UNITS = [w for unit in lexicon.figure_units() for w in unit.split()]
 _FIGURE = re.compile(
     r"\d+(?:[.,]\d+)*(?:\s*%|(?:\s+(?:" + "|".join(re.escape(u) for u in _UNITS) + r")){0,2})",
     re.I,

@@ -57,11 +57,11 @@ _RANGE_RE = re.compile(
 )
 _WORDS = r"(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|vài|nhiều|hàng chục)(?:\s+(?:mươi|trăm))?"
 _DURATIONS = lexicon.alternation(
-    {
+    dict.fromkeys(
         w
         for u in lexicon.units("duration")
         for w in (u.vietnamese, u.english, lexicon.english_plural(u.english))
-    }
+    )
 )
 _DURATION_RE = re.compile(
     rf"{_MOD}(?:{_NUM}|{_WORDS})\s+(?:{_DURATIONS})(?!\w)",

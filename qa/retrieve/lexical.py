@@ -246,12 +246,9 @@ class Glossary:
         return found
 
 
-# Question phrases the corpus may not contain but queries do; counted once each so that
-# "bao nhieu" becomes "bao nhiêu" even over a corpus without questions.
-_SEED = (
-    "bao nhiêu. ở đâu. khi nào. vào năm nào. là ai. là gì. như thế nào. tại sao. vì sao. "
-    "có bao nhiêu. bao giờ. những ai. cái gì. được không. của ai. với ai. thế nào. nào."
-)
+# Question phrases the corpus may not contain but queries do (the lexicon's question_phrases.txt);
+# counted once each so that "bao nhieu" becomes "bao nhiêu" even over a corpus without questions.
+_SEED = " ".join(f"{phrase}." for phrase in lexicon.question_phrases())
 
 
 class DiacriticRestorer:
