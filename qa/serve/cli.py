@@ -185,8 +185,29 @@ def _server_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_bench)
 
 
+def _parser_of(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand's parser records itself in the namespace (`_parser`, the innermost one
+    wins), so that a bad flag is reported with that subcommand's usage (`qa ask --bogus`
+    prints `usage: qa ask ...`, not the list of subcommands)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(_parser=sub)
+                _parser_of(sub)
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line parsed; exits 2 with the usage of the subcommand at fault."""
+    parser = build_parser()
+    _parser_of(parser)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return int(args.func(args))
     except QAError as exc:
