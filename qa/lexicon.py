@@ -206,6 +206,19 @@ def figure_units() -> tuple[str, ...]:
 
 
 @cache
+def relative_dates() -> Mapping[str, str]:
+    """Relative date phrase → what it means ("năm ngoái" → "last year"); the resolvers of the
+    meanings are `qa.ingest.dates`'s."""
+    return MappingProxyType({phrase: means for phrase, means in rows("relative_dates.tsv")})
+
+
+@cache
+def latest_words() -> tuple[str, ...]:
+    """Words of a question asking for the newest figure ("moi nhat" folded, "latest")."""
+    return _words("latest_words.txt")
+
+
+@cache
 def glossary(name: str = "glossary_en_vi.tsv") -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The English → Vietnamese glossary: (English phrase as written, its Vietnamese renderings),
     in file order. `name` may be another file's path (a test's glossary)."""

@@ -11,7 +11,7 @@ import pytest
 from qa import lexicon
 from qa.answering import dated, english, facts, reader, spans, statement
 from qa.ingest import chunking, dates
-from qa.retrieve import lexical
+from qa.retrieve import filters, lexical
 from qa.text import EN_STOPWORDS, STOPWORDS_FOLDED, VI_FUNCTION_WORDS, fold
 
 FILES = sorted(p.name for p in lexicon.LEXICON_DIR.iterdir() if p.suffix in (".tsv", ".txt"))
@@ -193,6 +193,17 @@ def test_the_restorers_seed_and_the_figure_units_are_the_old_strings():
         "tỷ triệu nghìn ngàn usd đồng vnd tấn lít kg km ha người lượt dự án điểm lần % "
         "billion million thousand tonnes tons percent"
     ).split() == dated._UNITS
+
+
+def test_relative_dates_and_latest_words_are_the_old_lists():
+    old = """hôm nay|sáng nay|trưa nay|chiều nay|tối nay|today|hôm qua|yesterday|tuần qua|tuần này
+    |this week|past week|last week|tuần trước|tháng này|this month|tháng trước|last month
+    |tháng qua|năm nay|this year|năm ngoái|năm trước|last year|năm qua"""
+    assert [w.strip() for w in old.split("|")] == list(dates._RELATIVE_WORDS)
+    assert dates._RELATIVE_WORDS["năm qua"] is dates._past_year
+    for phrase in ("gan day nhat", "cap nhat", "most recent", "right now", "as of today"):
+        assert filters._LATEST.search(f"x {phrase} y")
+    assert not filters._LATEST.search("nowhere")
 
 
 def test_folded_function_words_come_from_accented_ones():

@@ -224,33 +224,22 @@ def _shift_month(ref: date, delta: int) -> Period:
     return month(index // 12, index % 12 + 1)
 
 
-_RELATIVE_WORDS: dict[str, Callable[[date], Period]] = {
-    "hôm nay": lambda r: day(r.year, r.month, r.day),
-    "sáng nay": lambda r: day(r.year, r.month, r.day),
-    "trưa nay": lambda r: day(r.year, r.month, r.day),
-    "chiều nay": lambda r: day(r.year, r.month, r.day),
-    "tối nay": lambda r: day(r.year, r.month, r.day),
+# What a relative date word means (the lexicon's relative_dates.tsv: "năm ngoái" → "last year"),
+# resolved against the article's date.
+_RESOLVERS: dict[str, Callable[[date], Period]] = {
     "today": lambda r: day(r.year, r.month, r.day),
-    "hôm qua": lambda r: Period(r - timedelta(1), r - timedelta(1), "day"),
     "yesterday": lambda r: Period(r - timedelta(1), r - timedelta(1), "day"),
-    "tuần qua": lambda r: span(r - timedelta(6), r),
-    "tuần này": lambda r: span(r - timedelta(r.weekday()), r),
-    "this week": lambda r: span(r - timedelta(r.weekday()), r),
     "past week": lambda r: span(r - timedelta(6), r),
+    "this week": lambda r: span(r - timedelta(r.weekday()), r),
     "last week": lambda r: span(r - timedelta(r.weekday() + 7), r - timedelta(r.weekday() + 1)),
-    "tuần trước": lambda r: span(r - timedelta(r.weekday() + 7), r - timedelta(r.weekday() + 1)),
-    "tháng này": lambda r: _shift_month(r, 0),
     "this month": lambda r: _shift_month(r, 0),
-    "tháng trước": lambda r: _shift_month(r, -1),
     "last month": lambda r: _shift_month(r, -1),
-    "tháng qua": lambda r: span(r - timedelta(29), r),
-    "năm nay": lambda r: year(r.year),
+    "past month": lambda r: span(r - timedelta(29), r),
     "this year": lambda r: year(r.year),
-    "năm ngoái": lambda r: year(r.year - 1),
-    "năm trước": lambda r: year(r.year - 1),
     "last year": lambda r: year(r.year - 1),
-    "năm qua": _past_year,
+    "past year": _past_year,
 }
+_RELATIVE_WORDS = {phrase: _RESOLVERS[means] for phrase, means in lexicon.relative_dates().items()}
 
 # (pattern, resolver, until, relative-without-a-year). Longer forms first: on overlap the
 # earliest, then longest match wins.

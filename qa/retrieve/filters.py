@@ -22,6 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date
 
+from qa import lexicon
 from qa.errors import InvalidQuestion
 from qa.index.store import IndexData
 from qa.index.stories import Stories
@@ -37,10 +38,8 @@ RELEVANT = 0.6
 WIDEN = 3
 _FILTERED_KEPT = 4
 
-_LATEST = re.compile(
-    r"\b(gan day nhat|gan nhat|moi nhat|hien nay|hien tai|hien gio|bay gio|luc nay|cap nhat|"
-    r"latest|most recent|newest|currently|current|right now|now|as of today|these days)\b"
-)
+# Words of a question that asks for the newest figure (the lexicon's latest_words.txt, folded).
+_LATEST = re.compile(r"\b(" + "|".join(re.escape(w) for w in lexicon.latest_words()) + r")\b")
 
 
 @dataclass(frozen=True)
