@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from qa.errors import Forbidden
 from qa.settings import Settings
@@ -51,7 +51,8 @@ class Role(IntEnum):
 
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
-PUBLIC_PATHS = frozenset({"/healthz", LOGIN_PATH, LOGOUT_PATH})
+FAVICON_PATH = "/favicon.ico"
+PUBLIC_PATHS = frozenset({"/healthz", LOGIN_PATH, LOGOUT_PATH, FAVICON_PATH})
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
     (_WRITES, re.compile(r"/v1/documents(/.*)?")),  # add, replace, remove articles
@@ -143,6 +144,12 @@ def _headers(scope: Message) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
+def _header_value(value: str) -> bytes:
+    """A header value as bytes that are always valid on the wire: printable ASCII, anything else
+    percent-encoded (a Location built from a client's path may hold any character)."""
+    return quote(value, safe="".join(map(chr, range(0x20, 0x7F)))).encode("ascii")
+
+
 async def _respond(
     send: Send, status: int, body: bytes, content_type: str, headers: list[tuple[str, str]]
 ) -> None:
@@ -150,7 +157,7 @@ async def _respond(
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
-        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers),
+        *((k.encode("ascii"), _header_value(v)) for k, v in headers),
     ]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
@@ -179,6 +186,9 @@ class Gate:
         headers = _headers(scope)
         if scope["type"] == "http" and path in (LOGIN_PATH, LOGOUT_PATH):
             await self._login(scope, receive, send, headers)
+            return
+        if scope["type"] == "http" and path == FAVICON_PATH and method in ("GET", "HEAD"):
+            await _respond(send, 200, FAVICON, "image/x-icon", [])
             return
         role, by_cookie = self.role_of(headers)
         scope.setdefault("state", {})[_STATE_KEY] = role
@@ -215,7 +225,7 @@ class Gate:
             return None
         if role is Role.NONE:
             if method in ("GET", "HEAD") and _wants_page(path, headers):
-                target = f"{LOGIN_PATH}?next={quote(path, safe='/')}"
+                target = f"{LOGIN_PATH}?next={quote(path, safe='/', errors='replace')}"
                 return lambda send: _respond(send, 303, b"", "text/plain", [("location", target)])
             message = (
                 "missing or wrong API key: send Authorization: Bearer <token>, "
@@ -236,7 +246,7 @@ class Gate:
     # -- /login, /logout ---------------------------------------------------------------------
     async def _login(self, scope: Message, receive: Receive, send: Send, headers: dict) -> None:
         method = scope.get("method", "GET")
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), errors="replace")
         target = _safe_next(query.get("next", ["/"])[0])
         secure = "; Secure" if scope.get("scheme") == "https" else ""
         if scope["path"] == LOGOUT_PATH:
@@ -285,11 +295,36 @@ def _same_origin(headers: dict[str, str]) -> bool:
     return urlsplit(origin).netloc == headers.get("host", "") and origin != "null"
 
 
+# What a browser drops or trims before it parses a URL (WHATWG URL standard): leading and
+# trailing C0 controls and spaces, and every tab and newline anywhere.
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+_TAB_NEWLINE = re.compile(r"[\t\n\r]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Kept as written in a Location path (with "%": escapes the client already made stay as they are).
+_PATH_SAFE = "/?&=#%:@!$'()*+,;~-._"
+
+
 def _safe_next(target: str) -> str:
-    """Only a path on this server (no scheme, no `//host`): the login form is no open redirect."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Where the login form may send the browser: a path of this server, as the browser will
+    read it, else "/". The target is normalised as a browser does before it is checked (tabs
+    and newlines dropped, controls and spaces trimmed, "\\" read as "/"), and refused when it
+    names a scheme or a host, or would once its escapes are decoded (`/%2F%2Fhost`, `/%5Chost`).
+    The result is percent-encoded ASCII, so it is a valid header whatever the client sent."""
+    if not isinstance(target, str):
         return "/"
-    return target
+    path = _TAB_NEWLINE.sub("", target.strip(_C0_AND_SPACE)).replace("\\", "/")
+    if not path.startswith("/") or path.startswith("//") or _CONTROL.search(path):
+        return "/"
+    decoded = unquote(path, errors="replace").replace("\\", "/")
+    decoded = _TAB_NEWLINE.sub("", decoded)
+    if decoded.startswith("//") or _CONTROL.search(decoded):
+        return "/"
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc:
+        return "/"
+    # Characters a browser might fold into "/" or "." (full-width solidus, ideographic space)
+    # are percent-encoded here: the browser then reads them as bytes of a path, not as syntax.
+    return quote(path, safe=_PATH_SAFE, errors="replace")
 
 
 async def _read_form(receive: Receive) -> dict[str, list[str]] | None:
@@ -327,3 +362,26 @@ background:#0d9488;color:#fff;cursor:pointer}} .err{{color:#b91c1c}}
 <button type="submit">Đăng nhập / Log in</button>
 </form></body></html>"""
     return page.encode("utf-8")
+
+
+def _favicon() -> bytes:
+    """A 16x16 teal square as an .ico file holding one PNG: answered at /favicon.ico before any
+    login, so a browser's automatic request is neither a 401 nor a redirect."""
+    import struct
+    import zlib
+
+    size = 16
+    row = b"\x00" + bytes((13, 148, 136, 255)) * size  # filter byte, then RGBA pixels
+    raw = zlib.compress(row * size, 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    entry = struct.pack("<BBBBHHII", size, size, 0, 0, 1, 32, len(png), 6 + 16)
+    return struct.pack("<HHH", 0, 1, 1) + entry + png
+
+
+FAVICON = _favicon()
