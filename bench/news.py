@@ -98,13 +98,13 @@ def _slots(hits: list[Hit], story: dict[str, str], gold: str) -> dict[str, float
 
 
 def _retrieval(qa: QA, questions: list[Question], story: dict[str, str]) -> dict:
-    state = qa._current()
-    retriever, news = state.retriever, state.news
+    news = qa.news
+    retriever = news.retriever
     out: dict[str, dict[str, dict[str, list[float]]]] = {}
     for query_set in QUERY_SETS:
         rows: dict[str, dict[str, list[float]]] = {"no folding": {}, "folded": {}}
         for q in tqdm(questions, desc=f"news {query_set}", unit="q", mininterval=5):
-            hits = retriever.search(retriever.analyze(q.text[query_set]), widen(K))
+            hits = retriever.search(qa.analyze(q.text[query_set]), widen(K))
             for name, ranked in (("no folding", hits), ("folded", news.fold(hits))):
                 for metric, value in _slots(ranked, story, story[q.doc_id]).items():
                     rows[name].setdefault(metric, []).append(value)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from bench import pyplot, save
 from bench.retrieval import answer_tokens, build_qa, token_f1
 from bench.xquad import QUERY_SETS, Question, load, load_quick, split
-from qa.answering.evidence import READ_TOP, asked_of, weigh
+from qa.answering.evidence import READ_TOP
 from qa.index.embedding import make_embedder
 from qa.pipeline import QA
 from qa.settings import Settings
@@ -122,11 +122,8 @@ def _gold_reading(qa: QA, text: str, gold: str) -> tuple[int, float]:
     """Where the reader's ranking put the first read sentence holding `gold` (-1: none read)
     and the F1 of the reader's span in that sentence: what reading alone would score if the
     ranking were perfect."""
-    retriever = qa._current().retriever
-    query = retriever.analyze(text)
-    vector = retriever.embed_query(query)
-    hits, _ = retriever.retrieve(query, vector, qa.settings.answer_hits)
-    evidence = weigh(query, retriever.rank_sentences(query, hits, vector), retriever)
+    question = qa.analyze(text)
+    evidence = qa.read(question, qa.candidates(question))
     for rank, e in enumerate(evidence[:READ_TOP]):
         if fold(gold.lower()) in fold(e.scored.sentence.text.lower()):
             return rank, token_f1(e.reading.text, gold) if e.reading else 0.0
@@ -144,7 +141,7 @@ def diagnose(part: str = "dev", query_set: str = "vi", show: int = 60) -> None:
     for q in tqdm(split(questions, part), desc=f"diagnose {query_set}", mininterval=5):
         r = outcome(qa, q, query_set)
         r["gold_rank"], r["oracle"] = _gold_reading(qa, q.text[query_set], q.answer)
-        r["asked"] = asked_of(qa._current().retriever.analyze(q.text[query_set])).type
+        r["asked"] = qa.analyze(q.text[query_set]).asked.type
         r["question"], r["gold"] = q.text[query_set], q.answer
         by_type.setdefault(r["asked"], []).append(r)
     for kind, rows in sorted(by_type.items(), key=lambda kv: -len(kv[1])):

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
+from qa.analysis import Analyzer
 from qa.answering.abstain import answerable, background_similarity, features, load_calibration
 from qa.answering.backends import Generator, make_generator
 from qa.answering.compose import compose
 from qa.answering.dated import stamp
-from qa.answering.evidence import weigh
+from qa.answering.evidence import Evidence, weigh
 from qa.answering.generation import generate_answer, passages_for
+from qa.answering.learned import SpanModel, make_reader, reweigh
 from qa.errors import DocumentError, IndexLocked, InvalidQuestion, StorageError, UnknownDocument
 from qa.index import corpus_writes as corpus
 from qa.index.build import IndexReport, Progress, check_compatible
@@ -33,13 +33,16 @@ from qa.ingest.documents import (
     parse_document,
     read_corpus,
 )
+from qa.records import Candidates, Question, Verdict
+from qa.retrieve.candidates import gather
 from qa.retrieve.filters import Filters, NewsView, widen
 from qa.retrieve.hybrid import Retriever
 from qa.settings import Settings
 from qa.text import clean
-from qa.types import Answer, Document, Hit
+from qa.types import Answer, Document, Hit, Sentence
 
 log = logging.getLogger("qa.pipeline")
+_UNSET = object()
 MAX_K = 100
 
 
@@ -48,6 +51,7 @@ class _State:
     data: IndexData
     retriever: Retriever
     news: NewsView  # stories, date/outlet filters and preferences (qa.retrieve.filters)
+    analyzer: Analyzer
 
 
 class QA:
@@ -75,6 +79,7 @@ class QA:
             )
         )
         self._state: _State | None = None
+        self._reader: object = _UNSET
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one writer per process; other processes: flock
         self._recovered = False
@@ -107,9 +112,20 @@ class QA:
                 data = load_index(self.settings.index_dir)
                 check_compatible(data.manifest, self.embedder)
                 retriever = Retriever(data, self.embedder, self.settings.candidates)
-                state = _State(data, retriever, NewsView(data, retriever))
+                news = NewsView(data, retriever)
+                state = _State(data, retriever, news, Analyzer(retriever.restorer))
                 self._state = state
         return state
+
+    @property
+    def news(self) -> NewsView:
+        """The loaded generation's news view: its retriever, stories, filters and dates."""
+        return self._current().news
+
+    @property
+    def manifest(self) -> dict:
+        """The loaded generation's manifest (embedder, chunking, vector store, documents)."""
+        return self._current().data.manifest
 
     # -- questions ---------------------------------------------------------------------------
     def _check_question(self, question: object) -> str:
@@ -150,13 +166,13 @@ class QA:
         """The top-k passages (chunks) for a query, best first, one per story. `since`/`until`
         ("2021", "2021-04", "2021-04-28") and `sources` (outlets) limit the articles searched."""
         text = self._check_question(query)
-        k = self._check_k(k)
+        k = self._check_k(k) or self.settings.top_k
         filters = Filters.parse(since, until, sources)
-        news = self._current().news
-        retriever = news.retriever_for(filters)
-        k = k or self.settings.top_k
-        hits = retriever.search(retriever.analyze(news.content(text)), widen(k))
-        return news.select(hits, text, k)
+        state = self._current()
+        retriever = state.news.retriever_for(filters)
+        question = state.analyzer.analyze(state.news.content(text), said=text)
+        hits = retriever.search(question, widen(k))
+        return state.news.select(hits, text, k)
 
     def answer(
         self,
@@ -170,49 +186,112 @@ class QA:
         """Answer from the articles with cited sentences, or `found=False` with related passages.
         Filters as in `search`; a time or outlet the question names is preferred, and the answer
         is dated and sourced (qa.answering.dated)."""
-        text = self._check_question(question)
-        turns = self._check_history(history)
-        k = self._check_k(k)
+        text, turns = self._check_question(question), self._check_history(history)
+        k = self._check_k(k) or self.settings.answer_hits
         filters = Filters.parse(since, until, sources)
+        asked = self._analyze(text, turns)
+        answer, found = self._extractive(asked, Filters(), k)
+        if filters.active:
+            answer, found = self._within(filters, answer, found, asked, k)
+        if self.generator is not None:
+            answer = self.generate(answer, found)
+        return stamp(answer, self._current().news, asked.said)
+
+    def _extractive(self, asked: Question, filters: Filters, k: int) -> tuple[Answer, Candidates]:
+        """The extractive answer from the articles `filters` allow, and what it was read from."""
+        found = self.candidates(asked, filters, k)
+        evidence = self.read(asked, found)
+        verdict = self.verdict(asked, found, evidence)
+        return compose(asked, evidence, verdict, found.documents, self.settings), found
+
+    def _within(
+        self, filters: Filters, answer: Answer, found: Candidates, asked: Question, k: int
+    ) -> tuple[Answer, Candidates]:
+        """The answer under `filters`. Filters choose which articles may be cited, never how
+        sure the answer is: when every sentence the whole-corpus answer cites passes them, that
+        answer stands (its related passages narrowed to the filter); otherwise the question is
+        answered again from the allowed articles only."""
+        documents = self._current().data.documents
+        allowed = [filters.allows(documents[c.doc_id]) for c in answer.citations]
+        if not (answer.found and all(allowed)):
+            return self._extractive(asked, filters, k)
+        first = len(answer.citations) + 1
+        kept = [c for c in answer.related if filters.allows(documents[c.doc_id])]
+        related = [replace(c, n=first + i) for i, c in enumerate(kept)]
+        return replace(answer, related=related), found
+
+    # -- the stages of `answer`, in order (public: the benchmarks and fitters run them too) --
+    def analyze(self, question: str, history: list[str] | None = None) -> Question:
+        """The question checked and analysed once (`qa.analysis`); `history`: earlier questions
+        of the conversation, for a follow-up."""
+        return self._analyze(self._check_question(question), self._check_history(history))
+
+    def _analyze(self, text: str, turns: list[str]) -> Question:
         state = self._current()
-        retriever = state.news.retriever_for(filters)
-        query = retriever.analyze(state.news.content(text), turns)
-        vector = retriever.embed_query(query)
-        k = k or self.settings.answer_hits
-        hits, pool = retriever.retrieve(query, vector, widen(k))
-        hits = state.news.select(hits, text, k)
-        focus, focus_vector = query, vector
-        if (
-            query.focus is not None
-        ):  # a follow-up: the question itself, in the light of the last turn
-            focus = query.focus
-            focus_vector = vector + retriever.embed_query(focus)
-            focus_vector /= np.linalg.norm(focus_vector)
-        ranked = retriever.rank_sentences(focus, hits, focus_vector)
-        evidence = weigh(focus, ranked, retriever)
-        background = background_similarity(self.embedder, vector)
-        values = features(focus, hits, ranked, pool, retriever.chunk_bm25, background, evidence)
-        calibration = load_calibration(self.embedder.fingerprint)
-        found, confidence = answerable(query, values, calibration, self.settings.abstain_below)
-        extractive = compose(
-            query,
-            evidence,
-            state.data.documents,
-            found,
-            confidence,
-            self.settings.answer_sentences,
-            self.settings.related,
+        return state.analyzer.analyze(state.news.content(text), turns, said=text)
+
+    def candidates(
+        self, question: Question, filters: Filters | None = None, k: int | None = None
+    ) -> Candidates:
+        """What retrieval finds for the question (`qa.retrieve.candidates`): `k` passages
+        (default `settings.answer_hits`) among the articles `filters` allow."""
+        filters = filters or Filters()
+        return gather(self._current().news, question, filters, k or self.settings.answer_hits)
+
+    def read(self, question: Question, candidates: Candidates) -> list[Evidence]:
+        """The candidate sentences read and re-ranked, best first: by the rules
+        (`qa.answering.evidence`), then by the trained reader where one is installed
+        (`qa.answering.learned`, `settings.reader`)."""
+        ranked = weigh(question.reading, candidates)
+        model = self.reader
+        return ranked if model is None else reweigh(question, ranked, model)
+
+    @property
+    def calibration_key(self) -> str:
+        """The "not found" model's key in calibration.json: the embedder's cosine scale, and
+        the trained reader whose margin it reads (`bench.fit.calibrate` writes both)."""
+        model = self.reader
+        version = getattr(model, "version", "") if model is not None else ""
+        return (
+            f"{self.embedder.fingerprint}+reader:{version}" if model else self.embedder.fingerprint
         )
-        if self.generator is None:
-            return stamp(extractive, state.news, text)
-        # The generator sees the passages the extractive answer chose; its text is shown only if
-        # qa.answering.grounding passes it, else the extractive answer is returned with the reason.
-        data, rows = retriever.data, retriever.chunk_row
-        passages = passages_for(extractive, data.documents, lambda c: data.chunks[rows[c]])
-        generated = generate_answer(
+
+    @property
+    def reader(self) -> SpanModel | None:
+        """The trained reader (`settings.reader`), loaded on first use; None: rules only."""
+        if self._reader is _UNSET:
+            self._reader = make_reader(self.settings.reader)
+        return self._reader  # type: ignore[return-value]
+
+    def verdict(
+        self, question: Question, candidates: Candidates, evidence: list[Evidence]
+    ) -> Verdict:
+        """Whether the articles answer, and how sure (`qa.answering.abstain`)."""
+        values = self.answerability(question, candidates, evidence)
+        calibration = load_calibration(self.calibration_key) or load_calibration(
+            self.embedder.fingerprint
+        )
+        return answerable(question, values, calibration, self.settings.abstain_below)
+
+    def answerability(
+        self, question: Question, candidates: Candidates, evidence: list[Evidence]
+    ) -> dict[str, float]:
+        """The features the "not found" model reads (`qa.answering.abstain.FEATURES`)."""
+        background = background_similarity(self.embedder, candidates.vector)
+        return features(question, candidates, evidence, background)
+
+    def generate(self, extractive: Answer, candidates: Candidates) -> Answer:
+        """The generator's answer from the passages the extractive answer chose; shown only if
+        qa.answering.grounding passes it, else the extractive answer with the reason."""
+        assert self.generator is not None
+        state = self._current()
+        rows = state.retriever.chunk_row
+        passages = passages_for(
+            extractive, dict(candidates.documents), lambda c: state.data.chunks[rows[c]]
+        )
+        return generate_answer(
             self.generator, extractive, passages, self.settings.generator_max_tokens
         )
-        return stamp(generated, state.news, text)
 
     # -- documents ---------------------------------------------------------------------------
     def add_document(self, name: str, data: bytes) -> tuple[Document, IndexReport]:
@@ -304,6 +383,10 @@ class QA:
             "missing": sorted(set(indexed) - set(corpus)),
             "damaged": damaged,
         }
+
+    def sentences(self, doc_id: str) -> list[Sentence]:
+        """The indexed sentences of an article, in text order."""
+        return self._current().news.sentences_of(doc_id)
 
     def chunk_count(self, doc_id: str) -> int:
         return sum(1 for c in self._current().data.chunks if c.doc_id == doc_id)

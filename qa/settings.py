@@ -78,6 +78,9 @@ class Settings:
     # Generated answers (qa.answering.backends): "none" (extractive only), "llamacpp:<path.gguf>",
     # "transformers:<model id or path>" or "openai:<base_url>#<model>"; every generated answer
     # passes qa.answering.grounding first.
+    # Who reads the candidate sentences: "learned" (the trained span model, qa.neural; the
+    # rules alone when its weights are missing) or "rules" (qa.answering.reader only).
+    reader: str = "learned"
     generator: str = "none"
     generator_timeout: float = 30.0
     generator_max_tokens: int = 256

@@ -6,6 +6,7 @@ tests share one definition of "a word" and "the same word without accents".
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from functools import lru_cache
@@ -69,6 +70,13 @@ def folded_words(text: str) -> list[str]:
     return [fold(w) for w in words(text)]
 
 
+def terms(text: str) -> list[str]:
+    """Folded syllables plus adjacent-syllable bigrams (joined by "_"): the lexical channel's
+    terms ("đầu tư" → dau, tu, dau_tu), also what the reader matches sentences on."""
+    tokens = folded_words(text)
+    return tokens + [f"{a}_{b}" for a, b in itertools.pairwise(tokens)]
+
+
 def content_words(text: str) -> list[str]:
     """Folded tokens without question/function words: what a question is actually about."""
     return [w for w in folded_words(text) if w not in STOPWORDS_FOLDED]
@@ -102,3 +110,16 @@ def detect_language(text: str) -> str:
         return "vi" if vietnamese > english else "en"
     syllables = sum(1 for w in tokens if is_vi_syllable(w))
     return "vi" if syllables >= 0.8 * len(tokens) else "en"
+
+
+_HAS_NUMBER = re.compile(r"\d")
+_HAS_DATE = re.compile(
+    r"\b\d{1,2}/\d{1,2}\b|\b(1[5-9]|20)\d{2}\b|\bnăm \d+|\btháng \d+|\bngày \d+", re.I
+)
+
+
+def holds_wanted(wants: str, text: str) -> float:
+    """1.0 if `text` holds the kind of fact a question wants ("number": a digit; "date": a
+    day/month, a year, "năm 2021"), else 0.0 (also when it wants nothing in particular)."""
+    pattern = {"number": _HAS_NUMBER, "date": _HAS_DATE}.get(wants)
+    return 1.0 if pattern and pattern.search(text) else 0.0

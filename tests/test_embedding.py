@@ -125,7 +125,7 @@ def test_index_built_with_minilm_answers_an_english_question(minilm_qa: QA) -> N
     assert "405 dự án" in answer.answer
     document = minilm_qa.document(citation.doc_id)
     assert document.text[citation.start : citation.end] == citation.quote
-    manifest = minilm_qa._current().data.manifest
+    manifest = minilm_qa.manifest
     assert manifest["embedder"]["fingerprint"] == minilm_qa.embedder.fingerprint
     assert manifest["embedder"]["dim"] == 384
 

@@ -169,7 +169,7 @@ def test_filters_accept_dates_and_refuse_odd_sources(news_qa: QA) -> None:
 
 # -- syndicated copies --------------------------------------------------------------------------
 def test_one_story_in_three_outlets(news_qa: QA) -> None:
-    stories = news_qa._current().news.stories
+    stories = news_qa.news.stories
     assert set(next(g for g in stories.groups if RICE & set(g))) == RICE
     assert all(not {"baocangbien-fdi-2021", "haiphong-fdi-2023"} <= set(g) for g in stories.groups)
 

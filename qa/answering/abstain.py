@@ -19,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answering.evidence import Evidence, asked_of, focus
+from qa.answering.evidence import Evidence
 from qa.index.embedding import Embedder
-from qa.retrieve.hybrid import Query, ScoredSentence, holds_wanted
-from qa.retrieve.lexical import BM25, terms
-from qa.text import STOPWORDS_FOLDED
-from qa.types import Hit
+from qa.records import Candidates, Question, TermStats, Verdict
+from qa.text import STOPWORDS_FOLDED, holds_wanted, terms
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 CALIBRATION_PATH = DATA_DIR / "calibration.json"
@@ -47,6 +45,7 @@ FEATURES = (
     "focus_known",
     "typed_fit",
     "typed_support",
+    "learned_margin",
 )
 # English questions meet Vietnamese text: foreign names are translated there ("Dutch" → "Hà
 # Lan", "Shenzhen" → "Thâm Quyến"), so word coverage says little and is left out for them. So
@@ -62,7 +61,7 @@ GROUP_FEATURES = {
 }
 
 
-def coverage(query: Query, text: str, bm25: BM25, phrases: bool = False) -> float:
+def coverage(query: Question, text: str, bm25: TermStats, phrases: bool = False) -> float:
     """IDF-weighted share of the query's syllables (or, with `phrases`, of its two-syllable
     content words such as "dan_so") that occur in `text`. A missing word like "dân số" in a
     passage full of "Hải Phòng" is what tells a same-topic question apart from an answered one."""
@@ -87,13 +86,13 @@ def _pieces(phrase: tuple[str, ...]) -> list[str]:
     return [f"{a}_{b}" for a, b in itertools.pairwise(phrase)]
 
 
-def focus_shares(query: Query, text: str, bm25: BM25) -> tuple[float, float]:
+def focus_shares(query: Question, text: str, bm25: TermStats) -> tuple[float, float]:
     """(share of the asked attribute the evidence `text` mentions, share the index mentions at
-    all), IDF-weighted over the phrases of `focus(query)`, each by its best alternative. A
+    all), IDF-weighted over the phrases of `query.attribute`, each by its best alternative. A
     question about "dân số" over articles that never say "dân số" is not answered by them,
     however well "Hải Phòng" matches. (1, 1) when nothing can be checked (an English word
     without a glossary entry)."""
-    entries = focus(query)
+    entries = query.attribute
     if not entries:
         return 1.0, 1.0
     present = set(terms(text))
@@ -125,29 +124,26 @@ def background_similarity(embedder: Embedder, vector: np.ndarray) -> float:
 
 
 def features(
-    query: Query,
-    hits: list[Hit],
-    ranked: list[ScoredSentence],
-    pool: np.ndarray,
-    bm25: BM25,
-    background: float,
-    evidence: list[Evidence],
+    question: Question, candidates: Candidates, evidence: list[Evidence], background: float
 ) -> dict[str, float]:
-    """The answerability features of one question (see FEATURES). `pool` holds the raw channel
-    scores of all retrieval candidates (row 0: dense): how far the best passage stands out from
-    the crowd says more than its cosine alone, whose scale is compressed. `background` is the
-    question's best cosine to unrelated news (`background_similarity`). `evidence`: the
-    sentences as the reader re-ranked them; the first one's reading is what would be shown."""
+    """The answerability features of one question (see FEATURES), read by the question the
+    answer stage reads (`question.reading`). `candidates.pool` holds the raw channel scores of
+    all retrieval candidates (row 0: dense): how far the best passage stands out from the crowd
+    says more than its cosine alone, whose scale is compressed. `background` is the question's
+    best cosine to unrelated news (`background_similarity`). `evidence`: the sentences as the
+    reader re-ranked them; the first one's reading is what would be shown."""
+    query, hits, ranked = question.reading, candidates.hits, candidates.ranked
     if not ranked or not evidence:
         return dict.fromkeys(FEATURES, 0.0)
+    bm25 = candidates.chunk_stats
     reading = evidence[0].reading
-    typed = asked_of(query).type != "other"
-    chunk = next((h.text for h in hits if h.chunk_id == evidence[0].scored.chunk_id), "")
+    typed = query.asked.type != "other"
+    chunk = candidates.chunk_text(evidence[0].scored.chunk_id)
     present, known = focus_shares(query, chunk or evidence[0].scored.sentence.text, bm25)
     dense = np.array([s.dense for s in ranked], dtype=np.float32)
     best = ranked[0]
-    chunk_text = next((h.text for h in hits if h.chunk_id == best.chunk_id), best.sentence.text)
-    crowd = pool[0]
+    chunk_text = candidates.chunk_text(best.chunk_id, best.sentence.text)
+    crowd = candidates.pool[0]
     return {
         "sentence_dense": float(dense.max()),
         "chunk_dense": max(h.dense for h in hits),
@@ -159,7 +155,7 @@ def features(
         "sentence_coverage": coverage(query, best.sentence.text, bm25),
         "phrase_coverage": coverage(query, chunk_text, bm25, phrases=True),
         "has_terms": 1.0 if any("_" not in t for t in query.terms) else 0.0,
-        "type_match": holds_wanted(query, best.sentence.text) if query.wants else 0.5,
+        "type_match": holds_wanted(query.wants, best.sentence.text) if query.wants else 0.5,
         "background_margin": float(dense.max()) - background,
         "read_fit": reading.fit if reading else 0.0,
         "read_support": reading.support if reading else 0.0,
@@ -170,6 +166,9 @@ def features(
         # next to the asked words is the answer; its absence is the "not found".
         "typed_fit": reading.fit if reading and typed else 0.0,
         "typed_support": reading.support if reading and typed else 0.0,
+        # The trained reader's margin (best span − "no answer") in the first sentence; 0
+        # with the rules alone.
+        "learned_margin": evidence[0].margin,
     }
 
 
@@ -209,20 +208,23 @@ def load_calibration(fingerprint: str, path: Path = CALIBRATION_PATH) -> Calibra
 
 
 def answerable(
-    query: Query, values: dict[str, float], calibration: Calibration | None, threshold: float | None
-) -> tuple[bool, float]:
-    """(answer or not, confidence). Without a calibration only a query none of whose content
+    question: Question,
+    values: dict[str, float],
+    calibration: Calibration | None,
+    threshold: float | None,
+) -> Verdict:
+    """Answer or not, and how sure. Without a calibration only a query none of whose content
     words occur in the best passage is refused (Vietnamese only: English has no shared words)."""
-    group = "en" if query.language == "en" else "vi"
+    group = question.group
     if values.get("focus_known", 1.0) == 0.0:
         # What the question asks about ("dân số", "population" → dân số) occurs nowhere in the
         # index: the articles cannot say. Measured on XQuAD dev answerable questions, this
         # refuses 0.8% (VI), 0.2% (unaccented), 0% (EN) of them.
-        return False, 0.0
+        return Verdict(False, 0.0)
     probability = calibration.probability(group, values) if calibration else None
     if probability is None:
         if group == "vi" and values["has_terms"]:
-            return values["coverage"] > 0.2, values["coverage"]
-        return True, values["sentence_dense"]
+            return Verdict(values["coverage"] > 0.2, values["coverage"])
+        return Verdict(True, values["sentence_dense"])
     cut = calibration.threshold(group) if threshold is None else threshold
-    return probability >= cut, probability
+    return Verdict(probability >= cut, probability)

@@ -8,10 +8,14 @@ lead sentence is the asker's own question reordered around it (`qa.answering.sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from qa.answering.english import render
 from qa.answering.evidence import Evidence
+from qa.answering.learned import as_reading
 from qa.answering.statement import statement
-from qa.retrieve.hybrid import Query, ScoredSentence
+from qa.records import Question, ScoredSentence, Verdict
+from qa.settings import Settings
 from qa.text import folded_words
 from qa.types import Answer, Citation, Document, ShortAnswer
 
@@ -56,9 +60,11 @@ def _distinct(ranked: list[Evidence]) -> list[Evidence]:
     return unique
 
 
-def short_answer(query: Query, evidence: Evidence) -> ShortAnswer | None:
+def short_answer(query: Question, evidence: Evidence) -> ShortAnswer | None:
     """The reading of the first cited sentence as a `ShortAnswer` (document offsets)."""
     reading = evidence.reading
+    if evidence.learned is not None:  # the trained reader's span, where it reads better
+        reading = as_reading(query.reading, evidence.learned, reading)
     if reading is None or reading.fit < MIN_FIT:
         return None
     start = evidence.scored.sentence.start + reading.start
@@ -66,7 +72,7 @@ def short_answer(query: Query, evidence: Evidence) -> ShortAnswer | None:
     return ShortAnswer(text, reading.type, 1, start, start + len(reading.text))
 
 
-def lead(query: Query, short: ShortAnswer | None) -> str:
+def lead(query: Question, short: ShortAnswer | None) -> str:
     """The first line: an English statement, or the short answer alone, with its marker."""
     if short is None:
         return ""
@@ -79,17 +85,18 @@ def lead(query: Query, short: ShortAnswer | None) -> str:
 
 
 def compose(
-    query: Query,
+    query: Question,
     ranked: list[Evidence],
-    documents: dict[str, Document],
-    found: bool,
-    confidence: float,
-    max_sentences: int = 2,
-    related: int = 3,
+    verdict: Verdict,
+    documents: Mapping[str, Document],
+    settings: Settings,
 ) -> Answer:
     """The short answer, then the best sentence (plus the runner-up when it scores nearly as
-    well and the best has no short answer). A sentence that appears in several documents
+    well and the best has no short answer), up to `settings.answer_sentences`, and
+    `settings.related` related sentences. A sentence that appears in several documents
     (syndicated copies of one story) is cited once."""
+    found, confidence = verdict.found, verdict.confidence
+    max_sentences, related = settings.answer_sentences, settings.related
     messages = MESSAGES[query.language]
     ranked = _distinct(ranked)
     if not found or not ranked:

@@ -6,8 +6,8 @@ Lạt-ma"). Typed candidates (numbers, dates, names) are `qa.answering.spans`.
 
 from __future__ import annotations
 
-from qa.answering.question import Asked
 from qa.answering.spans import Span, Token
+from qa.records import Asked
 from qa.text import STOPWORDS_FOLDED, fold
 
 _CLAUSE_END = frozenset(',.;:()[]!?"“”')

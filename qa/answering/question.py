@@ -12,8 +12,8 @@ Types: count, amount, percent, date, period, person, organisation, place, list, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from qa.records import Asked
 from qa.text import STOPWORDS_FOLDED, fold
 
 TYPES = (
@@ -114,30 +114,6 @@ _EN_STOP = frozenset(
     their they he she his her be been being will would can could should there than into about
     as up out over after before during between under made make get got use used""".split()
 )
-
-
-@dataclass(frozen=True)
-class Asked:
-    """The analysis of one question for the reader.
-
-    `words`: folded content words of the question (what the answer sentence should share);
-    `left`/`right`: folded words just before/after the question word (Vietnamese only);
-    `units`: the counted noun after "bao nhiêu" ("dự án"), folded, with alternatives (an
-    English noun has several Vietnamese renderings); `head`: likewise the noun of "cảng nào",
-    "which port", or for a date the grain asked ("ngay", "nam", "thang"); `preceding` and
-    `following`: all content words before and after the question word (Vietnamese).
-    """
-
-    type: str
-    language: str
-    words: tuple[str, ...]
-    left: tuple[str, ...] = ()
-    right: tuple[str, ...] = ()
-    units: tuple[tuple[str, ...], ...] = ()
-    head: tuple[tuple[str, ...], ...] = ()
-    plural: bool = False
-    preceding: tuple[str, ...] = ()  # content words before the question word (VI), folded
-    following: tuple[str, ...] = ()  # and after it: the answer stands between the two
 
 
 # A question typed as keywords, without a question word ("tổng vốn đầu tư của trung quốc vào

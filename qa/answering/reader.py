@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from qa import lexicon
 from qa.answering import span_score
 from qa.answering.phrases import anchored, gaps
-from qa.answering.question import Asked
 from qa.answering.spans import Span, Token, candidates, tokens
+from qa.records import Asked
 from qa.text import STOPWORDS_FOLDED, fold
 
 # How well a candidate's kind fits the asked type (1 = exactly what was asked).

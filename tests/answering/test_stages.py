@@ -1,0 +1,198 @@
+"""The answering stages on hand-made records: `Question` (qa.analysis) and `Candidates`
+(qa.records) in, evidence, verdict and answer out — no embedder, no index.
+
+Each stage reads only the records (the contract of issue 20): these tests build them directly,
+so a change that makes a stage reach back into the retriever fails here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.analysis import Analyzer, asked_of, attribute, is_follow_up
+from qa.answering import rerank
+from qa.answering.abstain import FEATURES, answerable, coverage, features, focus_shares
+from qa.answering.compose import compose
+from qa.answering.evidence import READ_TOP, read_all, weigh
+from qa.answering.learned import LearnedSpan, Table, as_reading, reweigh, spans_by_sentence
+from qa.records import Candidates, Question, ScoredSentence, Verdict
+from qa.retrieve.lexical import BM25, DiacriticRestorer
+from qa.settings import Settings
+from qa.types import Document, Hit, Sentence
+
+ARTICLE = (
+    "Hải Phòng đón đoàn doanh nghiệp Hà Lan.\n"
+    "Tham dự hội nghị có 16 doanh nghiệp Hà Lan lần đầu đến Việt Nam.\n"
+    "Hải Phòng có 405 dự án đầu tư nước ngoài."
+)
+
+
+def _document() -> Document:
+    return Document("hp", "Hải Phòng đón doanh nghiệp Hà Lan", ARTICLE, "0" * 64)
+
+
+def _sentences(doc: Document) -> list[Sentence]:
+    out, start = [], 0
+    for line in doc.text.split("\n"):
+        out.append(Sentence(doc.doc_id, start, start + len(line), line))
+        start += len(line) + 1
+    return out
+
+
+def _candidates(question: Question, order: list[int]) -> Candidates:
+    """Candidates whose sentences come in `order` (retrieval's ranking), one hit."""
+    doc = _document()
+    sentences = _sentences(doc)
+    hit = Hit("hp:0", doc.doc_id, doc.title, doc.text, 0, len(doc.text), 1.0, 0.85, 3.0)
+    ranked = [
+        ScoredSentence(sentences[i], "hp:0", 1.0 - 0.1 * r, 0.85 - 0.01 * r, 2.0 - 0.5 * r)
+        for r, i in enumerate(order)
+    ]
+    stats = BM25([s.text for s in sentences])
+    return Candidates(
+        hits=[hit],
+        pool=np.array([[0.85, 0.80, 0.70], [0.86, 0.8, 0.7], [3.0, 1.0, 0.0]], np.float32),
+        ranked=ranked,
+        vector=np.zeros(4, np.float32),
+        sentence_stats=stats,
+        chunk_stats=stats,
+        ledes=frozenset({(doc.doc_id, 0)}),
+        documents={doc.doc_id: doc},
+    )
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer(DiacriticRestorer([ARTICLE]))
+
+
+def test_question_is_analysed_once_for_retrieval_and_reading(analyzer: Analyzer) -> None:
+    question = analyzer.analyze("Có bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?")
+    assert (question.language, question.kind, question.wants) == ("vi", "vi", "number")
+    assert question.asked.type == "count"
+    assert question.asked.units == (("doanh", "nghiep"),)
+    assert "doanh_nghiep" in question.terms and "doanh" in question.words
+    assert question.focus is None and question.reading is question
+    # the attribute asked, without the place it names: "Hà Lan" is a name, not the attribute
+    assert all("lan" not in run for (run,) in question.attribute)
+
+
+def test_unaccented_question_is_read_with_accents_restored(analyzer: Analyzer) -> None:
+    question = analyzer.analyze("co bao nhieu doanh nghiep ha lan tham du hoi nghi")
+    assert question.kind == "vi_unaccented"
+    assert "doanh nghiệp" in question.dense_text
+    assert question.asked.type == "count"
+
+
+def test_follow_up_reads_the_last_turn_for_retrieval_only(analyzer: Analyzer) -> None:
+    assert is_follow_up("Họ sản xuất gì?")
+    question = analyzer.analyze(
+        "Còn Hà Lan thì sao?", ["Có bao nhiêu doanh nghiệp tham dự hội nghị?"]
+    )
+    assert question.dense_text.startswith("Có bao nhiêu doanh nghiệp")
+    assert question.focus is not None and question.reading is question.focus
+    assert question.reading.text == "Còn Hà Lan thì sao?"
+    assert question.wants == question.focus.wants == "number"  # asked what the last turn asked
+
+
+def test_english_nouns_reach_the_vietnamese_text_through_the_glossary() -> None:
+    asked = asked_of("How many Dutch enterprises attended the conference?", "en")
+    assert asked.type == "count" and ("doanh", "nghiep") in asked.units
+    assert any(("dan", "so") in alts for alts in attribute("What is the population?", "en"))
+
+
+def test_evidence_reads_sentences_and_puts_the_answering_one_first(analyzer: Analyzer) -> None:
+    question = analyzer.analyze("Có bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?")
+    candidates = _candidates(question, [0, 2, 1])  # retrieval puts the lede first
+    read = read_all(question, candidates)
+    assert len(read) == 3 and len(read[0].features) == len(rerank.FEATURES)
+    lede = read[0].features[rerank.FEATURES.index("lede")]
+    assert lede == 1.0  # the article's first sentence is known as the lede
+    ranked = weigh(question, candidates)
+    assert ranked[0].scored.sentence.text.startswith("Tham dự hội nghị có 16")
+    assert ranked[0].reading is not None and ranked[0].reading.text.startswith("16")
+
+
+def test_weigh_keeps_unread_sentences_below_the_read_ones(analyzer: Analyzer) -> None:
+    question = analyzer.analyze("Có bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?")
+    candidates = _candidates(question, [0, 1, 2])
+    many = [candidates.ranked[i % 3] for i in range(READ_TOP + 3)]
+    candidates = Candidates(**{**candidates.__dict__, "ranked": many})
+    ranked = weigh(question, candidates)
+    assert [e.reading for e in ranked[READ_TOP:]] == [None] * 3
+    assert max(e.score for e in ranked[READ_TOP:]) < min(e.score for e in ranked[:READ_TOP])
+
+
+def test_abstain_reads_the_records_and_refuses_an_attribute_nowhere_in_the_index(
+    analyzer: Analyzer,
+) -> None:
+    asked = analyzer.analyze("Dân số Hải Phòng là bao nhiêu?")
+    candidates = _candidates(asked, [2, 1, 0])
+    assert focus_shares(asked, ARTICLE, candidates.chunk_stats) == (0.0, 0.0)
+    values = features(asked, candidates, weigh(asked, candidates), background=0.8)
+    assert set(values) == set(FEATURES)
+    assert answerable(asked, values, None, None) == Verdict(False, 0.0)
+
+
+def test_abstain_answers_what_the_article_says(analyzer: Analyzer) -> None:
+    asked = analyzer.analyze("Hải Phòng có bao nhiêu dự án đầu tư nước ngoài?")
+    candidates = _candidates(asked, [2, 1, 0])
+    assert coverage(asked, ARTICLE, candidates.chunk_stats) > 0.9
+    values = features(asked, candidates, weigh(asked, candidates), background=0.8)
+    verdict = answerable(asked, values, None, None)
+    assert verdict.found and verdict.confidence > 0.9
+    assert values["type_match"] == 1.0 and values["learned_margin"] == 0.0
+
+
+def test_compose_cites_the_sentence_and_copies_the_number(analyzer: Analyzer) -> None:
+    asked = analyzer.analyze("Hải Phòng có bao nhiêu dự án đầu tư nước ngoài?")
+    candidates = _candidates(asked, [2, 1, 0])
+    evidence = weigh(asked, candidates)
+    answer = compose(asked, evidence, Verdict(True, 0.9), candidates.documents, Settings())
+    assert answer.found and answer.short_answer is not None
+    assert answer.short_answer.text.startswith("405")
+    quote = answer.citations[0]
+    assert ARTICLE[quote.start : quote.end] == quote.quote
+    refused = compose(asked, evidence, Verdict(False, 0.1), candidates.documents, Settings())
+    assert not refused.found and refused.related and not refused.citations
+
+
+class _FixedModel:
+    """A stand-in for the trained reader: "16 doanh nghiệp" in the sentence that holds it."""
+
+    def read(self, question: str, passages: list[str], top: int = 5) -> list:
+        from qa.neural.reader import SpanReading
+
+        out = []
+        for p, text in enumerate(passages):
+            at = text.find("16 doanh nghiệp")
+            if at >= 0:
+                out.append(SpanReading(p, at, at + len("16 doanh nghiệp"), 9.0, -3.0))
+            else:
+                out.append(SpanReading(p, 0, 5, -2.0, 4.0))
+        return sorted(out, key=lambda r: -r.score)[:top]
+
+
+def test_learned_reader_reranks_by_its_margin_and_its_span_is_shown(analyzer: Analyzer) -> None:
+    asked = analyzer.analyze("How many Dutch enterprises attended the conference?")
+    candidates = _candidates(asked, [0, 2, 1])
+    ranked = reweigh(asked, weigh(asked, candidates), _FixedModel())
+    assert ranked[0].scored.sentence.text.startswith("Tham dự hội nghị có 16")
+    assert ranked[0].learned is not None and ranked[0].margin == 12.0
+    answer = compose(asked, ranked, Verdict(True, 0.9), candidates.documents, Settings())
+    assert answer.short_answer is not None and answer.short_answer.text == "16"
+    assert answer.answer.startswith("16 Dutch enterprises")
+
+
+def test_learned_span_keeps_the_rule_type_where_they_overlap(analyzer: Analyzer) -> None:
+    asked = analyzer.analyze("Có bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?")
+    text = "Tham dự hội nghị có 16 doanh nghiệp Hà Lan lần đầu đến Việt Nam."
+    found = _FixedModel().read("", [text])
+    (span,) = spans_by_sentence([text], found)
+    assert isinstance(span, LearnedSpan) and span.text == "16 doanh nghiệp"
+    assert as_reading(asked, span, None).type == "count"
+    word = LearnedSpan(0, 7, "Tham dự", 1.0, 0.0)
+    assert as_reading(asked, word, None).type == "other"  # no number: not shown as a count
+    table = Table({"vi": [1.0, 0.0, 0.0]}, {"vi": {"count": "rules"}})
+    assert not table.use_learned_span("vi", "count") and table.use_learned_span("vi", "date")
