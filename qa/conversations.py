@@ -12,7 +12,11 @@ is safe to share between threads and between the server and `qa feedback export`
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -23,7 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qa.errors import InvalidQuestion, QAError, UnknownConversation
+from qa.errors import (
+    IndexCorrupt,
+    IndexLocked,
+    InvalidQuestion,
+    QAError,
+    StorageDenied,
+    StorageError,
+    StorageFull,
+    StorageReadOnly,
+    UnknownConversation,
+)
 from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer, Citation, ShortAnswer
@@ -92,10 +106,77 @@ def _encodable(text: str, what: str) -> str:
     return text
 
 
+_ID = re.compile(r"c_[0-9A-Za-z_-]{1,64}")  # created: c_ + 32 hex digits
+# SQLite's INTEGER is 64-bit signed: a turn number outside it is no turn of any conversation.
+MAX_TURN = 2**63 - 1
+
+
 def _check_id(conversation_id: object) -> str:
-    if not isinstance(conversation_id, str) or not conversation_id.startswith("c_"):
-        raise UnknownConversation(f"unknown conversation id {conversation_id!r}")
+    """The id if it has the form of one (`c_` and up to 64 ASCII letters, digits, `_`, `-`),
+    else `UnknownConversation`: nothing else (a lone surrogate, a NUL, 100 KB) reaches SQLite,
+    and the message never echoes it whole."""
+    if not isinstance(conversation_id, str) or not _ID.fullmatch(conversation_id):
+        shown = repr(conversation_id)[:40] if isinstance(conversation_id, str) else "?"
+        raise UnknownConversation(f"unknown conversation id {shown}")
     return conversation_id
+
+
+def _full(folder: Path) -> bool:
+    with contextlib.suppress(OSError):
+        stats = os.statvfs(folder)
+        return stats.f_bavail * stats.f_frsize < 64 * 1024 or stats.f_favail == 0
+    return False
+
+
+def _read_only(folder: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    return False
+
+
+def storage_error(exc: BaseException, folder: Path) -> QAError | None:
+    """The typed error of a failed SQLite or file operation on the store (None: not a storage
+    condition, a bug to let through). Messages name the store, never its path."""
+    where, outcome = "the conversation store", "nothing was saved"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StorageFull(f"no space left on the disk of {where}; {outcome}")
+        if exc.errno == errno.EROFS:
+            return StorageReadOnly(f"{where} is on a read-only file system; {outcome}")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return StorageDenied(f"no permission to write {where}; {outcome}")
+        return None
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _full(folder)):
+        return StorageFull(f"no space left on the disk of {where}; {outcome}")
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR) and (
+        _read_only(folder)
+    ):
+        return StorageReadOnly(f"{where} is on a read-only file system; {outcome}")
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
+        return StorageDenied(f"no permission to write {where}; {outcome}")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return IndexLocked(f"{where} is busy; try again")
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return IndexCorrupt(f"{where} is damaged ({exc})")
+    if isinstance(exc, sqlite3.OperationalError):  # disk I/O error and the like
+        return StorageError(f"{where} could not be written ({exc}); {outcome}")
+    return None
+
+
+@contextmanager
+def _typed_errors(folder: Path) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        if isinstance(exc, QAError):
+            raise
+        typed = storage_error(exc, folder)
+        if typed is None:
+            raise
+        raise typed from exc
 
 
 class ConversationStore:
@@ -111,28 +192,39 @@ class ConversationStore:
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction. A failure of the disk (full, read-only, I/O error) is a typed
+        `StorageError` (qa.serve.http: 507 or 503) and rolls everything back: a write is stored
+        whole or not at all."""
         if not self._ready:
             self._migrate()
         # Autocommit mode with an explicit BEGIN IMMEDIATE: the write lock is taken before the
         # first read, so two turns added at once cannot both read the same next turn number.
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            db.execute("PRAGMA foreign_keys = ON")
-            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        with _typed_errors(self.path.parent):
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+                db.execute("PRAGMA foreign_keys = ON")
+                db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield db
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back
+                        db.execute("ROLLBACK")
+                    raise
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                db.close()
 
     def _migrate(self) -> None:
         """Create or upgrade the schema, refuse a newer one. Under a process-wide lock and in one
         IMMEDIATE transaction, so that threads or processes opening a file at once migrate it
         once."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _typed_errors(self.path.parent):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         with _MIGRATING:
             version = self._create_or_check()
         if version > SCHEMA_VERSION:
@@ -157,8 +249,9 @@ class ConversationStore:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
             return version
-        except sqlite3.OperationalError as exc:  # a folder we may not write, a locked file
-            raise QAError(f"{self.path}: cannot open the conversation store ({exc})") from exc
+        except sqlite3.OperationalError as exc:  # a full disk, a folder we may not write...
+            typed = storage_error(exc, self.path.parent)
+            raise typed or QAError(f"cannot open the conversation store ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise QAError(f"{self.path}: not a conversation store ({exc})") from exc
         finally:
@@ -271,6 +364,8 @@ class ConversationStore:
         """Record 👍 ("up") or 👎 ("down") and an optional comment on turn `n` (the latest
         verdict replaces an earlier one)."""
         conversation_id = _check_id(conversation_id)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_TURN:
+            raise UnknownConversation(f"conversation {conversation_id} has no turn {n!r:.30}")
         if verdict not in VERDICTS:
             raise QAError(f"verdict must be 'up' or 'down', not {verdict!r}")
         _encodable(comment, "the comment")

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
-from qa.conversations import ConversationStore, ask
+from qa.conversations import MAX_TURN, ConversationStore, ask
 from qa.pipeline import QA
 from qa.serve.stream import answer_events, compute, event_response
 
@@ -38,7 +38,7 @@ class NewTurn(_Strict):
 
 class FeedbackRequest(_Strict):
     conversation_id: StrictStr
-    turn: Annotated[StrictInt, Field(ge=1, description="The turn's `n`.")]
+    turn: Annotated[StrictInt, Field(ge=1, le=MAX_TURN, description="The turn's `n`.")]
     verdict: Literal["up", "down"] = Field(description="👍 'up' or 👎 'down'.")
     comment: Annotated[StrictStr, Field(max_length=2000)] = ""
 
