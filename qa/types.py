@@ -153,6 +153,11 @@ class Answer:
     conflicts: list[Citation] = field(default_factory=list)
     # The span of a citation that answers, None (JSON null) when not found.
     short_answer: ShortAnswer | None = None
+    # Set when a since/until/sources filter left the question without an answer
+    # (qa.retrieve.filters.filter_note): {"since", "until", "sources", "total", "kept",
+    # "excluded", "outside"}, `outside` being the best passage of the articles the filter left
+    # out (a citation object, n = 0) or None. None (and absent from the JSON) otherwise.
+    filtered: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,4 +172,6 @@ class Answer:
             "grounding": self.grounding,
             "conflicts": [c.to_dict() for c in self.conflicts],
             "short_answer": self.short_answer.to_dict() if self.short_answer else None,
+            # Only when set: answers without a filter keep the object's documented shape.
+            **({"filtered": self.filtered} if self.filtered is not None else {}),
         }

@@ -388,3 +388,101 @@ def test_page_reads_only_files_gradio_received(corpus, tmp_path):
     )
     status, _, _ = corpus.upload(too_big, ADMIN)
     assert "qa-error" in status and "limit" in status
+
+
+# -- the role, the filter's "not found", the bad date, the rating ---------------------------------
+def test_page_follows_the_role(corpus):
+    """A reader's table has no remove buttons and its status line says why, in both languages;
+    the admin's has a remove button per row and the upload column."""
+    table, column, status = corpus.view(READER)
+    assert "data-qa-remove" not in table and "2 bài viết" in table
+    assert column["visible"] is False
+    assert "quyền đọc" in status and "reader" in status and "admin token" in status
+    table, column, status = corpus.view(ADMIN)
+    assert table.count("data-qa-remove=") == 2 and column["visible"] is True and status == ""
+
+
+def test_refused_write_says_why_in_the_pages_words(corpus):
+    status, _ = corpus.remove("000_d64ab916eb4386f1", READER)
+    assert "Xoá bài viết cần quyền quản trị" in status
+    assert "Removing an article needs the admin role" in status and "HTTP" not in status
+
+
+def filtered_answer(outside: bool = True, language: str = "vi") -> tuple[Answer, Document]:
+    doc = make_doc()
+    note = {
+        "since": "2030-01-01",
+        "until": "",
+        "sources": [],
+        "total": 3,
+        "kept": 0,
+        "excluded": 3,
+        "outside": {**cite(doc, QUOTE).to_dict(), "n": 0} if outside else None,
+    }
+    answer = Answer(
+        question="Câu hỏi?",
+        language=language,
+        found=False,
+        answer="Các bài viết không nói đến điều này.",
+        filtered=note,
+    )
+    return answer, doc
+
+
+def test_filter_that_leaves_nothing_says_so_and_offers_to_drop_it():
+    answer, doc = filtered_answer()
+    bubble = render.answer_markdown(answer)
+    assert "Bộ lọc (từ 2030-01-01) loại cả 3 bài viết" in bubble
+    assert "Không có đoạn nào liên quan" not in bubble
+    panel = render.sources_html(answer, {doc.doc_id: doc})
+    text = text_of(panel)
+    assert "loại cả 3 bài viết" in text and "Drop the filter" in text
+    assert "Dưới đây là những đoạn gần nhất" not in text  # no "below" over an empty list
+    assert "data-qa-drop-filter" in panel
+    outside = panel[panel.index('class="qa-outside"') :]
+    assert marks(outside)[0] == QUOTE and "Đoạn tốt nhất ngoài bộ lọc" in text
+    assert_no_injection(panel)
+    english, _ = filtered_answer(outside=False, language="en")
+    assert "leaves out all 3 articles" in render.answer_markdown(english)
+    panel = render.sources_html(english, {})
+    assert "qa-outside" not in panel and "Drop the filter" in text_of(panel)
+    # The JSON object carries it only when set.
+    assert answer.to_dict()["filtered"]["excluded"] == 3
+    assert "filtered" not in Answer("q", "vi", False, "a").to_dict()
+
+
+def test_bad_date_in_the_filter_is_explained_in_both_languages(ui):
+    from qa.serve import web_chat
+
+    steps = list(ui.ask("Hải Phòng thu hút bao nhiêu vốn?", [], None, since="hôm qua"))
+    chat, sources, _, _ = steps[-1]
+    for out in (chat[-1]["content"], text_of(sources)):
+        assert "không phải một ngày" in out and "is not a date" in out and "hôm qua" in out
+    with pytest.raises(web_chat.InvalidQuestion, match=r"Since \(2024\) is after until"):
+        web_chat.check_dates("2024", "2023")
+    web_chat.check_dates("2024", "")  # a date is fine
+
+
+def test_drop_filter_asks_again_without_it(ui, monkeypatch):
+    import gradio as gr
+
+    from qa.serve import web_chat
+
+    monkeypatch.setattr(web_chat, "STREAM_DELAY", 0)
+    question = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
+    steps = list(ui.drop_filter(gr.EventData(None, {"drop_filter": question}), [], None))
+    chat, sources, _, _, since, until, outlets = steps[-1]
+    assert (since, until, outlets) == ("", "", [])
+    assert "3,073 tỷ USD" in chat[-1]["content"] and any("3,073" in m for m in marks(sources))
+    skipped = list(ui.drop_filter(gr.EventData(None, None), [], None))  # a click elsewhere
+    assert skipped == [tuple({"__type__": "update"} for _ in range(7))]
+
+
+def test_rating_confirms_which_answer(ui):
+    import gradio as gr
+
+    question = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
+    chat, _, _, conversation = list(ui.ask(question, [], None))[-1]
+    like = gr.LikeData(None, {"index": 1, "value": chat[1]["content"], "liked": False})
+    status, comment = ui.rate(like, "sai", conversation)
+    assert "👎" in status and "câu trả lời 1" in status and "answer 1" in status and comment == ""

@@ -4,6 +4,7 @@ figures, and the related passages."""
 
 from __future__ import annotations
 
+from qa.retrieve.filters import filter_note_text
 from qa.types import Answer, Citation
 
 
@@ -42,6 +43,22 @@ def source_lines(answer: Answer) -> list[str]:
         lines.append("Related:" if en else "Liên quan:")
         for c in answer.related:
             lines.append(f"  - {c.doc_id}: “{c.quote[:160]}”")
+    return lines + filter_lines(answer)
+
+
+def filter_lines(answer: Answer) -> list[str]:
+    """A filter that left the question unanswered: what it left out (drop --since, --until,
+    --source to search everything), then the best passage outside it, marked as such."""
+    if answer.filtered is None:
+        return []
+    en = answer.language == "en"
+    lines = [filter_note_text(answer.filtered, answer.language)]
+    outside = answer.filtered.get("outside")
+    if isinstance(outside, dict):
+        where = " · ".join(p for p in (outside.get("source"), outside.get("date")) if p)
+        lines.append("Outside the filter:" if en else "Ngoài bộ lọc:")
+        lines.append(f"  - {outside.get('doc_id')}{f' — {where}' if where else ''}")
+        lines.append(f"      “{outside.get('quote', '')}”")
     return lines
 
 

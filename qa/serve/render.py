@@ -14,6 +14,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 
+from qa.retrieve.filters import filter_note_text
 from qa.types import Answer, Citation, Document
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
@@ -28,6 +29,8 @@ _LABELS = {
         "close": "Đóng",
         "not_found": "Không tìm thấy trong các bài viết",
         "not_found_body": "Các bài viết không trả lời câu hỏi này. Dưới đây là những đoạn gần nhất.",
+        "not_found_none": "Các bài viết không trả lời câu hỏi này.",
+        "outside": "Đoạn tốt nhất ngoài bộ lọc",
         "see_related": "Xem các đoạn liên quan trong khung Nguồn.",
         "no_related": "Không có đoạn nào liên quan.",
         "also": "Cùng đưa tin",
@@ -40,6 +43,8 @@ _LABELS = {
         "close": "Close",
         "not_found": "Not found in the articles",
         "not_found_body": "The articles do not answer this question. The closest passages are below.",
+        "not_found_none": "The articles do not answer this question.",
+        "outside": "Best passage outside the filter",
         "see_related": "See the related passages in the Sources panel.",
         "no_related": "No related passage.",
         "also": "Also reported by",
@@ -73,7 +78,9 @@ def answer_markdown(answer: Answer) -> str:
         return text
     words = labels(answer.language)
     hint = words["see_related"] if answer.related else words["no_related"]
-    return f"⚠ **{text}**\n\n*{esc(hint)}*"
+    if answer.filtered is not None:  # the filter is the cause: say so, not "nothing related"
+        hint = filter_note_text(answer.filtered, answer.language)
+    return f"⚠ **{text}**\n\n*{md_escape(hint)}*"
 
 
 def _uid(answer: Answer) -> str:
@@ -178,7 +185,7 @@ def _card(
         also = f'<div class="qa-also">{esc(words["also"])}: {names}</div>'
     return (
         f'<article class="qa-card" data-n="{c.n}">'
-        f'<header><span class="qa-badge">{c.n}</span><div>'
+        f'<header><span class="qa-badge">{c.n or "↗"}</span><div>'
         f'<div class="qa-card-title">{esc(title)}</div>'
         f'<div class="qa-card-meta">{" · ".join(esc(m) for m in meta)}</div>{as_of}</div></header>'
         f'<p class="qa-passage">{body}</p>{also}{button}</article>'
@@ -204,8 +211,9 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     uid = _uid(answer)
     shown = list(answer.citations) if answer.found else list(answer.related)
     conflicts = list(answer.conflicts) if answer.found else []
+    outside = _outside(answer)
     spans: dict[str, list[tuple[str, int, int]]] = {}
-    for c in shown + conflicts:
+    for c in shown + conflicts + outside:
         if _valid(c, documents.get(c.doc_id)):
             spans.setdefault(c.doc_id, []).append((f"{uid}-m{c.n}", c.start, c.end))
     where: dict[str, str] = {}
@@ -236,10 +244,13 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
                 f'<div class="qa-conflicts">{other}</div>'
             )
     else:
+        body = words["not_found_body"] if shown else words["not_found_none"]
         parts.append(
             f'<div class="qa-notice qa-notfound"><strong>{esc(words["not_found"])}</strong>'
-            f"<span>{esc(words['not_found_body'])}</span></div>"
+            f"<span>{esc(body)}</span></div>"
         )
+        if answer.filtered is not None:
+            parts.append(_filtered_html(answer, documents, uid, words, where, outside))
         if shown:
             parts.append(
                 f'<h4 class="qa-heading">{esc(words["related"])}</h4>'
@@ -248,6 +259,46 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     parts.extend(modals)
     parts.append("</div>")
     return "".join(parts)
+
+
+def _outside(answer: Answer) -> list[Citation]:
+    """The best passage outside the filter (`Answer.filtered["outside"]`), as a citation."""
+    data = (answer.filtered or {}).get("outside")
+    if not isinstance(data, dict):
+        return []
+    names = set(Citation.__dataclass_fields__)
+    try:
+        return [Citation(**{k: v for k, v in data.items() if k in names})]
+    except TypeError:  # a stored object without a citation's fields
+        return []
+
+
+DROP_FILTER = "Bỏ bộ lọc, hỏi lại / Drop the filter and ask again"
+
+
+def _filtered_html(
+    answer: Answer,
+    documents: Mapping[str, Document],
+    uid: str,
+    words: Mapping[str, str],
+    where: Mapping[str, str],
+    outside: list[Citation],
+) -> str:
+    """What the filter left out (how many articles), a button that drops it and asks again
+    (web_assets.SOURCES_JS), and the best passage outside it, marked as such."""
+    assert answer.filtered is not None
+    text = filter_note_text(answer.filtered, answer.language)
+    cards = "".join(_card(c, documents.get(c.doc_id), uid, words, where) for c in outside)
+    block = (
+        f'<h4 class="qa-heading">{esc(words["outside"])}</h4><div class="qa-outside">{cards}</div>'
+        if cards
+        else ""
+    )
+    return (
+        f'<div class="qa-notice qa-filtered"><span>{esc(text)}</span>'
+        f'<button type="button" class="qa-drop-filter" data-qa-drop-filter>{esc(DROP_FILTER)}'
+        f"</button></div>{block}"
+    )
 
 
 # A newspaper glyph as inline SVG (emoji fonts are not everywhere).
@@ -281,26 +332,44 @@ def notice_html(kind: str, message: str) -> str:
 REMOVE_LABEL = "Xoá / Remove"
 
 
-def corpus_html(rows: Sequence[tuple[Document, int]]) -> str:
-    """The table of articles: title (with date/source), id, chunk count, a remove button (see
-    web_assets.CORPUS_JS: a second click within 4 s confirms)."""
+# What a reader is told where the admin's controls would be, and why a write was refused:
+# the page's own words, both languages (not the gate's "HTTP 403" JSON).
+READER_NOTE = (
+    "Bạn đang xem với quyền đọc: chỉ quản trị viên (mã quản trị) mới thêm hoặc xoá được bài viết. / "
+    "You are signed in as a reader: only an admin (admin token) can add or remove articles."
+)
+REFUSED = (
+    "{vi} cần quyền quản trị: hãy đăng nhập bằng mã quản trị. / "
+    "{en} needs the admin role: log in with the admin token."
+)
+
+
+def corpus_html(rows: Sequence[tuple[Document, int]], writable: bool = True) -> str:
+    """The table of articles: title (with date/source), id, chunk count and, when `writable`
+    (the admin's view), a remove button (see web_assets.CORPUS_JS: a second click within 4 s
+    confirms). A reader's table has no remove column."""
     if not rows:
         return '<div class="qa-notice qa-info">Chưa có bài viết nào. / No articles yet.</div>'
     body = []
     for doc, chunks in rows:
         meta = " · ".join(esc(m) for m in (doc.date, doc.source) if m)
+        remove = (
+            f"<td class='qa-act'><button type='button' class='qa-remove' "
+            f"data-qa-remove='{esc(doc.doc_id)}' aria-label='{REMOVE_LABEL}: {esc(doc.title)}'>"
+            f"{REMOVE_LABEL}</button></td>"
+            if writable
+            else ""
+        )
         body.append(
             f"<tr><td><div class='qa-card-title'>{esc(doc.title)}</div>"
             f"<div class='qa-card-meta'>{meta}</div></td>"
-            f"<td><code>{esc(doc.doc_id)}</code></td><td class='qa-num'>{chunks}</td>"
-            f"<td class='qa-act'><button type='button' class='qa-remove' "
-            f"data-qa-remove='{esc(doc.doc_id)}' aria-label='{REMOVE_LABEL}: {esc(doc.title)}'>"
-            f"{REMOVE_LABEL}</button></td></tr>"
+            f"<td><code>{esc(doc.doc_id)}</code></td><td class='qa-num'>{chunks}</td>{remove}</tr>"
         )
     total = sum(chunks for _, chunks in rows)
+    head = "<th><span class='qa-sr'>Xoá / Remove</span></th>" if writable else ""
     return (
         f"<div class='qa-corpus-count'>{len(rows)} bài viết / articles · {total} đoạn / chunks</div>"
         "<div class='qa-table-wrap'><table class='qa-table'><thead><tr><th>Tiêu đề / Title</th><th>ID</th>"
-        "<th class='qa-num'>Đoạn / Chunks</th><th><span class='qa-sr'>Xoá / Remove</span></th>"
+        f"<th class='qa-num'>Đoạn / Chunks</th>{head}"
         "</tr></thead><tbody>" + "".join(body) + "</tbody></table></div>"
     )

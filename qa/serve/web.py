@@ -66,8 +66,13 @@ class ChatTab(NamedTuple):
 
 
 def _chat_tab() -> ChatTab:
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=360):
+    """The chat column (messages, the 👍/👎 comment and its confirmation right under them, the
+    question box, filter, examples, past conversations) beside the Sources column. On a narrow
+    screen the chat column's parts join the Sources column in one list (web_assets.CSS,
+    `#qa-main`), the Sources right after the question box, so the citations stay next to the
+    answer."""
+    with gr.Row(equal_height=False, elem_id="qa-main"):
+        with gr.Column(scale=3, min_width=360, elem_id="qa-chat-col"):
             chatbot = gr.Chatbot(
                 elem_id="qa-chat",
                 show_label=False,
@@ -81,28 +86,30 @@ def _chat_tab() -> ChatTab:
                     "*Hello! Ask a question about the articles in the collection.*"
                 ),
             )
-            with gr.Row():
+            with gr.Row(elem_id="qa-feedback-row", equal_height=True):
+                comment = gr.Textbox(
+                    elem_id="qa-feedback-comment",
+                    show_label=False,
+                    placeholder="Nhận xét (tuỳ chọn) / Comment (optional)",
+                    scale=3,
+                    min_width=200,
+                    max_lines=2,
+                )
+                feedback = gr.HTML(elem_id="qa-feedback-status", js_on_load=None, min_width=160)
+            with gr.Row(elem_id="qa-ask-row"):
                 question = gr.Textbox(
                     elem_id="qa-question",
                     show_label=False,
-                    placeholder="Nhập câu hỏi… / Type a question…",
-                    autofocus=True,
+                    placeholder="Câu hỏi… / Question…",
+                    # No autofocus: focusing the box scrolls a phone's page past the header.
+                    autofocus=False,
                     scale=8,
                     max_lines=4,
                 )
                 ask = gr.Button("Hỏi / Ask", variant="primary", scale=1, min_width=120)
             filters = _filter_controls()
-            gr.Examples(EXAMPLES, inputs=question, label="Ví dụ / Examples")
-            with gr.Row():
-                comment = gr.Textbox(
-                    elem_id="qa-feedback-comment",
-                    show_label=False,
-                    placeholder="Nhận xét (tuỳ chọn), rồi bấm Thích/Không thích / Comment (optional), then Like/Dislike",
-                    scale=4,
-                    max_lines=2,
-                )
-                feedback = gr.HTML(elem_id="qa-feedback-status", js_on_load=None)
-            with gr.Row():
+            gr.Examples(EXAMPLES, inputs=question, label="Ví dụ / Examples", elem_id="qa-examples")
+            with gr.Row(elem_id="qa-past-row"):
                 past = gr.Dropdown(
                     label="Hội thoại trước / Past conversations",
                     choices=[],
@@ -119,17 +126,20 @@ def _chat_tab() -> ChatTab:
 
 def _filter_controls() -> tuple[Any, Any, Any]:
     """The chat's filter: since, until (dates) and outlets (filled from the index on load)."""
-    with gr.Accordion("Lọc theo thời gian, nguồn / Filter by date, outlet", open=False):
+    with gr.Accordion(
+        "Lọc theo thời gian, nguồn / Filter by date, outlet", open=False, elem_id="qa-filters"
+    ):
         with gr.Row():
             since = gr.Textbox(
                 label="Từ ngày / Since",
-                placeholder="2021, 2021-04, 2021-04-28",
+                # Placeholders say "for example": a bare date reads as a value already set.
+                placeholder="vd. / e.g. 2021, 2021-04",
                 elem_id="qa-since",
                 scale=1,
             )
             until = gr.Textbox(
                 label="Đến ngày / Until",
-                placeholder="2023-12-31",
+                placeholder="vd. / e.g. 2023-12-31",
                 elem_id="qa-until",
                 scale=1,
             )
@@ -143,11 +153,13 @@ def _filter_controls() -> tuple[Any, Any, Any]:
 
 
 def _corpus_tab() -> tuple[Any, ...]:
+    """Status line, article table, upload box and its column (shown to the admin only: hidden
+    until the page's load step has read the visitor's role, see CorpusUI.view)."""
     status = gr.HTML(elem_id="qa-corpus-status", js_on_load=None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             table = gr.HTML(elem_id="qa-corpus-table", js_on_load=web_assets.CORPUS_JS)
-        with gr.Column(scale=2, min_width=280):
+        with gr.Column(scale=2, min_width=280, visible=False, elem_id="qa-upload-col") as column:
             upload = gr.File(
                 label="Thêm bài viết (.txt, .md, trang .html đã lưu) / Add an article",
                 file_types=[".txt", ".md", ".html", ".htm"],
@@ -160,7 +172,7 @@ def _corpus_tab() -> tuple[Any, ...]:
                 "*UTF-8 text; an optional `---` front matter may set `title:`, `date:`, "
                 "`source:`; a saved news page (.html) gives its article text, date and outlet.*"
             )
-    return status, table, upload
+    return status, table, upload, column
 
 
 def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
@@ -178,16 +190,30 @@ def build_ui(qa: QA, store: ConversationStore | None = None) -> gr.Blocks:
             with gr.Tab("Hỏi đáp / Ask", id="ask"):
                 tab = _chat_tab()
             with gr.Tab("Kho bài viết / Articles", id="corpus"):
-                status, table, upload = _corpus_tab()
+                status, table, upload, upload_column = _corpus_tab()
         remember = _wire_chat(ui, tab, conversation, known)
         _wire_corpus(corpus, status, table, upload)
-        demo.load(corpus.corpus, outputs=table, **_PRIVATE)
+        demo.load(corpus.view, outputs=[table, upload_column, status], **_PRIVATE)
         outlets = tab.filters[2]
         demo.load(corpus.outlets, outputs=outlets, **_PRIVATE)
         table.change(corpus.outlets, outputs=outlets, **_PRIVATE)
         demo.load(ui.past, inputs=known, outputs=tab.past, **_PRIVATE)
         reopened = [tab.chatbot, tab.sources, conversation]
         demo.load(ui.reopen_from_link, outputs=reopened, **_PRIVATE).then(**remember)
+        # Registered last, so that the handlers above keep their numbers: a new question (or a
+        # cleared chat) clears the last rating's confirmation.
+        for cleared in (tab.question.submit, tab.ask.click, tab.clear.click, tab.chatbot.clear):
+            cleared(lambda: "", outputs=tab.feedback, **_PRIVATE)
+        # A filtered "not found" offers to drop the filter: emptied, the question asked again.
+        tab.sources.click(
+            ui.drop_filter,
+            inputs=[tab.chatbot, conversation],
+            outputs=[tab.chatbot, tab.sources, tab.question, conversation, *tab.filters],
+            concurrency_limit=8,
+            concurrency_id="chat",
+            show_progress="hidden",
+            **_PRIVATE,
+        ).then(**remember)
     corpus.upload_folder, corpus.received = Path(demo.GRADIO_CACHE), demo.upload_file_set
     return demo
 
@@ -292,7 +318,10 @@ def create_app(
         path="/",
         theme=_theme(),
         css=web_assets.CSS,
-        footer_links=["api"],
+        head=web_assets.HEAD,
+        # Gradio's "Use via API" (English only) beside the page's own "HTTP API" badge: off.
+        footer_links=[],
+        i18n=gr.I18n(**{locale: web_assets.GRADIO_LABELS for locale in web_assets.GRADIO_LOCALES}),
         run_history=False,
         max_file_size=settings.max_document_bytes,
         ssr_mode=False,

@@ -2,6 +2,33 @@
 article table's two-click remove buttons and the Sources panel's article viewer. Static text,
 kept apart from the markup functions of qa.serve.render that produce the classes they style."""
 
+# Gradio's own words on the page, in both languages whatever the browser's language (Gradio has
+# no Vietnamese; a French browser would get French): passed as `gr.I18n` for every locale
+# Gradio knows, so they replace its translations ("Drop File Here", the chat's buttons, ...).
+GRADIO_LABELS = {
+    "upload_text.drop_file": "Thả tệp vào đây / Drop a file here",
+    "upload_text.click_to_upload": "bấm để chọn tệp / click to choose one",
+    "common.or": "hoặc / or",
+    "common.clear": "Xoá / Clear",
+    "common.remove": "Xoá / Remove",
+    "common.error": "Lỗi / Error",
+    "common.loading": "Đang tải / Loading",
+    "common.empty": "Trống / Empty",
+    "common.download": "Tải về / Download",
+    "file.uploading": "Đang tải lên… / Uploading…",
+    "chatbot.like": "Thích / Like",
+    "chatbot.dislike": "Không thích / Dislike",
+    "chatbot.clear": "Xoá / Clear",
+    "chatbot.copy_message": "Chép câu trả lời / Copy message",
+    "chatbot.copied_message": "Đã chép / Copied",
+    "blocks.lost_connection": "Mất kết nối, đang nối lại… / Lost connection, rejoining…",
+    "blocks.waiting_for_inputs": "Chờ tải tệp xong rồi thử lại / Wait for the upload, then retry",
+}
+GRADIO_LOCALES = (
+    "vi en ar ca ckb de es et eu fa fi fr he hi id ja ko lt nb nl pl pt-BR pt ro ru sv ta th tr "
+    "uk ur uz zh-CN zh-TW"
+).split()
+
 # The article table's remove buttons: the first click arms one (it says "Sure?" for 4 s), the
 # second sends its document id to the server (web_corpus.CorpusUI.remove_row).
 CORPUS_JS = """
@@ -40,6 +67,14 @@ element.addEventListener('click', (event) => {
     }
     return;
   }
+  const drop = event.target.closest('[data-qa-drop-filter]');
+  if (drop) {  // web_chat.ChatUI.drop_filter: the filter emptied, the question asked again
+    event.preventDefault();
+    drop.disabled = true;
+    const panel = drop.closest('.qa-sources');
+    trigger('click', {drop_filter: panel ? panel.dataset.q : ''});
+    return;
+  }
   const modal = event.target.closest('.qa-modal');
   if (modal && (event.target === modal || event.target.closest('[data-qa-close]'))) {
     event.preventDefault();
@@ -50,6 +85,13 @@ document.addEventListener('keydown', (event) => {
   if (event.key === 'Escape') element.querySelectorAll('.qa-modal').forEach((m) => { m.hidden = true; });
 });
 """
+
+# Outside the page's blocks (Gradio scopes `CSS` to them): Gradio's 32 px margins around the
+# whole app are 10 px on a phone, so that 360 px screens keep their width for the text.
+HEAD = """<style>
+@media (max-width: 520px) { .gradio-container .app.main { padding-left: 10px !important;
+  padding-right: 10px !important; } }
+</style>"""
 
 CSS = """
 .gradio-container { max-width: 1280px !important; margin: 0 auto !important; }
@@ -89,6 +131,38 @@ CSS = """
 #qa-chat .bubble-wrap { margin-top: 34px; height: calc(100% - 34px); }
 #qa-chat sup { font-size: .72em; font-weight: 700; color: #0f766e; margin-left: 1px; }
 #qa-sources-col { max-height: 640px; overflow-y: auto; }
+/* Feedback sits right under the messages it rates: the comment box, its confirmation beside. */
+#qa-feedback-row { align-items: center; gap: 8px; }
+#qa-feedback-status { align-self: center; }
+#qa-feedback-status .qa-notice { padding: 6px 10px; font-size: .88rem; }
+/* A placeholder is a hint, not a value: lighter and in italics. */
+#qa-since textarea::placeholder, #qa-until textarea::placeholder,
+#qa-since input::placeholder, #qa-until input::placeholder { font-style: italic; opacity: .75; }
+/* A phone or a narrow window: one list, the Sources right after the chat and its question box
+   (not under the examples and past conversations), and no box wider than the screen. */
+@media (max-width: 820px) {
+  #qa-main { flex-direction: column; flex-wrap: nowrap; }
+  #qa-chat-col { display: contents; }
+  #qa-main > * , #qa-chat-col > * { width: 100%; min-width: 0 !important; }
+  #qa-chat { order: 1; height: min(520px, 62vh) !important; }
+  #qa-feedback-row { order: 2; }
+  #qa-ask-row { order: 3; }
+  #qa-sources-col { order: 4; max-height: none; overflow: visible; }
+  #qa-filters { order: 5; }
+  #qa-examples { order: 6; }
+  #qa-past-row { order: 7; }
+  #qa-ask-row > button { min-width: 76px !important; flex: none !important;
+    padding-left: 12px !important; padding-right: 12px !important; }
+}
+/* The question box and the comment box take the row's width; the button and the confirmation
+   keep theirs (Gradio's form wrapper would otherwise share the row evenly with the button). */
+#qa-ask-row, #qa-feedback-row { flex-wrap: nowrap; }
+#qa-ask-row > .form, #qa-feedback-row > .form { flex: 1 1 auto !important; min-width: 0 !important; }
+#qa-feedback-row > #qa-feedback-status { flex: 0 1 auto; min-width: 0 !important; width: auto; }
+@media (max-width: 520px) {
+  #qa-feedback-row { flex-wrap: wrap; }
+  #qa-feedback-row > #qa-feedback-status { flex: 1 1 100%; }
+}
 .qa-sources { display: flex; flex-direction: column; gap: 10px; font-size: .93rem; }
 .qa-heading { margin: 2px 0 0; font-size: .8rem; text-transform: uppercase; letter-spacing: .06em;
   color: var(--body-text-color-subdued); }
@@ -138,6 +212,16 @@ CSS = """
 .qa-article { padding: 16px 20px 24px; overflow-y: auto; white-space: pre-wrap; line-height: 1.7;
   font-size: .97rem; }
 .qa-article mark.qa-active { background: #fbbf24; outline: 2px solid #f59e0b; }
+/* A filter that left the question without an answer: what it left out, a button to drop it,
+   and the best passage outside it (dashed: not one of the answer's sources). */
+.qa-filtered { background: #eff6ff; border-color: #93c5fd; color: #1e3a8a; flex-direction: column;
+  gap: 8px; align-items: flex-start; }
+.qa-drop-filter { font-size: .85rem; font-weight: 600; color: #fff; background: #2563eb;
+  border: 0; border-radius: 8px; padding: 6px 12px; cursor: pointer; }
+.qa-drop-filter:hover { background: #1d4ed8; }
+.qa-outside .qa-card { border-style: dashed; border-color: #93c5fd; }
+.qa-outside .qa-badge { background: #2563eb; }
+.qa-outside mark { background: #dbeafe; }
 .qa-related mark { background: #e2e8f0; }
 .qa-related .qa-badge { background: #94a3b8; }
 .qa-table-wrap { border: 1px solid var(--border-color-primary); border-radius: 12px; overflow: hidden;

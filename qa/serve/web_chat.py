@@ -21,6 +21,7 @@ from qa.conversations import ConversationStore, answer_from_dict
 from qa.conversations import ask as ask_turn
 from qa.errors import InvalidQuestion, QAError
 from qa.pipeline import QA
+from qa.retrieve.filters import Filters
 from qa.serve import render
 from qa.serve.api_routes import public_message
 from qa.serve.stream import answer_events
@@ -92,6 +93,7 @@ class ChatUI:
         yield chat, render.pending_html(), "", conversation
         try:
             given = {"since": (since or "").strip(), "until": (until or "").strip()}
+            check_dates(**given)
             filters = {k: v for k, v in {**given, "sources": list(sources or [])}.items() if v}
             answer, turn = ask_turn(
                 self.qa, self.store, conversation.get("id"), question, **filters
@@ -123,6 +125,24 @@ class ChatUI:
                 time.sleep(STREAM_DELAY)
         # The textbox is left alone: it may already hold the next question, typed meanwhile.
         yield [*chat, _bubble(answer)], sources, gr.skip(), conversation
+
+    def drop_filter(
+        self,
+        event: gr.EventData,
+        messages: Messages | None,
+        conversation: Conversation | None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """The "drop the filter" button of a filtered "not found" (web_assets.SOURCES_JS sends
+        the question): empties the filter and asks that question again, as `ask` does. Yields
+        `ask`'s outputs, then since, until and outlets."""
+        data = event._data if isinstance(event._data, dict) else {}
+        question = data.get("drop_filter")
+        if not isinstance(question, str) or not question.strip():
+            yield (*(gr.skip(),) * 4, gr.skip(), gr.skip(), gr.skip())
+            return
+        cleared = ("", "", [])
+        for step in self.ask(question, messages, conversation):
+            yield (*step, *cleared)
 
     def reopen(self, conversation_id: str | None) -> tuple[Any, Any, Any]:
         """(chat, sources panel, conversation) of a saved conversation, as it was shown."""
@@ -188,4 +208,30 @@ class ChatUI:
             self.store.set_feedback(conversation["id"], n, verdict, (comment or "").strip())
         except QAError as exc:
             return render.notice_html("error", str(exc)), gr.skip()
-        return render.notice_html("ok", "Cảm ơn! / Thanks — feedback saved."), ""
+        thumb = "👍" if like.liked else "👎"
+        saved = f"Đã lưu {thumb} (câu trả lời {n}), cảm ơn! / {thumb} saved (answer {n}), thanks!"
+        return render.notice_html("ok", saved), ""
+
+
+_DATE_FIELDS = {"since": ("Từ ngày", "Since"), "until": ("Đến ngày", "Until")}
+
+
+def check_dates(since: str = "", until: str = "") -> None:
+    """Raise InvalidQuestion, worded for the page in both languages, when the filter's dates
+    are not dates ("hôm qua") or since is after until; the core's own message is English."""
+    for name, value in (("since", since), ("until", until)):
+        try:
+            Filters.parse(**{name: value})
+        except InvalidQuestion:
+            vi, en = _DATE_FIELDS[name]
+            raise InvalidQuestion(
+                f"“{vi}” không phải một ngày: “{value}”. Hãy nhập dạng 2021, 2021-04 hoặc "
+                f"2021-04-28. / “{en}” is not a date: “{value}”. Use 2021, 2021-04 or 2021-04-28."
+            ) from None
+    try:
+        Filters.parse(since, until)
+    except InvalidQuestion:
+        raise InvalidQuestion(
+            f"“Từ ngày” ({since}) sau “Đến ngày” ({until}). / Since ({since}) is after until "
+            f"({until})."
+        ) from None
