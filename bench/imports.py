@@ -24,11 +24,12 @@ PACKAGE = "qa"
 # Lowest first; an arrow from a lower layer to a higher one is an upward arrow. Nodes in the same
 # layer may import each other (a circle among them shows up as a circle).
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "settings", "types", "text"),
+    ("errors", "settings", "types", "text", "lexicon", "records", "neural"),
     ("ingest",),
     ("index",),
     ("retrieve",),
     ("answering",),
+    ("analysis",),
     ("pipeline",),
     ("conversations",),
     ("serve",),
