@@ -4,7 +4,8 @@ The app is assembled here: the /v1 routes (`qa.serve.api_routes`, models in
 `qa.serve.api_models`), /healthz, the offline /docs, the error shape, and the two middlewares
 that wrap everything mounted on it later (the web page, other doors):
 
-- `qa.serve.gate.Gate` (outermost): tokens, roles, login; new routes are read-protected.
+- `qa.serve.limits.HeadLimit` (outermost): request heads over 16 KB are 431, however they came.
+- `qa.serve.gate.Gate`: tokens, roles, login; new routes are read-protected.
 - `qa.serve.limits.BodyLimit`: every body read at most to the cap and within a deadline.
 
 Every error a client can cause is a 4xx with `{"error": message}`: typed `QAError`s are mapped to
@@ -50,7 +51,7 @@ from qa.serve.api_routes import (
     validation_message,
 )
 from qa.serve.gate import Gate, Tokens
-from qa.serve.limits import BodyLimit
+from qa.serve.limits import BodyLimit, HeadLimit
 from qa.serve.stream import ClientGone, make_stoppable
 from qa.settings import Settings
 
@@ -171,6 +172,7 @@ def create_api(
     # add_middleware puts each new one outside the previous: the gate is the outermost layer.
     app.add_middleware(BodyLimit, max_bytes=cap, timeout=settings.read_timeout)
     app.add_middleware(Gate, tokens=tokens, session_hours=settings.session_hours)
+    app.add_middleware(HeadLimit)  # outermost: a head over the limit reaches nothing
     _add_offline_docs(app)
     _add_error_handlers(app, settings)
     make_stoppable(qa)  # a client that disconnects stops its generation (qa.serve.stream)

@@ -6,6 +6,16 @@ seconds — and replays it to the app, so no route can be made to buffer 100 MB 
 client that sends one byte a minute. Pure ASGI (not BaseHTTPMiddleware): streaming responses and
 disconnect notifications pass through untouched.
 
+A body over the cap is refused (413) before any of it is read — and then, up to `DRAIN_BYTES`,
+read into the bin: a client that writes its whole body before it reads (httpx, requests) would
+otherwise see its connection reset instead of the 413, since closing a socket with unread data
+sends a TCP reset. A client that asked `Expect: 100-continue` (curl) gets the 413 at once and
+sends nothing. A declared length over `DRAIN_BYTES` is refused and the connection closed.
+
+`HeadLimit` refuses a request whose head (request line and headers) is over `MAX_HEAD` bytes:
+uvicorn's h11 limit only counts a head still incomplete, so one that arrives in a single burst
+passed it up to ~120 KB.
+
 uvicorn times out idle keep-alive connections but not a client that never finishes its headers;
 `http_protocol(timeout)` is uvicorn's HTTP/1.1 protocol with that deadline.
 """
@@ -13,6 +23,7 @@ uvicorn times out idle keep-alive connections but not a client that never finish
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -21,15 +32,71 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from qa.serve.gate import ASGIApp, Message, Receive, Send
 
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+MAX_HEAD = 16 * 1024  # bytes of request line + headers
+DRAIN_BYTES = 64 * 1024 * 1024  # read into the bin after a 413, so the client sees it
 
 
-async def _error(send: Send, status: int, message: str, close: bool = False) -> None:
+async def _error(
+    send: Send,
+    status: int,
+    message: str,
+    close: bool = False,
+    drain: Receive | None = None,
+    drain_bytes: int = 0,
+    drain_seconds: float = 0.0,
+) -> None:
+    """A JSON error. With `drain`, the response is sent whole first, then up to `drain_bytes`
+    of the request body still coming are read and dropped (within `drain_seconds`) before the
+    connection is closed, so that the client reads the error instead of a reset."""
     body = json.dumps({"error": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:  # do not wait for (or read) the rest of what the client is sending
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    if drain is None or drain_bytes <= 0:
+        await send({"type": "http.response.body", "body": body})
+        return
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_discard(drain, drain_bytes), drain_seconds)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _discard(receive: Receive, limit: int) -> None:
+    """Read and drop the rest of a request body, at most `limit` bytes."""
+    seen = 0
+    while seen <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+def head_size(scope: Message) -> int:
+    """Bytes of the request line and headers as they came (within a few for the separators)."""
+    line = len(scope.get("method", "")) + len(scope.get("raw_path") or b"") + 12
+    line += len(scope.get("query_string") or b"") + 1
+    return line + sum(len(k) + len(v) + 4 for k, v in scope.get("headers") or [])
+
+
+class HeadLimit:
+    """Refuse (431) a request or WebSocket whose head is over `max_bytes`, however it arrived."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_HEAD) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or head_size(scope) <= self.max_bytes:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1009})
+            return
+        message = f"the request head is over the limit of {self.max_bytes} bytes"
+        await _error(send, 431, message, close=True)
 
 
 class BodyLimit:
@@ -62,10 +129,12 @@ class BodyLimit:
         if not length and not chunked and scope["method"] in _NO_BODY:
             await self.app(scope, receive, send)
             return
+        waits = b"100-continue" in headers.get(b"expect", b"").lower()
         if length is not None and length > self.max_bytes:
-            if length <= 2 * self.max_bytes:
-                await self._read(receive, length)
-            await self._too_large(send)
+            # Refused before a byte is read; the body is then dropped as it comes (not kept),
+            # unless the client waits for our go-ahead or announced more than we will drain.
+            drain = 0 if waits or length > DRAIN_BYTES else length
+            await self._too_large(send, receive, drain)
             return
         try:
             messages = await asyncio.wait_for(self._read(receive, self.max_bytes), self.timeout)
@@ -75,7 +144,7 @@ class BodyLimit:
             )
             return
         if messages is None:
-            await self._too_large(send)
+            await self._too_large(send, receive, 0 if waits else DRAIN_BYTES)
             return
 
         async def replay() -> Message:
@@ -99,8 +168,9 @@ class BodyLimit:
             if not message.get("more_body", False):
                 return messages
 
-    async def _too_large(self, send: Send) -> None:
-        await _error(send, 413, f"request body is over the limit of {self.max_bytes} bytes", True)
+    async def _too_large(self, send: Send, receive: Receive, drain: int) -> None:
+        message = f"request body is over the limit of {self.max_bytes} bytes"
+        await _error(send, 413, message, True, receive, drain, self.timeout)
 
 
 class _HeadDeadline(H11Protocol):

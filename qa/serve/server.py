@@ -31,13 +31,12 @@ from qa.errors import QAError
 from qa.index.store import read_manifest
 from qa.pipeline import QA
 from qa.serve.gate import Tokens
-from qa.serve.limits import http_protocol
+from qa.serve.limits import MAX_HEAD, http_protocol
 from qa.settings import Settings
 
 log = logging.getLogger("qa.serve.server")
 
 _KEEP_ALIVE = 5  # seconds an idle connection stays open
-_MAX_HEAD = 16 * 1024  # bytes of request line + headers
 _GRACE = 10  # seconds running requests get after SIGTERM
 
 
@@ -161,6 +160,21 @@ def open_socket(settings: Settings, host: str, insecure_no_token: bool = False) 
     return sock
 
 
+def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    """How `qa serve` runs uvicorn: head deadline, keep-alive, head size, shutdown grace."""
+    return uvicorn.Config(
+        app,
+        **{
+            "log_level": "info",
+            "http": http_protocol(settings.read_timeout),
+            "timeout_keep_alive": _KEEP_ALIVE,
+            "h11_max_incomplete_event_size": MAX_HEAD,
+            "timeout_graceful_shutdown": _GRACE,
+            **options,
+        },
+    )
+
+
 def serve(settings: Settings, sock: socket.socket, say: Callable[[str], None] = log.info) -> None:
     """Recover pending writes, build the index if there is none, warm the models up, then serve
     on `sock` (from `open_socket`), saying each step; the URL is said once the socket accepts."""
@@ -175,14 +189,7 @@ def serve(settings: Settings, sock: socket.socket, say: Callable[[str], None] = 
     host = sock.getsockname()[0]
     app = create_app(qa, settings, host=host)  # host: the MCP transport's DNS-rebinding check
     finish_writes_on_shutdown(app, qa)
-    config = uvicorn.Config(
-        app,
-        log_level="info",
-        http=http_protocol(settings.read_timeout),
-        timeout_keep_alive=_KEEP_ALIVE,
-        h11_max_incomplete_event_size=_MAX_HEAD,
-        timeout_graceful_shutdown=_GRACE,
-    )
+    config = uvicorn_config(app, settings)
     url = _url(sock)
     _Server(
         config, partial(say, f"listening on {url} (web chat; API {url}v1, docs {url}docs)")
