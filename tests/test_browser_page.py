@@ -234,9 +234,10 @@ def test_feedback_confirmation_beside_the_message_and_cleared_by_the_next_questi
         status.wait_for()
         assert "👍" in status.inner_text() and "saved" in status.inner_text()
         assert page.locator("#qa-feedback-comment textarea").input_value() == ""
-        rated = buttons.bounding_box()
-        box = status.bounding_box()
-        assert 0 <= box["y"] - (rated["y"] + rated["height"]) < 150  # right under the message
+        # Right under the chat that holds the rated message, on the screen where it was clicked.
+        chat, box = page.locator("#qa-chat").bounding_box(), status.bounding_box()
+        assert 0 <= box["y"] - (chat["y"] + chat["height"]) < 60
+        assert box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT
         shot(page, "21-feedback-1280.png", full_page=False)
         ask(page, "How many Dutch enterprises attended the conference?")
         assert page.locator("#qa-feedback-status").inner_text().strip() == ""
@@ -248,15 +249,24 @@ def test_feedback_confirmation_beside_the_message_and_cleared_by_the_next_questi
 # The text a visitor reads that is the page's (not an article's, a question's or an answer's):
 # each element's own text, placeholders, and the names of buttons without text.
 LABELS_JS = """() => {
-  const content = '#qa-chat .message, #qa-chat .message-row, #qa-sources .qa-card, ' +
-    '#qa-sources .qa-modal, #qa-corpus-table td, #qa-past .options, #qa-header h1 .qa-logo';
+  // Not labels: messages, sample questions, article titles and ids, past conversations; and
+  // the Sources panel of an answer, which speaks the answer's language (like the answer).
+  const content = '#qa-chat .message, #qa-chat .message-row, #qa-examples .gallery, ' +
+    '#qa-sources .qa-sources:not(.qa-empty), #qa-corpus-table td, #qa-past .options, ' +
+    '#qa-header h1 .qa-logo';
   const out = [];
   for (const e of document.querySelectorAll('body *')) {
     if (!e.checkVisibility || !e.checkVisibility()) continue;
     if (e.closest(content) || ['SCRIPT', 'STYLE', 'svg', 'path'].includes(e.tagName)) continue;
     const own = [...e.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent)
-      .join(' ').replace(/\\s+/g, ' ').trim();
-    if (own) out.push(own);
+      .join(' ').trim();
+    if (own) {  // the whole label it belongs to: its nearest block (<b>, <em> are inside one)
+      let block = e;
+      while (block.parentElement && getComputedStyle(block).display.startsWith('inline'))
+        block = block.parentElement;
+      if (block.tagName === 'P' && block.parentElement) block = block.parentElement;  // p + p
+      out.push((block.innerText || own).replace(/[ \\t]+/g, ' ').trim());
+    }
     if (e.placeholder) out.push(e.placeholder);
     if (e.tagName === 'BUTTON' && !e.innerText.trim()) {
       const name = e.getAttribute('aria-label') || e.getAttribute('title');
@@ -273,7 +283,10 @@ def languages(label: str) -> set[str]:
     """The languages a label is written in: each part between separators on its own."""
     found = set()
     for part in re.split(r"\s[/·—–|]\s|[()\n]", label):
-        words = re.findall(r"[^\W\d_]{2,}", part)
+        tokens = [t.strip(".,:;!?…“”\"'") for t in part.split()]
+        words = [t for t in tokens if len(t) >= 2 and re.fullmatch(r"[^\W\d_]+", t)]
+        if re.search(r"\be\.g\.", part):
+            found.add("en")
         if not words or part.strip() in NEUTRAL:
             continue
         found.add("vi" if has_diacritics(part) else detect_language(part))
@@ -297,6 +310,8 @@ def test_languages_of_labels():
     assert languages("Use via API") == {"en"}
     assert languages("2 bài viết / articles · 24 đoạn / chunks") == {"vi", "en"}
     assert languages("000_d64ab916eb4386f1") == set()
+    assert languages("ví dụ / e.g. 2021-04") == {"vi", "en"}
+    assert languages("Xin chào!\nHello!") == {"vi", "en"}
 
 
 @pytest.mark.parametrize("locale", ["vi-VN", "en-US"])

@@ -74,6 +74,7 @@ def _chat_tab() -> ChatTab:
     with gr.Row(equal_height=False, elem_id="qa-main"):
         with gr.Column(scale=3, min_width=360, elem_id="qa-chat-col"):
             chatbot = gr.Chatbot(
+                label="Hội thoại / Conversation",  # for screen readers (hidden)
                 elem_id="qa-chat",
                 show_label=False,
                 height=520,
@@ -88,6 +89,7 @@ def _chat_tab() -> ChatTab:
             )
             with gr.Row(elem_id="qa-feedback-row", equal_height=True):
                 comment = gr.Textbox(
+                    label="Nhận xét / Comment",
                     elem_id="qa-feedback-comment",
                     show_label=False,
                     placeholder="Nhận xét (tuỳ chọn) / Comment (optional)",
@@ -98,6 +100,7 @@ def _chat_tab() -> ChatTab:
                 feedback = gr.HTML(elem_id="qa-feedback-status", js_on_load=None, min_width=160)
             with gr.Row(elem_id="qa-ask-row"):
                 question = gr.Textbox(
+                    label="Câu hỏi / Question",
                     elem_id="qa-question",
                     show_label=False,
                     placeholder="Câu hỏi… / Question…",
@@ -133,13 +136,13 @@ def _filter_controls() -> tuple[Any, Any, Any]:
             since = gr.Textbox(
                 label="Từ ngày / Since",
                 # Placeholders say "for example": a bare date reads as a value already set.
-                placeholder="vd. / e.g. 2021, 2021-04",
+                placeholder="ví dụ / e.g. 2021-04",
                 elem_id="qa-since",
                 scale=1,
             )
             until = gr.Textbox(
                 label="Đến ngày / Until",
-                placeholder="vd. / e.g. 2023-12-31",
+                placeholder="ví dụ / e.g. 2023-12-31",
                 elem_id="qa-until",
                 scale=1,
             )
