@@ -625,6 +625,25 @@ def eval_sample(run: Run) -> list[Item]:
     return [run.test_items[i] for i in sorted(order)]
 
 
+def bucketed(examples: list[Example], cache, batch: int, seed: int, window: int = 32) -> list[int]:
+    """A shuffled order in which each batch holds examples of similar length (less padding):
+    windows of `window` batches of the shuffled examples, sorted by length inside a window,
+    cut into batches, the batches shuffled."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(examples))
+    out: list[int] = []
+    size = window * batch
+    for a in range(0, len(order), size):
+        part = sorted(
+            order[a : a + size],
+            key=lambda i: cache[examples[i].question].shape[0] + cache[examples[i].chunk].shape[0],
+        )
+        batches = [part[b : b + batch] for b in range(0, len(part), batch)]
+        for k in rng.permutation(len(batches)):
+            out.extend(int(i) for i in batches[k])
+    return out
+
+
 def train(run: Run) -> dict:
     args = run.args
     cache = run.cache()
@@ -661,7 +680,7 @@ def train(run: Run) -> dict:
         np.random.default_rng(args.seed * 1000 + state["epoch"]),
         args.negatives,
     )
-    order = np.random.default_rng(args.seed * 1000 + state["epoch"] + 1).permutation(len(examples))
+    order = bucketed(examples, cache, args.batch, args.seed * 1000 + state["epoch"] + 1)
     run.log(f"epoch {state['epoch']}: {len(examples)} examples; {args.steps} steps of {args.batch}")
     t0, seen, losses = time.time(), 0, []
     started = time.time()
@@ -676,9 +695,7 @@ def train(run: Run) -> dict:
                 np.random.default_rng(args.seed * 1000 + state["epoch"]),
                 args.negatives,
             )
-            order = np.random.default_rng(args.seed * 1000 + state["epoch"] + 1).permutation(
-                len(examples)
-            )
+            order = bucketed(examples, cache, args.batch, args.seed * 1000 + state["epoch"] + 1)
             run.log(f"epoch {state['epoch']}: {len(examples)} examples")
         batch = [examples[i] for i in order[state["offset"] : state["offset"] + args.batch]]
         state["offset"] += args.batch
