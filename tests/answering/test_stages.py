@@ -196,3 +196,15 @@ def test_learned_span_keeps_the_rule_type_where_they_overlap(analyzer: Analyzer)
     assert as_reading(asked, word, None).type == "other"  # no number: not shown as a count
     table = Table({"vi": [1.0, 0.0, 0.0]}, {"vi": {"count": "rules"}})
     assert not table.use_learned_span("vi", "count") and table.use_learned_span("vi", "date")
+
+
+def test_a_pronoun_points_back_to_the_named_answer() -> None:
+    from qa.analysis import antecedent, points_back, resolve
+
+    assert points_back("What is his position?") and points_back("Họ sản xuất gì?")
+    assert not points_back("Tổng vốn của các dự án đó là bao nhiêu?")
+    thing = antecedent("Lê Tiến Châu (Le Tien Chau)", "person")
+    assert resolve("What is his position?", thing) == "What is Le Tien Chau's position?"
+    assert resolve("Ông ấy giữ chức vụ gì?", "Lê Tiến Châu") == "Lê Tiến Châu giữ chức vụ gì?"
+    assert antecedent("16", "count") == ""  # a number is not what "they" points to
+    assert resolve("What do they make?", "") == "What do they make?"

@@ -36,7 +36,7 @@ from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer, Chunk, Citation, Document
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 INVESTMENT_Q = "How much foreign investment did Hai Phong attract by October 31, 2023?"
 INVESTMENT_VI = "3,073 tỷ USD"
 INVESTMENT_EN = (

@@ -23,7 +23,7 @@ from qa.ingest.feeds import read_feed
 from qa.ingest.fetch import fetch
 from qa.ingest.html import extract_page
 
-NEWS = Path(__file__).resolve().parent / "data" / "news"
+NEWS = Path(__file__).resolve().parents[1] / "data" / "news"
 BOILERPLATE = (
     "Đăng nhập",
     "Trang chủ",

@@ -22,7 +22,7 @@ from qa.answering.generation import build_messages
 from qa.pipeline import QA
 from qa.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 INVESTMENT_Q = "How much foreign investment did Hai Phong attract by October 31, 2023?"
 MESSAGES = build_messages("What did the city sign?", "en", ["the city signed a plan"])
 

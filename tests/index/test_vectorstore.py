@@ -16,7 +16,7 @@ import pytest
 from qa.errors import IndexMismatch
 from qa.index.vectorstore import VectorStoreError, open_store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DIM = 16
 
 

@@ -24,7 +24,7 @@ from qa.index.embedding import (
     make_embedder,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 SENTENCES = [
     "The port of Hai Phong handles container ships from Asia.",

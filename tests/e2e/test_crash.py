@@ -20,7 +20,7 @@ import pytest
 from qa import QA, Settings
 from qa.index.store import load_index
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NEW_ARTICLE = (
     "Cảng Lạch Huyện đón 12 tàu container trong tháng 1. Đây là kỷ lục mới của cảng.\n\n"
     "Theo Ban quản lý cảng, sản lượng hàng hóa tăng 25% so với cùng kỳ.\n"

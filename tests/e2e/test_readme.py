@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PAGES = {
     path.relative_to(REPO).as_posix(): path.read_text(encoding="utf-8")
     for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]

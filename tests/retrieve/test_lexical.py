@@ -10,7 +10,7 @@ import pytest
 from qa.ingest.documents import read_corpus
 from qa.retrieve.lexical import BM25, DiacriticRestorer, Glossary, query_terms, terms
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 TEXTS = [
     "Hải Phòng thu hút đầu tư nước ngoài đạt 3,073 tỷ USD.",

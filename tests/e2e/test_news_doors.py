@@ -22,7 +22,7 @@ from qa.serve.web_chat import ChatUI
 from qa.serve.web_corpus import CorpusUI
 from qa.settings import Settings
 
-NEWS = Path(__file__).resolve().parent / "data" / "news"
+NEWS = Path(__file__).resolve().parents[1] / "data" / "news"
 FDI_Q = "Hải Phòng thu hút được bao nhiêu vốn đầu tư trực tiếp nước ngoài?"
 RICE_Q = "Xuất khẩu gạo thu về bao nhiêu?"
 

@@ -13,7 +13,7 @@ from qa.ingest.chunking import MAX_SENTENCE_CHARS, chunk_document, split_sentenc
 from qa.ingest.documents import read_corpus
 from qa.types import Chunk, Sentence
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def texts(text: str) -> list[str]:

@@ -20,7 +20,7 @@ from qa.ingest.documents import (
     read_document,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 ARTICLE = """---
 title: "Hải Phòng: thu hút FDI"
