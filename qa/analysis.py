@@ -15,7 +15,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from qa.answering.english import english_names, known_places
+from qa.answering.english import ascii_form, english_names, known_places
 from qa.answering.question import analyze as analyze_asked
 from qa.answering.spans import names
 from qa.records import Asked, Phrases, Question
@@ -205,15 +205,20 @@ class Analyzer:
         self.glossary = glossary()
 
     def analyze(
-        self, question: str, history: list[str] | None = None, said: str | None = None
+        self,
+        question: str,
+        history: list[str] | None = None,
+        said: str | None = None,
+        follows: bool = False,
     ) -> Question:
         """Decide the retrieval kind, the dense text and lexical terms, and read the question.
         `history`: earlier questions of the conversation (the last one is read with a
         follow-up); `said`: the question as typed, when `question` is it without the time
-        and outlet words."""
+        and outlet words; `follows`: read the last turn even when the question does not look
+        like a follow-up (its pronoun was already resolved)."""
         language = detect_language(question)
         context = ""
-        if history and is_follow_up(question):
+        if history and (follows or is_follow_up(question)):
             context = " ".join(history[-1:])
         text = f"{context} {question}".strip()
         if language == "en":
@@ -247,3 +252,40 @@ class Analyzer:
             words=frozenset(t for t in terms if "_" not in t),
             focus=focus,
         )
+
+
+# -- follow-ups ------------------------------------------------------------------------------------
+_EN_POSSESSIVE = re.compile(r"\b(his|her|its|their)\b", re.I)
+_EN_PERSONAL = re.compile(r"\b(he|she|it|they|them)\b", re.I)
+_VI_POINTER = re.compile(r"\b(ông ấy|bà ấy|anh ấy|chị ấy|họ|nó|chúng)\b", re.I)
+NAMED = ("person", "organisation", "place", "list")
+
+
+def antecedent(short: str, short_type: str) -> str:
+    """What a pronoun of the next question points back to: the last answer when it named
+    someone or something ("Lê Tiến Châu"); "" otherwise (then the last turn is read as context
+    instead: "What about their total capital?" after a question on Chinese companies)."""
+    return short if short and short_type in NAMED else ""
+
+
+def resolve(question: str, thing: str) -> str:
+    """The question with its first pronoun replaced by `thing` ("What is his position?" →
+    "What is Lê Tiến Châu's position?"); unchanged without one or without `thing`."""
+    if not thing:
+        return question
+    if detect_language(question) == "en":
+        # English keeps its letters: "Lê Tiến Châu (Le Tien Chau)" is asked as "Le Tien Chau".
+        thing = ascii_form(re.sub(r"\s*\([^)]*\)", "", thing))
+        if _EN_POSSESSIVE.search(question):
+            owner = f"{thing}'" if thing.endswith("s") else f"{thing}'s"
+            return _EN_POSSESSIVE.sub(owner, question, count=1)
+        return _EN_PERSONAL.sub(thing, question, count=1)
+    return _VI_POINTER.sub(thing, question, count=1)
+
+
+def points_back(question: str) -> bool:
+    """Whether the question holds a pronoun that `resolve` can replace."""
+    pattern = (
+        (_EN_POSSESSIVE, _EN_PERSONAL) if detect_language(question) == "en" else (_VI_POINTER,)
+    )
+    return any(p.search(question) for p in pattern)

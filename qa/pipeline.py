@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa.analysis import Analyzer
+from qa.analysis import Analyzer, antecedent, points_back, resolve
 from qa.answering.abstain import answerable, background_similarity, features, load_calibration
 from qa.answering.backends import Generator, make_generator
 from qa.answering.compose import compose
@@ -189,13 +189,24 @@ class QA:
         text, turns = self._check_question(question), self._check_history(history)
         k = self._check_k(k) or self.settings.answer_hits
         filters = Filters.parse(since, until, sources)
-        asked = self._analyze(text, turns)
+        resolved = self._resolved(text, turns, k)
+        asked = self._analyze(resolved, turns, follows=resolved != text)
         answer, found = self._extractive(asked, Filters(), k)
         if filters.active:
             answer, found = self._within(filters, answer, found, asked, k)
         if self.generator is not None:
             answer = self.generate(answer, found)
         return stamp(answer, self._current().news, asked.said)
+
+    def _resolved(self, text: str, turns: list[str], k: int) -> str:
+        """A follow-up whose pronoun points back ("What is his position?") asked about whom the
+        last turn's answer named ("What is Le Tien Chau's position?")."""
+        if not turns or not points_back(text):
+            return text
+        previous, _ = self._extractive(self._analyze(turns[-1], []), Filters(), k)
+        short = previous.short_answer
+        thing = antecedent(short.text, short.type) if short else ""
+        return resolve(text, thing)
 
     def _extractive(self, asked: Question, filters: Filters, k: int) -> tuple[Answer, Candidates]:
         """The extractive answer from the articles `filters` allow, and what it was read from."""
@@ -226,9 +237,9 @@ class QA:
         of the conversation, for a follow-up."""
         return self._analyze(self._check_question(question), self._check_history(history))
 
-    def _analyze(self, text: str, turns: list[str]) -> Question:
+    def _analyze(self, text: str, turns: list[str], follows: bool = False) -> Question:
         state = self._current()
-        return state.analyzer.analyze(state.news.content(text), turns, said=text)
+        return state.analyzer.analyze(state.news.content(text), turns, text, follows)
 
     def candidates(
         self, question: Question, filters: Filters | None = None, k: int | None = None
