@@ -104,6 +104,33 @@ def _metadata(text: str) -> tuple[dict[str, str], str]:
     return meta, text[match.end() :] if match else text
 
 
+# A scheme before a colon with no space after it: "javascript:...", "data:...", "file:..."
+# (a name such as "VnExpress: Kinh doanh" has a space after its colon).
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:(?!\s)")
+_WEB_URL_RE = re.compile(r"^https?://[^\s/?#<>\"'`]+[^\s<>\"'`]*$", re.IGNORECASE)
+_MARKUP_RE = re.compile(r"[<>\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _check_metadata(meta: dict[str, str], where: str) -> None:
+    """Refuse front-matter values that are not what they say: `source` a name or an http(s)
+    URL, `url` an http(s) URL, `date` a real date when it is written with digits (a date in
+    words that says nothing, "sắp tới", stays unknown)."""
+    source, link, date = meta.get("source", ""), meta.get("url", ""), meta.get("date", "")
+    if source and (
+        _MARKUP_RE.search(source) or (_SCHEME_RE.match(source) and not _WEB_URL_RE.match(source))
+    ):
+        raise DocumentError(
+            f"{where}: source {source[:60]!r} must be an outlet's name or an http(s) URL"
+        )
+    if link and not _WEB_URL_RE.match(link):
+        raise DocumentError(f"{where}: url {link[:60]!r} must be an http(s) URL")
+    if date and not parse_date(date) and any(ch.isdigit() for ch in date):
+        raise DocumentError(
+            f"{where}: date {date[:40]!r} is not a real date; write it as 2023-11-17, "
+            "2023-11 or 2023 (or leave it out)"
+        )
+
+
 def parse_document(doc_id: str, raw: str, path: str = "", url: str = "") -> Document:
     """Build a Document from already-decoded text: a saved page (by suffix or content), or an
     article with optional front matter or comment header. `url` is where a page was fetched."""
@@ -117,6 +144,7 @@ def parse_document(doc_id: str, raw: str, path: str = "", url: str = "") -> Docu
         text = page.text
     else:
         meta, text = _metadata(text)
+        _check_metadata(meta, path or doc_id)
     if not any(ch.isalnum() for ch in text):  # empty, white space, or punctuation only
         raise DocumentError(f"{path or doc_id}: document has no text (no letters or digits)")
     source = meta.get("source", "")

@@ -36,7 +36,7 @@ from qa.serve.api_models import (
     SearchOut,
     SearchRequest,
 )
-from qa.serve.stream import answer_events, compute, event_response
+from qa.serve.stream import answer_events, compute, event_response, plain_answer
 from qa.settings import Settings
 from qa.types import Document
 
@@ -173,7 +173,7 @@ def v1_router(qa: QA, settings: Settings, store: ConversationStore) -> APIRouter
         )
         if body.stream:
             return event_response(answer_events(result))
-        return JSONResponse(result.to_dict())
+        return JSONResponse(plain_answer(result).to_dict())  # the text as the stream sends it
 
     @v1.post("/search", response_model=SearchOut, tags=["questions"])
     def search(request: SearchRequest) -> dict[str, Any]:

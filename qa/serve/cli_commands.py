@@ -73,16 +73,18 @@ def _ask_one(
     as_json: bool,
     filters: dict[str, Any],
 ) -> str:
+    from qa.serve.stream import plain_answer
+
     answer = qa.answer(question, history=history, k=k, **filters)
-    if as_json:
-        return json.dumps(answer.to_dict(), ensure_ascii=False)
-    return format_answer(answer)
+    if as_json:  # the text plain, as every door sends it; the quotes exact (data)
+        return json.dumps(plain_answer(answer).to_dict(), ensure_ascii=False)
+    return format_answer(plain_answer(answer, citations=True))  # for a terminal: all plain
 
 
 def _print_stream(answer: Answer, as_json: bool) -> None:
     """`qa ask --stream`: the events of qa.serve.stream as they come — one JSON line each with
     --json, else the text as it arrives, then the sources."""
-    from qa.serve.stream import answer_events
+    from qa.serve.stream import answer_events, plain_answer
 
     for event, data in answer_events(answer):
         if as_json:
@@ -90,7 +92,7 @@ def _print_stream(answer: Answer, as_json: bool) -> None:
         elif event == "delta":
             print(data["text"], end="", flush=True)
     if not as_json:
-        lines = source_lines(answer)
+        lines = source_lines(plain_answer(answer, citations=True))
         print("\n\n" + "\n".join(lines) if lines else "", flush=True)
 
 

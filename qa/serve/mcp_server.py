@@ -33,6 +33,7 @@ from qa.pipeline import QA
 from qa.serve.api_models import AnswerOut, DocumentOut, DocumentSummary, SearchOut
 from qa.serve.api_routes import document_full, document_summary
 from qa.serve.openai_api import message_content
+from qa.serve.stream import plain_answer
 from qa.settings import Settings
 
 NAME = "qa-news"
@@ -77,7 +78,7 @@ def build_server(qa: QA) -> MCPServer:
             raise ToolError(str(exc)) from exc
         return CallToolResult(
             content=[TextContent(type="text", text=message_content(result))],
-            structured_content=result.to_dict(),
+            structured_content=plain_answer(result).to_dict(),
         )
 
     @server.tool()

@@ -33,7 +33,14 @@ from qa.conversations import CITATION_LISTS, HISTORY_TURNS
 from qa.errors import InvalidQuestion, QAError, UnknownModel
 from qa.pipeline import QA
 from qa.serve.render import labels
-from qa.serve.stream import SSE_HEADERS, answer_deltas, compute
+from qa.serve.stream import (
+    SSE_HEADERS,
+    answer_deltas,
+    compute,
+    plain_answer,
+    plain_text,
+    plain_url,
+)
 from qa.settings import Settings
 from qa.types import Answer
 
@@ -87,7 +94,7 @@ class ChatRequest(BaseModel):
 
 # -- the answer as chat content ----------------------------------------------------------------
 def _short(title: str) -> str:
-    title = " ".join(title.split())
+    title = " ".join(plain_text(title).split())
     return title if len(title) <= _TITLE_CHARS else title[: _TITLE_CHARS - 1].rstrip() + "…"
 
 
@@ -101,17 +108,20 @@ def sources_block(answer: dict[str, Any]) -> str:
     if not passages:
         return ""
     lines = [f"**{words['sources'] if found else words['related']}**"]
-    for c in passages:
-        where = " · ".join(c[k] for k in ("source", "date", "as_of_label") if c.get(k))
+    for c in passages:  # article-controlled text: plain (qa.serve.stream.plain_text)
+        where = " · ".join(plain_text(c[k]) for k in ("source", "date", "as_of_label") if c.get(k))
         where = f" ({where})" if where else ""
-        link = f" <{c['url']}>" if c.get("url") else ""
-        lines.append(f"[{c['n']}] *{_short(c['title'])}*{where}{link} — “{c['quote']}”")
+        url = plain_url(c.get("url", ""))
+        link = f" <{url}>" if url else ""
+        quote = plain_text(c["quote"])
+        lines.append(f"[{c['n']}] *{_short(c['title'])}*{where}{link} — “{quote}”")
     return "\n\n" + "\n".join(lines)
 
 
 def message_content(answer: Answer) -> str:
-    """What a plain chat client shows: the answer text with [n] markers, then the sources."""
-    return answer.answer + sources_block(answer.to_dict())
+    """What a plain chat client shows: the answer text with [n] markers, then the sources; no
+    markup or link of an article's survives (`plain_text`)."""
+    return plain_text(answer.answer) + sources_block(answer.to_dict())
 
 
 # -- the router --------------------------------------------------------------------------------
@@ -186,6 +196,7 @@ def _chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = Non
 def completion_chunks(answer: Answer, base: dict[str, Any]) -> Iterator[str]:
     """The streamed reply as SSE `data:` lines: role + citations, text pieces, the Sources
     block, the stop chunk, `[DONE]`. The contents concatenate to `message_content(answer)`."""
+    answer = plain_answer(answer)
     whole = answer.to_dict()
     yield _chunk(base, {"role": "assistant", "content": "", **_passages(whole)})
     for piece in answer_deltas(answer):

@@ -21,12 +21,20 @@ connection). The extractive stage itself (≈0.3 s) is not interrupted; nothing 
 
 `sse()` frames events for HTTP (Server-Sent Events); the web chat and `qa ask --stream`
 iterate `answer_events` directly.
+
+Plain text out (`plain_text`, `plain_answer`): the answer's text quotes articles, and an article
+may hold markup — `<script>`, `<img onerror=…>`, `[x](javascript:…)`, terminal escapes. Every door
+that sends the answer as text (these events, `/v1/answer`, the OpenAI-compatible and MCP
+content, the CLI) sends it plain: tags and control characters removed, Markdown links and images
+kept only with an http(s) target. The citations' `quote`s stay exact (`text[start:end]`): they
+are data, and a client that shows one as markup must escape it like any other data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import json
 import re
 import threading
@@ -57,6 +65,69 @@ _CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar
 )
 
 
+# -- plain text --------------------------------------------------------------------------------
+# An HTML tag, comment, doctype or processing instruction (what a Markdown renderer passes on as
+# HTML), an autolink `<scheme:...>` included.
+_TAG = re.compile(r"<\s*[/!?]?\s*[A-Za-z][^<>]*>|<!--.*?-->|<![^<>]*>|<\?[^<>]*>", re.S)
+_TAG_START = re.compile(r"<(?=\s*[/!?A-Za-z])")
+# C0/C1 controls but tab and newline (terminal escapes start with ESC or CSI), DEL, and the
+# bidirectional overrides that reorder what a terminal or page shows.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Markdown links and images `[text](target ...)` and reference definitions `[x]: target`.
+_LINK = re.compile(r"(!?\[[^\]\n]*\])\(\s*<?([^)\s>]*)>?([^)]*)\)")
+_REFERENCE = re.compile(r"^(\s{0,3}\[[^\]\n]+\]):[ \t]*<?(\S*?)>?(?=\s|$)", re.M)
+_WEB = re.compile(r"https?://[^\s/?#]+", re.I)
+
+
+def _link(match: re.Match[str]) -> str:
+    label, target = match.group(1), match.group(2)
+    if _WEB.match(target):
+        return match.group(0)
+    return label  # the text stays, the link (javascript:, data:, a relative path) goes
+
+
+def _reference(match: re.Match[str]) -> str:
+    if _WEB.match(match.group(2)):
+        return match.group(0)
+    return match.group(1)
+
+
+def plain_text(text: str) -> str:
+    """`text` with no markup a client could run or follow: HTML tags and comments removed (to
+    a fixed point: `<scr<b>ipt>` does not become a tag), any `<` left before a tag-like name
+    escaped, control characters and bidi overrides removed, Markdown links, images and link
+    definitions kept only when they lead to an http(s) URL (else only their text is kept)."""
+    text = _CONTROLS.sub("", text)
+    while True:
+        stripped = _TAG.sub("", text)
+        if stripped == text:
+            break
+        text = stripped
+    text = _TAG_START.sub("&lt;", text)
+    text = _LINK.sub(_link, text)
+    return _REFERENCE.sub(_reference, text)
+
+
+def plain_url(url: str) -> str:
+    """`url` if it is an http(s) URL without spaces or markup characters, else ""."""
+    return url if _WEB.match(url or "") and not re.search(r"[\s<>()\[\]\"'`]", url) else ""
+
+
+def plain_answer(answer: Answer, citations: bool = False) -> Answer:
+    """The answer with its text plain (`plain_text`); with `citations`, each citation's quote,
+    title and outlet too (for a terminal: the CLI's text output, not JSON)."""
+    plain = dataclasses.replace(answer, answer=plain_text(answer.answer))
+    if not citations:
+        return plain
+
+    def clean(c: Any) -> Any:
+        fields = {k: plain_text(getattr(c, k)) for k in ("quote", "title", "source")}
+        return dataclasses.replace(c, **fields, url=plain_url(c.url))
+
+    lists = {name: [clean(c) for c in getattr(answer, name)] for name in CITATION_LISTS}
+    return dataclasses.replace(plain, **lists)
+
+
 # -- events ------------------------------------------------------------------------------------
 def answer_deltas(answer: Answer) -> list[str]:
     """`answer.answer` cut into the pieces a stream sends; `"".join(...) == answer.answer`."""
@@ -68,7 +139,9 @@ def answer_deltas(answer: Answer) -> list[str]:
 
 
 def answer_events(answer: Answer) -> Iterator[Event]:
-    """`citations`, then one `delta` per piece, then `done` with the whole answer object."""
+    """`citations`, then one `delta` per piece, then `done` with the whole answer object (its
+    text plain: `plain_answer`)."""
+    answer = plain_answer(answer)
     whole = answer.to_dict()
     yield "citations", {name: whole[name] for name in CITATION_LISTS}
     for piece in answer_deltas(answer):
