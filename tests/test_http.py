@@ -104,7 +104,7 @@ def test_healthz_and_document_list(api):
 
 def test_full_document(api):
     doc = api.client.get("/v1/documents/000_d64ab916eb4386f1").json()
-    assert "3,073 tỷ USD" in doc["text"] and doc["title"].startswith("Bên cạnh")
+    assert "3,073 tỷ USD" in doc["text"] and doc["title"].startswith("Hải Phòng kết nối")
     assert len(doc["sha256"]) == 64 and doc["chunks"] > 0 and "path" not in doc
 
 

@@ -71,12 +71,19 @@ def check_doc_id(doc_id: str) -> str:
 
 
 def _derive_title(text: str) -> str:
+    """The headline of an article without a `title:`: its first line when that line is a title
+    (a short line, a Markdown heading's text, not ending like a sentence or a clause, with the
+    article after it), else its first sentence whole: never a sentence cut short."""
+    first, _, rest = text.strip().partition("\n")
+    line = first.strip().lstrip("#").strip()
+    if line and rest.strip() and len(line) <= _TITLE_CHARS and not line.endswith(_NOT_A_TITLE):
+        return line
     sentences = split_sentences(text)
-    first = sentences[0].text if sentences else text.strip()
-    if len(first) <= _TITLE_CHARS:
-        return first
-    cut = first[:_TITLE_CHARS].rsplit(" ", 1)[0]
-    return cut + "…"
+    return sentences[0].text if sentences else text.strip()
+
+
+# A first line that ends so is a sentence or a clause, not a headline ("?" and "!" may end one).
+_NOT_A_TITLE = (".", ",", ";", ":", "…")
 
 
 def _metadata(text: str) -> tuple[dict[str, str], str]:

@@ -70,13 +70,22 @@ def test_title_is_derived_from_the_first_sentence() -> None:
     assert doc.language == "vi"
 
 
-def test_long_first_sentence_gives_a_shortened_title() -> None:
+def test_long_first_sentence_is_never_cut() -> None:
     first = "Hải Phòng " + "đầu tư phát triển " * 20 + "mạnh mẽ."
     doc = parse_document("x", first + " Câu hai.")
-    assert doc.title.endswith("…")
-    assert len(doc.title) <= 121
-    assert first.startswith(doc.title[:-1])
-    assert not doc.title[:-1].endswith(" ")  # cut at a word boundary
+    assert doc.title == first  # whole: a headline is never a sentence cut short
+
+
+def test_first_line_that_is_a_title_is_the_headline() -> None:
+    body = "Sáu tháng đầu năm 2024, Vịnh Hạ Long đón khoảng 2 triệu lượt khách quốc tế."
+    for head in ("Vịnh Hạ Long đón khách quốc tế kỷ lục", "# Vịnh Hạ Long đón khách kỷ lục"):
+        doc = parse_document("x", f"{head}\n\n{body}\n")
+        assert doc.title == head.lstrip("# ")
+    assert parse_document("x", "Vì sao khách quay lại Hạ Long?\n" + body).title.endswith("?")
+    # A first line that is a sentence or a clause is not a title: the first sentence is.
+    doc = parse_document("x", "Theo Sở Du lịch, năm nay khách tăng.\n" + body)
+    assert doc.title == "Theo Sở Du lịch, năm nay khách tăng."
+    assert parse_document("x", body).title == body  # one line only: its sentence
 
 
 def test_front_matter_without_title_derives_one() -> None:
