@@ -15,6 +15,7 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
+from qa import lexicon
 from qa.answering.english import ascii_form, english_names, known_places
 from qa.answering.question import analyze as analyze_asked
 from qa.answering.spans import names
@@ -30,9 +31,9 @@ from qa.text import (
     words,
 )
 
+# Words of a follow-up that point back to the previous turn (function_words.tsv, role anaphora).
 _ANAPHORA = frozenset(
-    """đó này ấy kia họ nó chúng đấy vậy it its they their them there that those these he she his
-    her this""".split()
+    lexicon.function_words("vi", "anaphora") + lexicon.function_words("en", "anaphora")
 )
 _NUMBER_Q = re.compile(
     r"\b(bao nhiêu|mấy|how many|how much|what percent\w*|what number|số lượng)\b", re.I
@@ -44,12 +45,9 @@ _DATE_Q = re.compile(
 )
 _WH = frozenset("many much long often far percent percentage".split())
 _GRAINS = {"year": "nam", "day": "ngay", "date": "ngay", "month": "thang"}
-# Vietnamese function and question words (accented: "đâu" is a question word, "đầu" is not).
-_VI_FUNCTION = frozenset(
-    """là của và có các những một được cho với trong tại đến từ này đó khi thì mà nào gì ai bao
-    nhiêu sao thế như về đã đang sẽ bị bởi để hay hoặc cũng không phải rất lại nữa còn ra vào
-    lên ở đây kia ấy họ nó chúng mình vậy mấy đâu lâu hôm nay bây giờ""".split()
-)
+# Vietnamese function and question words (accented: "đâu" is a question word, "đầu" is not):
+# function_words.tsv, role focus.
+_VI_FUNCTION = frozenset(lexicon.function_words("vi", "focus"))
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from qa import lexicon
 from qa.records import Asked
 from qa.text import STOPWORDS_FOLDED, fold
 
@@ -108,12 +109,8 @@ _EN_PLURAL = re.compile(
     r"(?:what|which) (?:cities|countries|companies|provinces|teams|ports|organi[sz]ations"
     r"|sister cities|\w+ cities)\b"
 )
-_EN_STOP = frozenset(
-    """what which who whom whose when where why how many much is are was were did does do has
-    have had the a an of to in on at for from by with and or that this these those it its
-    their they he she his her be been being will would can could should there than into about
-    as up out over after before during between under made make get got use used""".split()
-)
+# English words that are not what a question is about (function_words.tsv, role question).
+_EN_STOP = frozenset(lexicon.function_words("en", "question"))
 
 
 # A question typed as keywords, without a question word ("tổng vốn đầu tư của trung quốc vào

@@ -11,7 +11,7 @@ picks the weights:
   "Super Bowl 50"), which are written the same way in Vietnamese text.
 
 Channel scores are min-max normalised over the candidate pool and mixed with per-kind weights
-(`PROFILES`, tuned on the first half of XQuAD, see bench). Inside the best chunks every
+(`PROFILES`, set by hand on the first half of XQuAD: see their comment). Inside the best chunks every
 sentence is scored again (its own vector, its own BM25, its chunk's score, and whether it holds
 the kind of fact asked for: a number, a date) to find the sentence that answers.
 """
@@ -44,6 +44,9 @@ class Profile:
     s_type: float
 
 
+# Provenance: set by hand on the XQuAD dev split (the first half of the articles) during
+# development, against bench's retrieval numbers (commits b1e8aeb, 9e85953 and 75c330b,
+# 2026-11-24: "weights tuned on the dev split"); no script reproduces them.
 PROFILES: dict[str, Profile] = {
     "vi": Profile(1.0, 0.5, 0.5, 1.0, 1.5, 1.0, 0.75),
     "vi_unaccented": Profile(1.0, 0.75, 1.0, 1.0, 1.5, 1.0, 1.0),
