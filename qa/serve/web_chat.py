@@ -208,8 +208,9 @@ class ChatUI:
             self.store.set_feedback(conversation["id"], n, verdict, (comment or "").strip())
         except QAError as exc:
             return render.notice_html("error", str(exc)), gr.skip()
-        thumb = "👍" if like.liked else "👎"
-        saved = f"Đã lưu {thumb} (câu trả lời {n}), cảm ơn! / {thumb} saved (answer {n}), thanks!"
+        # In words: an emoji font is not on every machine.
+        vi, en = ("Thích", "Like") if like.liked else ("Không thích", "Dislike")
+        saved = f"Đã lưu “{vi}” cho câu trả lời {n}, cảm ơn! / “{en}” saved for answer {n}, thanks!"
         return render.notice_html("ok", saved), ""
 
 
