@@ -42,7 +42,7 @@ from qa.pipeline import QA
 from qa.settings import Settings
 from qa.types import Answer, Citation, ShortAnswer
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILE_NAME = "conversations.sqlite3"
 # Earlier questions a follow-up is read with (the retriever uses the last one; more are kept for
 # the record). The web chat, conversation turns and chat completions all use this many.
@@ -83,6 +83,12 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+""",
+    # 2 -> 3: who a conversation belongs to (a named user of qa.serve.users; '' = the shared
+    # tokens). Readers see only their own; None as `viewer` (the admin) sees all.
+    2: """
+ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX conversations_owner ON conversations(owner);
 """,
 }
 
@@ -258,25 +264,34 @@ class ConversationStore:
             db.close()
 
     # -- conversations -------------------------------------------------------------------------
-    def create(self) -> dict[str, Any]:
-        """A new, empty conversation."""
+    def create(self, owner: str = "") -> dict[str, Any]:
+        """A new, empty conversation belonging to `owner` ('' = the shared tokens)."""
         # 128 random bits: an id is also the link that reopens the conversation.
         conversation = {"id": "c_" + secrets.token_hex(16), "created": _now(), "title": ""}
         with self._connect(write=True) as db:
             db.execute(
-                "INSERT INTO conversations (id, created, title) VALUES (?, ?, ?)",
-                (conversation["id"], conversation["created"], ""),
+                "INSERT INTO conversations (id, created, title, owner) VALUES (?, ?, ?, ?)",
+                (conversation["id"], conversation["created"], "", owner),
             )
         return {**conversation, "turns": []}
 
-    def get(self, conversation_id: str) -> dict[str, Any]:
-        """The conversation with every turn, oldest first; `UnknownConversation` if none."""
+    @staticmethod
+    def _visible(db: sqlite3.Connection, conversation_id: str, viewer: str | None) -> bool:
+        """Whether the conversation exists for `viewer` (None: everyone's, the admin's view)."""
+        row = db.execute(
+            "SELECT owner FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        return row is not None and (viewer is None or row[0] == viewer)
+
+    def get(self, conversation_id: str, viewer: str | None = None) -> dict[str, Any]:
+        """The conversation with every turn, oldest first; `UnknownConversation` if none (or
+        if it is not `viewer`'s: another's conversation is not told apart from none)."""
         conversation_id = _check_id(conversation_id)
         with self._connect() as db:
             row = db.execute(
                 "SELECT id, created, title FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
-            if row is None:
+            if row is None or not self._visible(db, conversation_id, viewer):
                 raise UnknownConversation(f"unknown conversation id {conversation_id!r}")
             turns = db.execute(
                 "SELECT n, question, history, answer, created, verdict, comment, feedback_at "
@@ -290,13 +305,19 @@ class ConversationStore:
             "turns": [_turn(conversation_id, t) for t in turns],
         }
 
-    def recent(self, limit: int = 50, ids: list[str] | None = None) -> list[dict[str, Any]]:
-        """The most recent conversations that have a turn (only those in `ids`, if given),
-        newest first."""
-        where, params = "", []
+    def recent(
+        self, limit: int = 50, ids: list[str] | None = None, owner: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The most recent conversations that have a turn (only those in `ids`, if given, and
+        only `owner`'s, if given), newest first."""
+        clauses, params = [], []
         if ids is not None:
-            where = f"WHERE c.id IN ({','.join('?' * len(ids))})"
+            clauses.append(f"c.id IN ({','.join('?' * len(ids))})")
             params = list(ids)
+        if owner is not None:
+            clauses.append("c.owner = ?")
+            params.append(owner)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._connect() as db:
             rows = db.execute(
                 "SELECT c.id, c.created, c.title, COUNT(t.n), MAX(t.created) AS last "
@@ -321,23 +342,26 @@ class ConversationStore:
                 "SELECT value FROM meta WHERE key = ?", (f"secret:{name}",)
             ).fetchone()[0]
 
-    def history(self, conversation_id: str) -> list[str]:
+    def history(self, conversation_id: str, viewer: str | None = None) -> list[str]:
         """The questions asked so far, oldest first, for the next follow-up (at most
         HISTORY_TURNS)."""
-        turns = self.get(conversation_id)["turns"]
+        turns = self.get(conversation_id, viewer)["turns"]
         return [t["question"] for t in turns][-HISTORY_TURNS:]
 
     def add_turn(
-        self, conversation_id: str, question: str, history: list[str], answer: dict[str, Any]
+        self,
+        conversation_id: str,
+        question: str,
+        history: list[str],
+        answer: dict[str, Any],
+        viewer: str | None = None,
     ) -> dict[str, Any]:
-        """Append a turn; returns it as `get` will show it."""
+        """Append a turn (to `viewer`'s conversation, if given); returns it as `get` shows it."""
         conversation_id = _check_id(conversation_id)
         created = _now()
         history_text, answer_text = json.dumps(history, ensure_ascii=False), answer_json(answer)
         with self._connect(write=True) as db:
-            if not db.execute(
-                "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
-            ).fetchone():
+            if not self._visible(db, conversation_id, viewer):
                 raise UnknownConversation(f"unknown conversation id {conversation_id!r}")
             n = db.execute(
                 "SELECT COALESCE(MAX(n), 0) + 1 FROM turns WHERE conversation_id = ?",
@@ -359,7 +383,12 @@ class ConversationStore:
 
     # -- feedback ------------------------------------------------------------------------------
     def set_feedback(
-        self, conversation_id: str, n: int, verdict: str, comment: str = ""
+        self,
+        conversation_id: str,
+        n: int,
+        verdict: str,
+        comment: str = "",
+        viewer: str | None = None,
     ) -> dict[str, Any]:
         """Record 👍 ("up") or 👎 ("down") and an optional comment on turn `n` (the latest
         verdict replaces an earlier one)."""
@@ -371,6 +400,8 @@ class ConversationStore:
         _encodable(comment, "the comment")
         at = _now()
         with self._connect(write=True) as db:
+            if not self._visible(db, conversation_id, viewer):
+                raise UnknownConversation(f"unknown conversation id {conversation_id!r}")
             updated = db.execute(
                 "UPDATE turns SET verdict = ?, comment = ?, feedback_at = ? "
                 "WHERE conversation_id = ? AND n = ?",
@@ -430,17 +461,21 @@ def ask(
     conversation_id: str | None,
     question: str,
     k: int | None = None,
+    *,
+    owner: str = "",
+    viewer: str | None = None,
     **filters: Any,
 ) -> tuple[Answer, dict[str, Any]]:
-    """Answer the next question of a conversation (None: start one), read with its earlier
-    questions (and `filters`: since, until, sources, as `QA.answer`), and save the turn;
-    returns the answer and the saved turn. Nothing is saved when the question is refused."""
-    history = store.history(conversation_id) if conversation_id is not None else []
+    """Answer the next question of a conversation (None: start one, belonging to `owner`),
+    read with its earlier questions (and `filters`: since, until, sources, as `QA.answer`),
+    and save the turn; returns the answer and the saved turn. Nothing is saved when the
+    question is refused. With `viewer`, only a conversation of theirs is continued."""
+    history = store.history(conversation_id, viewer) if conversation_id is not None else []
     text = _encodable(question, "the question")
     answer = qa.answer(text, history=history or None, k=k, **filters)
     if conversation_id is None:
-        conversation_id = store.create()["id"]
-    return answer, store.add_turn(conversation_id, question, history, answer.to_dict())
+        conversation_id = store.create(owner)["id"]
+    return answer, store.add_turn(conversation_id, question, history, answer.to_dict(), viewer)
 
 
 def answer_from_dict(data: dict[str, Any]) -> Answer:

@@ -72,6 +72,8 @@ class Settings:
     # connection, not the server), and a browser session's lifetime after logging in.
     read_timeout: float = 30.0
     session_hours: float = 12.0
+    # Named users (qa.serve.users, `qa users add`): their file; "" = users.json in the index folder.
+    users_file: str = ""
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see bench.fit.calibrate).
     abstain_below: float | None = None

@@ -97,7 +97,12 @@ def test_an_older_file_is_migrated_and_keeps_its_turns(tmp_path):
     assert store.get("c_old")["turns"][0]["answer"] == ANSWER.to_dict()
     assert store.secret("browser-state")  # the table version 2 added
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        # version 3: the owner column; conversations from before belong to the shared tokens
+        assert db.execute("SELECT owner FROM conversations").fetchone()[0] == ""
+    assert store.get("c_old", viewer="")["id"] == "c_old"
+    with pytest.raises(UnknownConversation):
+        store.get("c_old", viewer="lan")
 
 
 def test_unknown_ids_and_turns(tmp_path):

@@ -25,6 +25,7 @@ from qa.serve.cli_commands import (
     cmd_remove,
     cmd_serve,
     cmd_show,
+    cmd_users,
     cmd_verify,
 )
 
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _index_and_ask(sub)
     _corpus_commands(sub)
     _server_commands(sub)
+    _user_commands(sub)
     return parser
 
 
@@ -204,6 +206,25 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if unknown:
         getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     return args
+
+
+def _user_commands(sub: Any) -> None:
+    """users add / remove / list (qa.serve.users)."""
+    p = sub.add_parser("users", help="named users of qa serve: add, remove, list")
+    actions = p.add_subparsers(dest="action", required=True)
+    for action, help_text in (
+        ("add", "add a user (or give them a new token) and print the token, once"),
+        ("remove", "remove a user: their token and sessions stop working"),
+        ("list", "list the users (name, role)"),
+    ):
+        a = actions.add_parser(action, help=help_text)
+        _common(a)
+        a.add_argument("--file", help="users file (env QA_USERS_FILE, default <index>/users.json)")
+        if action != "list":
+            a.add_argument("name")
+        if action == "add":
+            a.add_argument("--role", choices=("read", "admin"), default="read")
+        a.set_defaults(func=cmd_users)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

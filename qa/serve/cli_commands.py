@@ -283,3 +283,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     env = {**os.environ, "PYTHONPATH": path}
     rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest  # `qa bench -- --quick`
     return subprocess.call([sys.executable, "-m", "bench", *rest], env=env)
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """`qa users add NAME [--role read|admin]`, `qa users remove NAME`, `qa users list`."""
+    from qa.serve.users import Users, users_path
+
+    settings = settings_from(args)
+    users = Users(Path(args.file) if args.file else users_path(settings))
+    if args.action == "add":
+        token = users.add(args.name, args.role)
+        print(f"added {args.name} ({args.role}); their token (shown only now):", file=sys.stderr)
+        print(token)
+        return 0
+    if args.action == "remove":
+        if not users.remove(args.name):
+            raise QAError(f"no user named {args.name!r}")
+        print(f"removed {args.name}: their token and sessions no longer work")
+        return 0
+    for user in users.listing():
+        print(f"{user['name']}\t{user['role']}\t{user['created']}")
+    return 0

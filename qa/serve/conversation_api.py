@@ -9,6 +9,9 @@
   `qa feedback export` turns them into an evaluation set.
 
 Giving feedback and keeping conversations are reader actions: anyone who may ask may rate.
+A conversation belongs to whoever started it (a named user of qa.serve.users, or the shared
+tokens together): a reader sees, continues and rates only their own — another's is "unknown",
+as a missing one — and the list shows a named reader their own; the admin sees all.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from qa.conversations import MAX_TURN, ConversationStore, ask
+from qa.errors import Forbidden
 from qa.pipeline import QA
+from qa.serve.gate import Role, request_role, request_user
 from qa.serve.stream import answer_events, compute, event_response
 
 ConversationId = Annotated[str, Path(description="A conversation id, as returned on creation.")]
@@ -43,32 +48,46 @@ class FeedbackRequest(_Strict):
     comment: Annotated[StrictStr, Field(max_length=2000)] = ""
 
 
+def owner_and_viewer(request: Request) -> tuple[str, str | None]:
+    """(who starts a conversation, whose conversations this caller may see: None = all)."""
+    who = request_user(request) or ""
+    return who, None if request_role(request) >= Role.ADMIN else who
+
+
 def add_routes(router: APIRouter, qa: QA, store: ConversationStore) -> None:
     """Add the conversation and feedback routes to `router` (the /v1 router)."""
     tags = ["conversations"]
 
     @router.post("/conversations", status_code=201, tags=tags)
-    def new_conversation() -> dict[str, Any]:
-        """Start an empty conversation."""
-        return store.create()
+    def new_conversation(request: Request) -> dict[str, Any]:
+        """Start an empty conversation (it belongs to the caller)."""
+        return store.create(owner_and_viewer(request)[0])
 
     @router.get("/conversations", tags=tags)
-    def conversations() -> dict[str, Any]:
-        """The most recent conversations with at least one turn, newest first."""
-        return {"conversations": store.recent()}
+    def conversations(request: Request) -> dict[str, Any]:
+        """The most recent conversations with at least one turn, newest first: a named
+        user's own, or everyone's for the admin."""
+        who, viewer = owner_and_viewer(request)
+        if viewer is not None and not who:
+            raise Forbidden("the list of conversations needs the admin token or a user's token")
+        return {"conversations": store.recent(owner=viewer)}
 
     @router.get("/conversations/{conversation_id}", tags=tags)
-    def conversation(conversation_id: ConversationId) -> dict[str, Any]:
+    def conversation(conversation_id: ConversationId, request: Request) -> dict[str, Any]:
         """Every turn: question, the earlier questions it was read with, the answer object."""
-        return store.get(conversation_id)
+        return store.get(conversation_id, owner_and_viewer(request)[1])
 
     @router.post(
         "/conversations/{conversation_id}/turns", status_code=201, response_model=None, tags=tags
     )
     async def new_turn(conversation_id: ConversationId, body: NewTurn, request: Request) -> Any:
         """Ask the next question of a conversation; the turn is saved, then returned."""
+        who, viewer = owner_and_viewer(request)
         answer, turn = await compute(
-            request, lambda: ask(qa, store, conversation_id, body.question, body.k)
+            request,
+            lambda: ask(
+                qa, store, conversation_id, body.question, body.k, owner=who, viewer=viewer
+            ),
         )
         if body.stream:
             head = ("turn", {"conversation_id": conversation_id, "n": turn["n"]})
@@ -76,7 +95,10 @@ def add_routes(router: APIRouter, qa: QA, store: ConversationStore) -> None:
         return JSONResponse(turn, status_code=201)
 
     @router.post("/feedback", tags=tags)
-    def feedback(body: FeedbackRequest) -> dict[str, Any]:
+    def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
         """👍/👎 and an optional comment on one answer (a later verdict replaces it)."""
-        saved = store.set_feedback(body.conversation_id, body.turn, body.verdict, body.comment)
+        viewer = owner_and_viewer(request)[1]
+        saved = store.set_feedback(
+            body.conversation_id, body.turn, body.verdict, body.comment, viewer
+        )
         return {"conversation_id": body.conversation_id, "turn": body.turn, **saved}

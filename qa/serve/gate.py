@@ -16,10 +16,14 @@ streaming...) to the app `qa serve` runs:
   cookie that `/login` sets for browsers (signed, HttpOnly, SameSite=Lax, carrying the role).
   A cookie-authenticated write whose `Origin` is another site is refused.
 - Without any token everyone has the admin role; `qa serve` then binds to loopback only.
+- Named users (qa.serve.users) log in with their own token; the gate puts the user's name in
+  the scope's state too (`request_user`), and conversations and feedback belong to that name
+  (qa.serve.conversation_api). A session of a user removed from the users file ends at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import html
@@ -34,7 +38,8 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from qa.errors import Forbidden
+from qa.errors import Forbidden, QAError
+from qa.serve.users import User, Users
 from qa.settings import Settings
 
 Message = MutableMapping[str, Any]
@@ -57,14 +62,14 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ADMIN_ROUTES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
     (_WRITES, re.compile(r"/v1/documents(/.*)?")),  # add, replace, remove articles
     (_WRITES, re.compile(r"/v1/index(/.*)?")),  # re-index
-    # Everyone's conversations (an operator's view). One conversation, by its unguessable id,
-    # and asking, saving a turn or rating an answer are a reader's (qa.serve.conversation_api).
-    (frozenset({"GET", "HEAD"}), re.compile(r"/v1/conversations/?")),
+    # (GET /v1/conversations, the list, is checked by its handler: everyone's for the admin, a
+    # named user's own for them, refused to the shared read token; qa.serve.conversation_api.)
     # Files into Gradio's upload folder; the page's upload/remove handlers check the role too.
     (frozenset({"POST"}), re.compile(r"/gradio_api/(upload|process_recording|stream/.*)/?")),
 )
 COOKIE = "qa_session"
 _STATE_KEY = "qa_role"
+_USER_KEY = "qa_user"
 _LOGIN_BODY_LIMIT = 4096
 
 
@@ -93,29 +98,40 @@ class Tokens:
 
 
 class Sessions:
-    """Signed session values `<role>.<expiry>.<hmac>`; the key derives from the tokens, so
-    changing a token ends every session signed with it."""
+    """Signed session values `<role>[:<user>:<key>].<expiry>.<hmac>`; the key derives from the
+    tokens and the users file's secret, so changing a token ends every session signed with it;
+    a named user's session names the user's key, which `Gate` checks against the users file."""
 
-    def __init__(self, tokens: Tokens, max_age: float) -> None:
+    def __init__(self, tokens: Tokens, max_age: float, secret: str = "") -> None:
         material = f"qa-session-v1\0{tokens.read}\0{tokens.admin}".encode()
+        if secret:
+            material += f"\0users\0{secret}".encode()
         self._key = hashlib.sha256(material).digest()
         self.max_age = int(max_age)
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
-    def issue(self, role: Role) -> str:
-        payload = f"{role.name.lower()}.{int(time.time()) + self.max_age}"
+    def issue(self, role: Role, user: User | None = None) -> str:
+        who = role.name.lower() + (f":{user.name}:{user.key}" if user else "")
+        payload = f"{who}.{int(time.time()) + self.max_age}"
         return f"{payload}.{self._sign(payload)}"
 
-    def role(self, value: str) -> Role:
-        name, _, rest = value.partition(".")
+    def principal(self, value: str) -> tuple[Role, str | None, str | None]:
+        """(role, user name, user key) of a valid session value; (NONE, None, None) else."""
+        who, _, rest = value.partition(".")
         expiry, _, signature = rest.partition(".")
-        if not hmac.compare_digest(signature, self._sign(f"{name}.{expiry}")):
-            return Role.NONE
+        if not hmac.compare_digest(signature, self._sign(f"{who}.{expiry}")):
+            return Role.NONE, None, None
         if not expiry.isdigit() or int(expiry) < time.time():
-            return Role.NONE
-        return {"read": Role.READ, "admin": Role.ADMIN}.get(name, Role.NONE)
+            return Role.NONE, None, None
+        name, _, rest = who.partition(":")
+        user, _, key = rest.partition(":")
+        role = {"read": Role.READ, "admin": Role.ADMIN}.get(name, Role.NONE)
+        return role, user or None, key or None
+
+    def role(self, value: str) -> Role:
+        return self.principal(value)[0]
 
 
 def needs_admin(method: str, path: str) -> bool:
@@ -132,6 +148,13 @@ def request_role(request: Any) -> Role:
     state = getattr(request, "state", None)
     role = getattr(state, _STATE_KEY, None)
     return role if isinstance(role, Role) else Role.NONE
+
+
+def request_user(request: Any) -> str | None:
+    """The named user of this request (qa.serve.users), None for the shared tokens."""
+    state = getattr(request, "state", None)
+    user = getattr(state, _USER_KEY, None)
+    return user if isinstance(user, str) else None
 
 
 def require_admin(request: Any, action: str) -> None:
@@ -173,10 +196,38 @@ async def _json_error(
 class Gate:
     """ASGI middleware: authenticate, authorise by `ADMIN_ROUTES`, serve /login and /logout."""
 
-    def __init__(self, app: ASGIApp, tokens: Tokens, session_hours: float = 12.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: Tokens,
+        session_hours: float = 12.0,
+        users: Users | None = None,
+    ) -> None:
         self.app = app
         self.tokens = tokens
-        self.sessions = Sessions(tokens, session_hours * 3600)
+        self.users = users
+        self.session_hours = session_hours
+        self._has_users = False
+        self._sessions: tuple[str, Sessions] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether callers must prove a role: a token is set, or a users file exists (once
+        seen, for good: emptying or deleting the file does not open the server)."""
+        if not self._has_users and self.users is not None:
+            self._has_users = self.users.path.exists()
+        return self.tokens.enabled or self._has_users
+
+    @property
+    def sessions(self) -> Sessions:
+        """Sessions keyed by the tokens and the users file's secret (re-derived if it changes)."""
+        secret = ""
+        if self.users is not None:
+            with contextlib.suppress(QAError):  # an unreadable file: no user logs in
+                secret = self.users.secret()
+        if self._sessions is None or self._sessions[0] != secret:
+            self._sessions = (secret, Sessions(self.tokens, self.session_hours * 3600, secret))
+        return self._sessions[1]
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -190,8 +241,9 @@ class Gate:
         if scope["type"] == "http" and path == FAVICON_PATH and method in ("GET", "HEAD"):
             await _respond(send, 200, FAVICON, "image/x-icon", [])
             return
-        role, by_cookie = self.role_of(headers)
-        scope.setdefault("state", {})[_STATE_KEY] = role
+        role, by_cookie, user = self._principal(headers)
+        state = scope.setdefault("state", {})
+        state[_STATE_KEY], state[_USER_KEY] = role, user
         refusal = self._refusal(path, method, role, by_cookie, headers)
         if refusal is None:
             await self.app(scope, receive, send)
@@ -201,22 +253,52 @@ class Gate:
             await refusal(send)
 
     def role_of(self, headers: dict[str, str]) -> tuple[Role, bool]:
-        """(role, whether it came from the session cookie). A wrong bearer token is no role,
-        even beside a valid cookie: the client said who it is, and it was wrong."""
-        if not self.tokens.enabled:
-            return Role.ADMIN, False
+        """(role, whether it came from the session cookie)."""
+        role, by_cookie, _ = self._principal(headers)
+        return role, by_cookie
+
+    def token_role(self, token: str) -> tuple[Role, User | None]:
+        """The role of a token: a shared one, else a named user's (qa.serve.users)."""
+        role = self.tokens.role_for(token)
+        if role is Role.NONE and self.users is not None:
+            try:
+                user = self.users.authenticate(token)
+            except QAError:  # an unreadable users file: nobody logs in by it
+                user = None
+            if user is not None:
+                return (Role.ADMIN if user.role == "admin" else Role.READ), user
+        return role, None
+
+    def _principal(self, headers: dict[str, str]) -> tuple[Role, bool, str | None]:
+        """(role, whether it came from the session cookie, user name). A wrong bearer token is
+        no role, even beside a valid cookie: the client said who it is, and it was wrong. A
+        named user's session holds only while the users file still has them, with that key."""
+        if not self.enabled:
+            return Role.ADMIN, False, None
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme:
-            return (
-                self.tokens.role_for(token.strip()) if scheme.lower() == "bearer" else Role.NONE
-            ), False
+            if scheme.lower() != "bearer":
+                return Role.NONE, False, None
+            role, user = self.token_role(token.strip())
+            return role, False, user.name if user else None
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))
         except Exception:  # a malformed Cookie header is no session, not a server error
-            return Role.NONE, False
+            return Role.NONE, False, None
         morsel = cookie.get(COOKIE)
-        return (self.sessions.role(morsel.value), True) if morsel else (Role.NONE, False)
+        if not morsel:
+            return Role.NONE, False, None
+        role, name, key = self.sessions.principal(morsel.value)
+        if name is None:
+            return role, True, None
+        user = None
+        if self.users is not None:
+            with contextlib.suppress(QAError):
+                user = self.users.session_user(name, key or "")
+        if user is None or (Role.ADMIN if user.role == "admin" else Role.READ) != role:
+            return Role.NONE, False, None  # removed, re-added (new key) or role changed
+        return role, True, name
 
     def _refusal(
         self, path: str, method: str, role: Role, by_cookie: bool, headers: dict[str, str]
@@ -237,7 +319,7 @@ class Gate:
         if role < Role.ADMIN and needs_admin("GET" if method == "HEAD" else method, path):
             message = (
                 "this needs the admin token"
-                if self.tokens.admin
+                if self.tokens.admin or self._has_users
                 else "writes are disabled: no admin token is configured (QA_ADMIN_TOKEN)"
             )
             return lambda send: _json_error(send, 403, message)
@@ -269,13 +351,14 @@ class Gate:
             await _json_error(send, 413, "the login form is over the limit")
             return
         target = _safe_next(form.get("next", [target])[0])
-        role = self.tokens.role_for(form.get("token", [""])[0].strip())
+        role, user = self.token_role(form.get("token", [""])[0].strip())
         if role is Role.NONE:
             page = _login_page(target, "Sai mã truy cập / Wrong token")
             await _respond(send, 401, page, "text/html; charset=utf-8", [])
             return
         cookie = (
-            f"{COOKIE}={self.sessions.issue(role)}; Path=/; Max-Age={self.sessions.max_age}; "
+            f"{COOKIE}={self.sessions.issue(role, user)}; Path=/; "
+            f"Max-Age={self.sessions.max_age}; "
             f"HttpOnly; SameSite=Lax{secure}"
         )
         await _respond(send, 303, b"", "text/plain", [("location", target), ("set-cookie", cookie)])

@@ -53,6 +53,7 @@ from qa.serve.api_routes import (
 from qa.serve.gate import Gate, Tokens
 from qa.serve.limits import BodyLimit, HeadLimit
 from qa.serve.stream import ClientGone, make_stoppable
+from qa.serve.users import Users
 from qa.settings import Settings
 
 __all__ = ["create_api", "status_for", "validation_message"]
@@ -171,7 +172,8 @@ def create_api(
     )
     # add_middleware puts each new one outside the previous: the gate is the outermost layer.
     app.add_middleware(BodyLimit, max_bytes=cap, timeout=settings.read_timeout)
-    app.add_middleware(Gate, tokens=tokens, session_hours=settings.session_hours)
+    users = Users.for_settings(settings)
+    app.add_middleware(Gate, tokens=tokens, session_hours=settings.session_hours, users=users)
     app.add_middleware(HeadLimit)  # outermost: a head over the limit reaches nothing
     _add_offline_docs(app)
     _add_error_handlers(app, settings)

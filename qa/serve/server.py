@@ -32,6 +32,7 @@ from qa.index.store import read_manifest
 from qa.pipeline import QA
 from qa.serve.gate import Tokens
 from qa.serve.limits import MAX_HEAD, http_protocol
+from qa.serve.users import users_path
 from qa.settings import Settings
 
 log = logging.getLogger("qa.serve.server")
@@ -49,9 +50,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, tokens: Tokens, insecure_no_token: bool) -> None:
-    """Refuse to expose an open server: no token means loopback only, unless asked for."""
-    if tokens.enabled:
+def check_bind(host: str, tokens: Tokens, insecure_no_token: bool, users: bool = False) -> None:
+    """Refuse to expose an open server: no token (and no users file) means loopback only,
+    unless asked for."""
+    if tokens.enabled or users:
         return
     if is_loopback(host):
         log.warning(
@@ -153,7 +155,8 @@ def open_socket(settings: Settings, host: str, insecure_no_token: bool = False) 
     sock = bind_port(host, settings.port)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        check_bind(host, Tokens.from_settings(settings), insecure_no_token)
+        has_users = users_path(settings).exists()
+        check_bind(host, Tokens.from_settings(settings), insecure_no_token, has_users)
     except QAError:
         sock.close()
         raise
