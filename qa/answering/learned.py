@@ -57,6 +57,7 @@ class Table:
 
     weights: dict[str, list[float]]
     span_source: dict[str, dict[str, str]]
+    reader: str = ""  # the version of the reader weights it was fit on
 
     def score(self, group: str, values: list[float]) -> float | None:
         coef = self.weights.get(group)
@@ -81,6 +82,7 @@ def table(path: Path = LEARNED_PATH) -> Table:
     return Table(
         {g: v["coef"] for g, v in data["groups"].items()},
         {g: v.get("span", {}) for g, v in data["groups"].items()},
+        data.get("reader", ""),
     )
 
 
@@ -154,6 +156,8 @@ def reweigh(question: Question, ranked: list[Evidence], model: SpanModel) -> lis
     texts = [e.scored.sentence.text for e in head]
     spans = spans_by_sentence(texts, model.read(question.dense_text, texts, top=4 * len(texts)))
     fitted, group = table(), question.group
+    if fitted.reader != getattr(model, "version", ""):  # fit on other weights: margin alone
+        fitted = Table({}, {})
     asked = question.reading.asked.type
     out = []
     for evidence, span in zip(head, spans, strict=True):

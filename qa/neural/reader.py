@@ -202,6 +202,15 @@ class NeuralReader:
         self._model: ReaderModel | None = None
         self.manifest: dict = {}
 
+    @property
+    def version(self) -> str:
+        """The shipped weights' version and checksum prefix ("" when none are installed): what
+        fitted tables that read this reader's scores are keyed by."""
+        if not self.available():
+            return ""
+        manifest = json.loads((self.directory / MANIFEST).read_text(encoding="utf-8"))
+        return f"{manifest.get('version', '')}-{manifest.get('weights_sha256', '')[:12]}"
+
     def available(self) -> bool:
         return (self.directory / WEIGHTS).is_file() and (self.directory / MANIFEST).is_file()
 
