@@ -666,8 +666,10 @@ def train(run: Run) -> dict:
         "history": [],
         "started": time.time(),
     }
+    hyper = {k: getattr(args, k) for k in ("steps", "batch", "lr", "head_lr", "seed", "negatives")}
     if args.resume and (run.dir / "last.json").exists():
         state = load_checkpoint(run, opt, "last")
+        state["args"] = hyper
         run.log(f"resumed at step {state['step']} (epoch {state['epoch']}, best {state['best']})")
     prefix_len = len(R.passage_prefix(get_tokenizer()))
     train_chunks = [c for c in run.chunks if c.article in DEV_ARTICLES]
@@ -681,6 +683,7 @@ def train(run: Run) -> dict:
         args.negatives,
     )
     order = bucketed(examples, cache, args.batch, args.seed * 1000 + state["epoch"] + 1)
+    state["args"] = hyper
     run.log(f"epoch {state['epoch']}: {len(examples)} examples; {args.steps} steps of {args.batch}")
     t0, seen, losses = time.time(), 0, []
     started = time.time()
@@ -791,9 +794,14 @@ def export(run: Run) -> dict:
             "held_out": "articles 24-47, gold paragraph's chunks given",
         },
         "recipe": {
-            "command": "python -m train.reader cache && python -m train.reader train "
+            "command": f"python -m train.reader cache --langs {','.join(run.langs)} && "
+            f"python -m train.reader train --langs {','.join(run.langs)} "
             f"--steps {run.args.steps} --batch {run.args.batch} --lr {run.args.lr} "
-            f"--head-lr {run.args.head_lr} --seed {run.args.seed} && python -m train.reader export",
+            f"--head-lr {run.args.head_lr} --seed {run.args.seed} --deadline HH:MM && "
+            f"python -m train.reader export --langs {','.join(run.langs)}",
+            "note": "the learning rate decays on whichever runs out first, the steps or the time "
+            "to --deadline; this run: 100 steps with --langs vi,en, then all twelve languages "
+            "(resumed), stopped by the deadline; the best held-out-sample checkpoint ships",
             "seed": run.args.seed,
             "steps": state["step"],
             "steps_run": last["step"],
