@@ -17,7 +17,6 @@ from functools import lru_cache
 
 from qa import lexicon
 from qa.answering.facts import extract_facts
-from qa.retrieve.lexical import glossary_entries
 from qa.text import fold
 
 MONTHS = [m.capitalize() for m in lexicon.month_names()]
@@ -60,7 +59,7 @@ def english_names() -> dict[str, str]:
     """Folded Vietnamese name → English name, from the glossary lines whose English side is
     capitalised ("the Netherlands	Hà Lan")."""
     names: dict[str, str] = {}
-    for english, renderings in glossary_entries():
+    for english, renderings in lexicon.glossary():
         if english.removeprefix("the ")[:1].isupper():
             for name in renderings:
                 names.setdefault(fold(name), english)
