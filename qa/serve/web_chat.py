@@ -24,6 +24,7 @@ from qa.pipeline import QA
 from qa.retrieve.filters import Filters
 from qa.serve import render
 from qa.serve.api_routes import public_message
+from qa.serve.conversation_api import owner_and_viewer
 from qa.serve.stream import answer_events
 from qa.types import Answer, Document
 
@@ -34,6 +35,14 @@ Messages = list[dict[str, Any]]
 # The chat's conversation: its id in the store (None until the first answer) and, for each
 # assistant message index of the chat, the turn it shows (feedback is given per message).
 Conversation = dict[str, Any]
+
+
+def _owner(request: gr.Request | None) -> tuple[str, str | None]:
+    """(who starts a conversation, whose this caller may see: None = all) of a page request, as
+    on the API (qa.serve.conversation_api); a direct call (no request) is unrestricted."""
+    if request is None:
+        return "", None
+    return owner_and_viewer(request)
 
 
 def new_conversation() -> Conversation:
@@ -71,6 +80,7 @@ class ChatUI:
         since: str | None = None,
         until: str | None = None,
         sources: list[str] | None = None,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, Any, Any, Any]]:
         """Chat handler: yields (chat, sources panel, textbox, conversation) as the answer
         streams. An empty chat starts a new conversation. `since`, `until` and `sources` come
@@ -95,8 +105,15 @@ class ChatUI:
             given = {"since": (since or "").strip(), "until": (until or "").strip()}
             check_dates(**given)
             filters = {k: v for k, v in {**given, "sources": list(sources or [])}.items() if v}
+            who, viewer = _owner(request)  # a named user's conversations are theirs
             answer, turn = ask_turn(
-                self.qa, self.store, conversation.get("id"), question, **filters
+                self.qa,
+                self.store,
+                conversation.get("id"),
+                question,
+                owner=who,
+                viewer=viewer,
+                **filters,
             )
         except QAError as exc:
             message = public_message(exc, self.qa.settings)
@@ -131,6 +148,7 @@ class ChatUI:
         event: gr.EventData,
         messages: Messages | None,
         conversation: Conversation | None,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """The "drop the filter" button of a filtered "not found" (web_assets.SOURCES_JS sends
         the question): empties the filter and asks that question again, as `ask` does. Yields
@@ -141,15 +159,18 @@ class ChatUI:
             yield (*(gr.skip(),) * 4, gr.skip(), gr.skip(), gr.skip())
             return
         cleared = ("", "", [])
-        for step in self.ask(question, messages, conversation):
+        for step in self.ask(question, messages, conversation, request=request):
             yield (*step, *cleared)
 
-    def reopen(self, conversation_id: str | None) -> tuple[Any, Any, Any]:
-        """(chat, sources panel, conversation) of a saved conversation, as it was shown."""
+    def reopen(
+        self, conversation_id: str | None, request: gr.Request | None = None
+    ) -> tuple[Any, Any, Any]:
+        """(chat, sources panel, conversation) of a saved conversation, as it was shown (only
+        the caller's own, for a reader)."""
         if not conversation_id:
             return gr.skip(), gr.skip(), gr.skip()
         try:
-            saved = self.store.get(conversation_id)
+            saved = self.store.get(conversation_id, _owner(request)[1])
         except QAError as exc:
             return gr.skip(), render.notice_html("error", str(exc)), gr.skip()
         chat: Messages = []
@@ -172,19 +193,23 @@ class ChatUI:
 
     def reopen_from_link(self, request: gr.Request) -> tuple[Any, Any, Any]:
         """Page load with `?conversation=<id>`: that conversation, else nothing changes."""
-        return self.reopen(request.query_params.get("conversation"))
+        return self.reopen(request.query_params.get("conversation"), request)
 
-    def past(self, known: list[str] | None) -> Any:
-        """The past-conversations dropdown: this browser's conversations, newest first."""
+    def past(self, known: list[str] | None, request: gr.Request | None = None) -> Any:
+        """The past-conversations dropdown: this browser's conversations (of the caller's),
+        newest first."""
         ids = [i for i in known or [] if isinstance(i, str)][:PAST_CONVERSATIONS]
         try:
-            recent = self.store.recent(ids=ids) if ids else []
+            recent = self.store.recent(ids=ids, owner=_owner(request)[1]) if ids else []
         except QAError:
             recent = []
         return gr.update(choices=[(f"{c['title']} ({c['turns']})", c["id"]) for c in recent])
 
     def remember(
-        self, conversation: Conversation | None, known: list[str] | None
+        self,
+        conversation: Conversation | None,
+        known: list[str] | None,
+        request: gr.Request | None = None,
     ) -> tuple[list[str], Any]:
         """Put the shown conversation first in this browser's list; (list, dropdown)."""
         current = (conversation or {}).get("id")
@@ -192,10 +217,14 @@ class ChatUI:
         if current:
             ids.insert(0, current)
         ids = ids[:PAST_CONVERSATIONS]
-        return ids, self.past(ids)
+        return ids, self.past(ids, request)
 
     def rate(
-        self, like: gr.LikeData, comment: str | None, conversation: Conversation | None
+        self,
+        like: gr.LikeData,
+        comment: str | None,
+        conversation: Conversation | None,
+        request: gr.Request | None = None,
     ) -> tuple[str, str]:
         """👍/👎 on an assistant message: stored with its turn, with the comment box's text."""
         n = (conversation or {}).get("turns", {}).get(str(like.index))
@@ -205,7 +234,9 @@ class ChatUI:
             ), gr.skip()
         verdict = "up" if like.liked else "down"
         try:
-            self.store.set_feedback(conversation["id"], n, verdict, (comment or "").strip())
+            comment = (comment or "").strip()
+            viewer = _owner(request)[1]
+            self.store.set_feedback(conversation["id"], n, verdict, comment, viewer)
         except QAError as exc:
             return render.notice_html("error", str(exc)), gr.skip()
         # In words: an emoji font is not on every machine.
