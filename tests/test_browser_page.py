@@ -148,7 +148,7 @@ def gap_between_answer_and_sources(page) -> float:
     return sources["y"] - (answer["y"] + answer["height"])
 
 
-@pytest.mark.parametrize("width", [PHONE, DESKTOP])
+@pytest.mark.parametrize("width", [360, PHONE, 430, DESKTOP])
 def test_answer_and_sources_together_nothing_cut(browser_url, width):
     page = log_in(browser_url, ADMIN, width)
     try:
@@ -156,7 +156,7 @@ def test_answer_and_sources_together_nothing_cut(browser_url, width):
         assert page.evaluate("window.scrollY") == 0
         assert not page.evaluate("document.activeElement?.closest('#qa-question') !== null")
         assert_fits(page, width)
-        name = "20" if width == PHONE else "21"
+        name = "21" if width == DESKTOP else "20"
         shot(page, f"{name}-home-{width}.png")
 
         ask(page, QUESTION)
