@@ -127,7 +127,12 @@ def test_real_corpus_reads() -> None:
     assert [d.doc_id for d in documents] == ["000_d64ab916eb4386f1", "003_d346f5a6b3a33b42"]
     for doc in documents:
         assert unicodedata.is_normalized("NFC", doc.text)
-        assert doc.title and doc.text.startswith(doc.title.rstrip("…"))
+        assert not doc.text.startswith("---")  # the front matter is not part of the text
+    # Headlines from their front matter, not a lead sentence cut short.
+    assert [d.title for d in documents] == [
+        "Hải Phòng kết nối, xúc tiến thương mại và đầu tư tại Hoa Kỳ",
+        "Hải Phòng xúc tiến đầu tư tại Trung Quốc năm 2024",
+    ]
 
 
 # -- refusals ---------------------------------------------------------------------------------
