@@ -35,7 +35,7 @@ from qa.ingest.documents import (
 )
 from qa.records import Candidates, Question, Verdict
 from qa.retrieve.candidates import gather
-from qa.retrieve.filters import Filters, NewsView, widen
+from qa.retrieve.filters import Filters, NewsView, filter_note, widen
 from qa.retrieve.hybrid import Retriever
 from qa.settings import Settings
 from qa.text import clean
@@ -221,11 +221,16 @@ class QA:
         """The answer under `filters`. Filters choose which articles may be cited, never how
         sure the answer is: when every sentence the whole-corpus answer cites passes them, that
         answer stands (its related passages narrowed to the filter); otherwise the question is
-        answered again from the allowed articles only."""
+        answered again from the allowed articles only; when they do not answer it, the answer
+        says what the filter left out and the best passage outside it (`filter_note`)."""
         documents = self._current().data.documents
         allowed = [filters.allows(documents[c.doc_id]) for c in answer.citations]
         if not (answer.found and all(allowed)):
-            return self._extractive(asked, filters, k)
+            within, found = self._extractive(asked, filters, k)
+            if not within.found:
+                note = filter_note(self._current().news, filters, answer)
+                within = replace(within, filtered=note)
+            return within, found
         first = len(answer.citations) + 1
         kept = [c for c in answer.related if filters.allows(documents[c.doc_id])]
         related = [replace(c, n=first + i) for i, c in enumerate(kept)]
