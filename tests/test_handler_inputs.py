@@ -173,6 +173,11 @@ def test_the_page_own_values_still_pass():
         (gr.Dropdown(multiselect=True), ["Báo Hải Phòng"], True),
         (gr.Dropdown(), {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, False),
         (gr.File(), upload, True),
+        (
+            gr.File(),
+            {**upload, "url": "http://127.0.0.1:7860/gradio_api/file=/tmp/gradio/abc/a.txt"},
+            True,
+        ),
         (gr.File(), {**upload, "path": "/tmp/gradio/abc/b.txt"}, False),
         (gr.File(), "/tmp/gradio/abc/a.txt", False),
         (gr.Image(), {"path": "/tmp/x.png", "meta": {"_type": "gradio.FileData"}}, False),

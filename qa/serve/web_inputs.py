@@ -115,10 +115,8 @@ def _received_file(value: Any, component: Any, received: set[str]) -> bool:
     if not isinstance(value, dict) or value.get("meta") != {"_type": "gradio.FileData"}:
         return False
     path = value.get("path")
-    if not isinstance(path, str) or path not in received or value.get("is_stream"):
-        return False
-    url = value.get("url")
-    return url is None or (isinstance(url, str) and not url.startswith(("http:", "https:")))
+    # Gradio reads `path` (the browser also sends the file's `url` on this server; unused).
+    return isinstance(path, str) and path in received and not value.get("is_stream")
 
 
 def _index(value: Any, component: Any, received: set[str]) -> bool:
