@@ -430,7 +430,8 @@ def _login_page(target: str, error: str) -> bytes:
 <style>
 body{{font-family:system-ui,sans-serif;background:#f1f5f9;display:grid;place-items:center;
 min-height:100vh;margin:0}}
-form{{background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px #0002;width:min(90vw,24rem)}}
+form{{background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px #0002;width:min(90vw,24rem);
+box-sizing:border-box}}
 h1{{font-size:1.2rem;margin:0 0 1rem}} label{{display:block;margin-bottom:.4rem}}
 input[type=password]{{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;
 border:1px solid #94a3b8;border-radius:8px}}
