@@ -139,8 +139,11 @@ def markdown(result: dict) -> str:
     ]
     for reader, entry in result.get("readers", {}).items():
         for query_set, m in entry["sets"].items():
-            english = f"{m['EM_en']:.3f} | {m['F1_en']:.3f}" if query_set == "en" else "| "
-            gold = entry["gold paragraph"].get(query_set)
+            english = "| "
+            if query_set == "en":
+                em_en = f"{m['EM_en']:.3f}" if m.get("EM_en") is not None else ""
+                english = f"{em_en} | {m['F1_en']:.3f}"
+            gold = entry.get("gold paragraph", {}).get(query_set)
             given = f"{gold['F1']:.3f} / {gold['EM']:.3f}" if gold else ""
             lines.append(
                 f"| {reader} | {QUERY_SET_NAMES[query_set]} | {m['n']} | {m['EM']:.3f} | "
@@ -149,6 +152,8 @@ def markdown(result: dict) -> str:
     lines.append(
         f"| {anchor['system']} | VI | 1190 | {anchor['EM']:.3f} | {anchor['F1']:.3f} | | | | | |"
     )
+    if result.get("note"):
+        lines += ["", result["note"]]
     return "\n".join(lines)
 
 
@@ -158,11 +163,11 @@ def plot(result: dict, out_dir: Path) -> list[Path]:
     readers = result.get("readers", {})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, query_set in zip(axes, ("vi", "en"), strict=True):
-        kinds = sorted({k for e in readers.values() for k in e["types"].get(query_set, {})})
+        kinds = sorted({k for e in readers.values() for k in e.get("types", {}).get(query_set, {})})
         x = np.arange(len(kinds))
         width = 0.8 / max(len(readers), 1)
         for i, (reader, entry) in enumerate(readers.items()):
-            types = entry["types"].get(query_set, {})
+            types = entry.get("types", {}).get(query_set, {})
             ax.bar(
                 x + i * width, [types.get(k, {}).get("F1", 0.0) for k in kinds], width, label=reader
             )
