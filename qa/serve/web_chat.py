@@ -158,9 +158,12 @@ class ChatUI:
         if not isinstance(question, str) or not question.strip():
             yield (*(gr.skip(),) * 4, gr.skip(), gr.skip(), gr.skip())
             return
-        cleared = ("", "", [])
+        # The filter is emptied once, with the first step: later steps leave it alone, so a
+        # filter typed while the answer streams is not overwritten.
+        cleared: tuple[Any, ...] = ("", "", [])
         for step in self.ask(question, messages, conversation, request=request):
             yield (*step, *cleared)
+            cleared = (gr.skip(), gr.skip(), gr.skip())
 
     def reopen(
         self, conversation_id: str | None, request: gr.Request | None = None
