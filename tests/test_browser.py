@@ -114,7 +114,10 @@ def test_home(page):
     assert "News Q&A" in page.title()
     assert page.locator("#qa-header h1").inner_text().strip() == "Hỏi đáp tin tức / News Q&A"
     assert page.locator("#qa-header a.qa-api").get_attribute("href") == "docs"
-    assert page.get_by_text("Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?").count() >= 1
+    # the examples render after the page's first paint: wait for one (count() does not wait)
+    example = page.get_by_text("Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?")
+    example.first.wait_for(timeout=30_000)
+    assert example.count() >= 1
     shot(page, "01-home.png")
 
 
