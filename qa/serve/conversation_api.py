@@ -78,7 +78,12 @@ def add_routes(router: APIRouter, qa: QA, store: ConversationStore) -> None:
         return store.get(conversation_id, owner_and_viewer(request)[1])
 
     @router.post(
-        "/conversations/{conversation_id}/turns", status_code=201, response_model=None, tags=tags
+        "/conversations/{conversation_id}/turns",
+        status_code=201,
+        response_model=None,
+        tags=tags,
+        # With "stream": true the turn comes as server-sent events (turn, citations, delta, done).
+        responses={200: {"description": "the turn as events", "content": {"text/event-stream": {}}}},
     )
     async def new_turn(conversation_id: ConversationId, body: NewTurn, request: Request) -> Any:
         """Ask the next question of a conversation; the turn is saved, then returned."""
