@@ -91,13 +91,15 @@ def last_bot_message(page):
 
 
 def ask(page, question: str, expect: str) -> None:
-    """Type a question, send it, wait for the full answer and its Sources panel."""
+    """Type a question, send it, wait for the full answer and its Sources panel (marked
+    aria-busy until the answer has streamed)."""
     box = page.locator("#qa-question textarea")
     box.fill(question)
     box.press("Enter")
     try:
         page.wait_for_function(
-            "(q) => document.querySelector('#qa-sources .qa-sources')?.dataset.q === q",
+            "(q) => { const p = document.querySelector('#qa-sources .qa-sources');"
+            " return p?.dataset.q === q && !p.hasAttribute('aria-busy'); }",
             arg=question,
         )
         page.locator("#qa-chat").get_by_text(expect, exact=False).last.wait_for(timeout=10_000)
@@ -344,8 +346,16 @@ def test_reopened_conversation_shows_the_same_citations(page):
         tab.screenshot(path=str(ARTIFACTS / "09-reopened-conversation.png"), full_page=True)
 
         ask(tab, "Còn Hà Lan thì sao?", "Hà Lan")
+        # The turn is saved before its answer streams: wait for the whole of it on the page
+        # (the Sources panel comes first), since a click on a message still streaming is lost.
+        with httpx.Client(base_url=base, timeout=60) as api:
+            streamed = api.get(f"/v1/conversations/{conversation}").json()["turns"][3]["answer"]
         tab.wait_for_function(
-            "() => document.querySelectorAll('#qa-chat [data-testid=bot]').length === 4"
+            """(want) => {
+                const bots = document.querySelectorAll('#qa-chat [data-testid=bot]');
+                return bots.length === 4 && bots[3].innerText.replace(/\\s+/g, '') === want;
+            }""",
+            arg="".join(streamed["answer"].split()),
         )
         tab.locator("#qa-chat .message-buttons-left, #qa-chat .message-buttons").last.get_by_role(
             "button", name="Thích / Like", exact=True

@@ -276,6 +276,11 @@ def test_ask_streams_sources_first_saves_turns_and_passes_history(ui, monkeypatc
     assert steps[1][0] == {"__type__": "update"}
     assert any("3,073 tỷ USD" in m for m in marks(steps[1][1]))
     assert steps[1][3]["turns"] == {"1": 1}  # saved before the text: a 👍 can already find it
+    # Busy until the answer has streamed (screen readers and the browser tests wait for it).
+    assert 'class="qa-sources" aria-busy="true"' in steps[1][1]
+    assert "aria-busy" not in steps[-1][1] and steps[-1][1] == steps[1][1].replace(
+        ' aria-busy="true"', "", 1
+    )
     streamed = [s[0][-1]["content"] for s in steps[2:]]
     assert streamed and all(b.startswith(a) for a, b in itertools.pairwise(streamed))
     chat, sources, box, conversation = steps[-1]
@@ -471,8 +476,11 @@ def test_drop_filter_asks_again_without_it(ui, monkeypatch):
     monkeypatch.setattr(web_chat, "STREAM_DELAY", 0)
     question = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
     steps = list(ui.drop_filter(gr.EventData(None, {"drop_filter": question}), [], None))
-    chat, sources, _, _, since, until, outlets = steps[-1]
-    assert (since, until, outlets) == ("", "", [])
+    # The filter is emptied with the first step and left alone after it (a filter typed while
+    # the answer streams is kept).
+    assert steps[0][4:] == ("", "", [])
+    assert all(step[4:] == tuple({"__type__": "update"} for _ in range(3)) for step in steps[1:])
+    chat, sources = steps[-1][:2]
     assert "3,073 tỷ USD" in chat[-1]["content"] and any("3,073" in m for m in marks(sources))
     skipped = list(ui.drop_filter(gr.EventData(None, None), [], None))  # a click elsewhere
     assert skipped == [tuple({"__type__": "update"} for _ in range(7))]

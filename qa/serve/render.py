@@ -204,6 +204,16 @@ def _modal(doc: Document, body: str, dom_id: str, words: Mapping[str, str]) -> s
     )
 
 
+_PANEL_OPEN = '<div class="qa-sources"'
+
+
+def streaming(panel: str) -> str:
+    """The Sources panel marked `aria-busy` while its answer still streams into the chat: a
+    screen reader (and a test) waits for the mark to go before reading or rating the answer,
+    since the chat re-renders the message on every step."""
+    return panel.replace(_PANEL_OPEN, _PANEL_OPEN + ' aria-busy="true"', 1)
+
+
 def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
     """The Sources panel: a card per citation (or a "not found" notice and the related
     passages), plus a hidden full-article viewer per cited document with the quotes marked."""
@@ -234,7 +244,7 @@ def sources_html(answer: Answer, documents: Mapping[str, Document]) -> str:
         )
         for c in shown
     )
-    parts = [f'<div class="qa-sources" data-q="{esc(answer.question)}">']
+    parts = [f'{_PANEL_OPEN} data-q="{esc(answer.question)}">']
     if answer.found:
         parts.append(f'<h4 class="qa-heading">{esc(words["sources"])}</h4>{cards}')
         if conflicts:

@@ -130,7 +130,7 @@ class ChatUI:
             if event == "citations":  # the sources first, as on the API stream; the saved
                 # turn too, so that a 👍 on the growing message already finds it
                 sources = render.sources_html(answer, self._documents_of(answer))
-                yield gr.skip(), sources, gr.skip(), conversation
+                yield gr.skip(), render.streaming(sources), gr.skip(), conversation
             elif event == "delta":
                 text += data["text"]
                 yield (
