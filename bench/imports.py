@@ -153,7 +153,10 @@ def draw(root: Path) -> str:
     files = module_names(root)
     modules = set(files)
     # (source module, target module) -> lines, per kind
-    edges: dict[bool, dict[tuple[str, str], list[int]]] = {False: defaultdict(list), True: defaultdict(list)}
+    edges: dict[bool, dict[tuple[str, str], list[int]]] = {
+        False: defaultdict(list),
+        True: defaultdict(list),
+    }
     for module, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for target, lazy, line in _imports(tree, module, path.name == "__init__.py", modules):
@@ -183,7 +186,7 @@ def draw(root: Path) -> str:
         for src, dst in edges[lazy]:
             mgraph[src].add(dst)
         if lazy:  # a lazy import closes a circle together with the module-level ones
-            for (src, dst) in edges[False]:
+            for src, dst in edges[False]:
                 mgraph[src].add(dst)
                 a, b = node_of(src), node_of(dst)
                 if a != b:
@@ -203,7 +206,9 @@ def draw(root: Path) -> str:
                 for (s, d) in g
                 if s in members and d in members
             )
-            lines.append(f"  {len(comp)} modules: {', '.join(m.removeprefix(PACKAGE + '.') for m in comp)}")
+            lines.append(
+                f"  {len(comp)} modules: {', '.join(m.removeprefix(PACKAGE + '.') for m in comp)}"
+            )
             lines.extend(f"      {e}" for e in sorted(set(inside)))
         up = sorted(
             (src, dst, at)

@@ -83,7 +83,9 @@ def add_routes(router: APIRouter, qa: QA, store: ConversationStore) -> None:
         response_model=None,
         tags=tags,
         # With "stream": true the turn comes as server-sent events (turn, citations, delta, done).
-        responses={200: {"description": "the turn as events", "content": {"text/event-stream": {}}}},
+        responses={
+            200: {"description": "the turn as events", "content": {"text/event-stream": {}}}
+        },
     )
     async def new_turn(conversation_id: ConversationId, body: NewTurn, request: Request) -> Any:
         """Ask the next question of a conversation; the turn is saved, then returned."""
