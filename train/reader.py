@@ -7,8 +7,8 @@
     python -m train.reader --smoke          # a few steps on a tiny sample (make test)
 
 Data (all under benchmarks/data/xquad/, CC BY-SA 4.0, read from the repository only): XQuAD in
-12 languages, the same question ids. Training uses articles 0-23 only (the repository's dev
-split); articles 24-47 are held out. Each question, in all 12 languages and in Vietnamese without
+12 languages, the same question ids. Training uses articles 0-19 of the repository's dev split
+(0-23); 20-23 choose the checkpoint; articles 24-47 are held out, read once by `export`. Each question, in all 12 languages and in Vietnamese without
 diacritics, is asked of Vietnamese passages: the chunk holding the gold Vietnamese span (a
 sentence, or consecutive sentences up to ~128 tokens), and as a negative ("no answer") another
 chunk of the same article. The held-out evaluation gives the reader the gold paragraph's chunks
@@ -16,8 +16,10 @@ chunk of the same article. The held-out evaluation gives the reader the gold par
 (accents folded), for Vietnamese, English (against the Vietnamese gold span) and unaccented
 Vietnamese questions.
 
-The bottom `split` layers are frozen and read question and passage apart, so their states are
-computed once (`cache`) and every step runs only the top layers: several times cheaper.
+With `--split` > 0 the bottom layers are frozen and read question and passage apart, so their
+states are computed once (`cache`) and every step runs only the top layers (several times
+cheaper, and worse: version 1). With `--split 0` (version 2) the cache holds word embeddings and
+every layer reads question and passage together.
 """
 
 from __future__ import annotations
@@ -64,10 +66,12 @@ OUT = ROOT / "qa" / "data" / "reader"
 LANGS = ("vi", "en", "ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "zh")
 TRAIN_VARIANTS = (*LANGS, "vi_unaccented")
 TEST_VARIANTS = ("vi", "en", "vi_unaccented")
-DEV_ARTICLES = range(0, 24)
+DEV_ARTICLES = range(0, 24)  # the repository's dev split: trained on, except ...
+TRAIN_ARTICLES = range(0, 20)
+VALID_ARTICLES = range(20, 24)  # ... these, which choose the checkpoint (never the test split)
 TEST_ARTICLES = range(24, 48)
 CHUNK_TOKENS = 128
-VERSION = "1"
+VERSION = "2"
 
 
 # ----------------------------------------------------------------------------- data
@@ -454,7 +458,8 @@ class Run:
         langs = tuple(args.langs.split(","))
         self.train_variants = tuple(v for v in TRAIN_VARIANTS if v in langs or v == "vi_unaccented")
         self.paragraphs, items = load_items(langs)
-        self.train_items = [it for it in items if it.article in DEV_ARTICLES]
+        self.train_items = [it for it in items if it.article in TRAIN_ARTICLES]
+        self.valid_items = [it for it in items if it.article in VALID_ARTICLES]
         self.test_items = [it for it in items if it.article in TEST_ARTICLES]
         if args.smoke:
             self.train_items = [
@@ -463,8 +468,10 @@ class Run:
             self.test_items = [
                 it for it in self.test_items if (it.article, it.paragraph) == (24, 0)
             ][:2]
-        articles = {it.article for it in self.train_items + self.test_items}
-        paragraphs = {(it.article, it.paragraph) for it in self.train_items + self.test_items}
+            self.valid_items = self.test_items  # a smoke run only checks that the steps run
+        read = self.train_items + self.valid_items + self.test_items
+        articles = {it.article for it in read}
+        paragraphs = {(it.article, it.paragraph) for it in read}
         self.chunks = []
         for a, paras in enumerate(self.paragraphs):
             if a not in articles:
@@ -474,12 +481,13 @@ class Run:
                     continue
                 chunks = chunk_paragraph(a, p, text)
                 # held-out paragraphs are only read as the evaluation reads them
-                self.chunks += chunks if a in DEV_ARTICLES else group_chunks(chunks)
+                self.chunks += chunks if a in TRAIN_ARTICLES else group_chunks(chunks)
         self.config = R.ReaderConfig(split=args.split, rank=args.rank, alpha=2.0 * args.rank)
         self.model = R.ReaderModel(build_encoder(), self.config)
         self.log(
-            f"data: {len(self.train_items)} train questions (articles 0-23), "
-            f"{len(self.test_items)} held-out (24-47), {len(self.chunks)} chunks, "
+            f"data: {len(self.train_items)} train questions (articles 0-19), "
+            f"{len(self.valid_items)} valid (20-23), {len(self.test_items)} held-out (24-47), "
+            f"{len(self.chunks)} chunks, "
             f"variants {','.join(self.train_variants)}; files {[p.name for p in data_files(langs)]}"
         )
         self.cache_path = self.dir / "cache.safetensors"
@@ -493,10 +501,11 @@ class Run:
 
     def cache(self) -> dict[str, torch.Tensor]:
         tv, sv = self.train_variants, TEST_VARIANTS
-        test_ids = {it.qid for it in self.test_items}
+        test_ids = {it.qid for it in self.valid_items + self.test_items}
         return build_cache(
             self.model,
-            self.train_items + self.test_items,
+            self.train_items + [it for it in self.valid_items if it not in self.test_items]
+            + self.test_items,
             self.chunks,
             lambda it: sv if it.qid in test_ids else tv,
             self.cache_path,
@@ -517,7 +526,7 @@ def parse(argv: list[str] | None = None):
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=1, help="one beat two on the loaded machine")
     ap.add_argument("--langs", default="vi,en", help=f"question languages (all: {','.join(LANGS)})")
-    ap.add_argument("--split", type=int, default=8)
+    ap.add_argument("--split", type=int, default=0, help="0: every layer reads both (v2)")
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
@@ -525,7 +534,9 @@ def parse(argv: list[str] | None = None):
     ap.add_argument("--head-lr", type=float, default=3e-3)
     ap.add_argument("--negatives", type=float, default=0.5, help="negative chunks per question")
     ap.add_argument("--eval-every", type=int, default=100)
-    ap.add_argument("--eval-sample", type=int, default=90, help="held-out questions per check")
+    ap.add_argument("--eval-sample", type=int, default=120, help="valid questions per check")
+    ap.add_argument("--note", default="", help="export: how this run went, for the manifest")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast in training steps")
     ap.add_argument("--deadline", default="", help="HH:MM UTC: stop (and keep the best) by then")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -596,9 +607,10 @@ def deadline_passed(deadline: str) -> bool:
 
 
 def eval_sample(run: Run) -> list[Item]:
+    """Validation questions (articles 20-23) that choose the checkpoint."""
     rng = np.random.default_rng(0)
-    order = rng.permutation(len(run.test_items))[: run.args.eval_sample]
-    return [run.test_items[i] for i in sorted(order)]
+    order = rng.permutation(len(run.valid_items))[: run.args.eval_sample]
+    return [run.valid_items[i] for i in sorted(order)]
 
 
 def bucketed(examples: list[Example], cache, batch: int, seed: int, window: int = 32) -> list[int]:
@@ -648,7 +660,7 @@ def train(run: Run) -> dict:
         state["args"] = hyper
         run.log(f"resumed at step {state['step']} (epoch {state['epoch']}, best {state['best']})")
     prefix_len = len(R.passage_prefix(get_tokenizer()))
-    train_chunks = [c for c in run.chunks if c.article in DEV_ARTICLES]
+    train_chunks = [c for c in run.chunks if c.article in TRAIN_ARTICLES]
     sample = eval_sample(run)
     warmup = max(1, min(100, args.steps // 10))
     examples = make_examples(
@@ -685,7 +697,8 @@ def train(run: Run) -> dict:
         f = lr_factor(state["step"], args.steps, warmup, time_progress)
         for g, lr in zip(opt.param_groups, base_lrs, strict=True):
             g["lr"] = lr * f
-        loss = batch_loss(model, cache, batch, prefix_len)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            loss = batch_loss(model, cache, batch, prefix_len)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(rest + head, 1.0)
@@ -764,20 +777,22 @@ def export(run: Run) -> dict:
         "data": {
             "files": [str(p.relative_to(ROOT)) for p in data_files(run.langs)],
             "licence": "XQuAD, CC BY-SA 4.0 (benchmarks/data/xquad/CC-BY-SA4.0.txt)",
-            "train": f"articles 0-23: {len(run.train_items)} questions x {len(run.train_variants)} "
+            "train": f"articles 0-19: {len(run.train_items)} questions x {len(run.train_variants)} "
             f"variants ({','.join(run.train_variants)}) over Vietnamese chunks, negatives "
             f"{run.args.negatives} per question (another chunk of the same article)",
+            "valid": "articles 20-23 (the checkpoint is chosen on them)",
             "held_out": "articles 24-47, gold paragraph's chunks given",
         },
         "recipe": {
             "command": f"python -m train.reader cache --langs {','.join(run.langs)} && "
             f"python -m train.reader train --langs {','.join(run.langs)} "
             f"--steps {run.args.steps} --batch {run.args.batch} --lr {run.args.lr} "
-            f"--head-lr {run.args.head_lr} --seed {run.args.seed} --deadline HH:MM && "
+            f"--head-lr {run.args.head_lr} --seed {run.args.seed} --split {run.config.split} "
+            f"--rank {run.config.rank}{' --bf16' if run.args.bf16 else ''} --deadline HH:MM && "
             f"python -m train.reader export --langs {','.join(run.langs)}",
             "note": "the learning rate decays on whichever runs out first, the steps or the time "
-            "to --deadline; this run: 100 steps with --langs vi,en, then all twelve languages "
-            "(resumed), stopped by the deadline; the best held-out-sample checkpoint ships",
+            "to --deadline; the checkpoint with the best mean F1 on the validation articles "
+            "(20-23) ships. " + run.args.note,
             "seed": run.args.seed,
             "steps": state["step"],
             "steps_run": last["step"],

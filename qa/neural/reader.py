@@ -1,11 +1,13 @@
 """The neural reader: given a question and a few candidate passages (sentences or short chunks),
 the best answer spans with their character offsets, and each passage's no-answer score.
 
-The model is the rebuilt multilingual-e5-small (`qa.neural.encoder`) split in two, as DeFormer
-does: the bottom layers (frozen, `split` of them) read the question ("query: …") and each passage
-("passage: …") separately — exactly how e5 was trained to read them, and the question is read once
-for all passages —; the top layers, with LoRA adapters, read the question and one passage
-together; a linear head gives start/end logits per token. A span scores start + end logit; the
+The model is the rebuilt multilingual-e5-small (`qa.neural.encoder`) with LoRA adapters. With
+`split` = 0 (version 2 on) every layer reads the question ("query: …") and one passage
+("passage: …") together, positions running on from the question into the passage, as a BERT
+reader does. With `split` > 0 it is cut in two, as DeFormer does: the bottom layers (frozen) read
+question and passage apart — the question once for all passages — and only the top layers, with
+the adapters, read them together (cheaper, and measurably worse: version 1). A linear head gives
+start/end logits per token. A span scores start + end logit; the
 question's <s> position is the "no answer" span (SQuAD 2.0 style), so a passage's no-answer score
 is comparable with its spans' scores.
 
@@ -45,7 +47,7 @@ WINDOW_STRIDE = 128
 
 @dataclass(frozen=True)
 class ReaderConfig:
-    split: int = 8  # bottom layers read question and passage apart (frozen)
+    split: int = 8  # bottom layers read question and passage apart (frozen); 0: all joint
     rank: int = 16
     alpha: float = 32.0
     max_answer_tokens: int = 30
@@ -118,9 +120,12 @@ class ReaderModel(nn.Module):
                     setattr(layer, name, mod.base)
 
     def bottom(self, seqs: list[list[int]]) -> list[torch.Tensor]:
-        """The frozen bottom layers over each sequence alone -> [len, hidden] per sequence."""
+        """The frozen bottom layers over each sequence alone -> [len, hidden] per sequence. With
+        split 0 there are none: the word embeddings, to which `top` adds the joint positions."""
         if not seqs:
             return []
+        if self.config.split == 0:
+            return [self.encoder.word(torch.tensor([s]))[0] for s in seqs]
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), 1, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -147,6 +152,8 @@ class ReaderModel(nn.Module):
             x[i, q.shape[0] : lengths[i]] = p
             mask[i, : lengths[i]] = 1
         enc = self.encoder
+        if self.config.split == 0:  # positions count on from the question into the passage
+            x = enc.eln(x + enc.pos[:width][None].to(x.dtype) + enc.token_type[0].to(x.dtype))
         x = enc.run_layers(x, enc.attention_bias(mask, x.dtype), self.config.split, None)
         logits = self.head(x).float()
         neg = torch.finfo(torch.float32).min

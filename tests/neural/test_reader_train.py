@@ -33,3 +33,30 @@ def test_smoke_training_exports_a_loadable_reader(tmp_path):
     for r in readings:
         assert 0 <= r.start < r.end <= len(passages[r.passage])
     assert [r.score for r in readings] == sorted((r.score for r in readings), reverse=True)
+
+
+def test_joint_reader_reads_the_pair_as_the_encoder_does():
+    """split 0: untrained adapters change nothing, so the reader's states over (question,
+    passage) are the plain encoder's over "<s> query: q </s><s> passage: p </s>" — positions run
+    on from the question into the passage. (split 8 reads them apart: another sum.)"""
+    import torch
+
+    from qa.neural.encoder import build_encoder, get_encoder
+    from qa.neural.reader import ReaderConfig, ReaderModel, passage_prefix, question_ids
+    from qa.neural.tokenizer import get_tokenizer
+
+    tok = get_tokenizer()
+    q = question_ids(tok, "Hải Phòng có bao nhiêu dự án của Hà Lan?")
+    p = [
+        tok.bos,
+        *passage_prefix(tok),
+        *tok.ids("Có 16 dự án của Hà Lan, vốn 280 triệu USD."),
+        tok.eos,
+    ]
+    model = ReaderModel(build_encoder(), ReaderConfig(split=0))  # its own: adapters go in
+    captured: list[torch.Tensor] = []
+    model.head.register_forward_hook(lambda _m, args, _out: captured.append(args[0]))
+    with torch.no_grad():
+        model.top(*([s] for s in model.bottom([q, p])))
+        plain = get_encoder()(torch.tensor([q + p]))
+    assert torch.allclose(captured[0], plain, atol=1e-4)
