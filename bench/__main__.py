@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qa bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small subsets (smoke run)")
     parser.add_argument("--only", nargs="*", choices=MODULES, help="run only these benchmarks")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=1,
+        help="every n-th held-out question, in the benchmarks that take it (reader)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     parser.add_argument(
@@ -77,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in measure:
             print(f"[bench] {name} ...", file=sys.stderr, flush=True)
             started = time.perf_counter()
-            result = module.run(quick=args.quick)
+            taken = inspect.signature(module.run).parameters
+            extra = {"sample": args.sample} if "sample" in taken else {}
+            result = module.run(quick=args.quick, **extra)
             result["seconds"] = round(time.perf_counter() - started, 1)
             result["measured"] = {
                 "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
