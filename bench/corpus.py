@@ -14,7 +14,7 @@ not held out: the XQuAD tables are the held-out measurement.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,12 @@ def _index(documents: list[Document], folder: Path, embedder: Embedder) -> QA:
     settings = Settings(index_dir=folder)
     index_corpus(settings, embedder, documents=documents)
     return QA(settings, embedder)
+
+
+def _learned(qa: QA) -> QA | None:
+    """The same index read by the trained reader (None when its weights are not installed)."""
+    learned = QA(replace(qa.settings, reader="learned"), qa.embedder)
+    return learned if learned.reader is not None else None
 
 
 def _means(rows: dict[str, dict[str, list[bool]]]) -> dict[str, dict[str, float]]:
@@ -125,17 +131,47 @@ def run(quick: bool = False) -> dict:
         alone = _index(articles, Path(tmp) / "alone", embedder)
         mixed_docs = articles + distractors
         mixed = _index(mixed_docs, Path(tmp) / "mixed", embedder)
-        return {
+        result = {
             "questions": len(questions),
             "distractors": len(distractors),
             "alone": _score(alone, questions),
             "with distractors": _score(mixed, questions),
             "baselines": _baselines(mixed, mixed_docs, questions),
         }
+        learned = [_learned(alone), _learned(mixed)]
+        if None not in learned:
+            result["learned reader"] = {
+                "alone": _score(learned[0], questions),
+                "with distractors": _score(learned[1], questions),
+            }
+        return result
+
+
+NAMES = {"vi": "VI", "en": "EN", "unaccented": "unaccented VI"}
+
+
+def _rows(readings: dict, distractors: int, reader: str) -> list[str]:
+    """The table rows of one reader's scores, alone and among distractors."""
+    lines = []
+    for setting in ("alone", "with distractors"):
+        label = "2 articles" if setting == "alone" else f"2 articles + {distractors}"
+        for group, r in readings[setting].items():
+            if group.startswith("unanswerable"):
+                kind = NAMES[group.split()[1]]
+                lines.append(
+                    f"| {reader} | {label} | {kind}, not in the articles | {r['n']} | | | | | "
+                    f"{1 - r['refused']:.2f} (refused {r['refused']:.2f}) |"
+                )
+                continue
+            lines.append(
+                f"| {reader} | {label} | {NAMES[group]} | {r['n']} | {r['first cited']:.2f} | "
+                f"{r['any cited']:.2f} | {r['top chunk']:.2f} | "
+                f"{r.get('short answer', float('nan')):.2f} | {r['found']:.2f} |"
+            )
+    return lines
 
 
 def markdown(result: dict) -> str:
-    names = {"vi": "VI", "en": "EN", "unaccented": "unaccented VI"}
     lines = [
         "### The product's questions about corpus/, alone and among distractors",
         "",
@@ -144,28 +180,19 @@ def markdown(result: dict) -> str:
         f"{result['distractors']} XQuAD-vi paragraphs indexed with the two articles. Share of "
         "answerable questions whose first cited sentence / any citation / top retrieved chunk "
         "holds the fact; short answer with the expected type and text; share of unanswerable "
-        "ones (same-topic: the attribute asked is not in the articles) refused.",
+        "ones (same-topic: the attribute asked is not in the articles) refused. Reader `rules` "
+        "is the default; `learned` is `QA_READER=learned` (the trained reader joined with the "
+        "rules).",
         "",
-        "| index | questions | n | first cited | any cited | top chunk | short answer | answered |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| reader | index | questions | n | first cited | any cited | top chunk | short answer "
+        "| answered |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for setting in ("alone", "with distractors"):
-        label = "2 articles" if setting == "alone" else f"2 articles + {result['distractors']}"
-        for group, r in result[setting].items():
-            if group.startswith("unanswerable"):
-                kind = names[group.split()[1]]
-                lines.append(
-                    f"| {label} | {kind}, not in the articles | {r['n']} | | | | | "
-                    f"{1 - r['refused']:.2f} (refused {r['refused']:.2f}) |"
-                )
-                continue
-            lines.append(
-                f"| {label} | {names[group]} | {r['n']} | {r['first cited']:.2f} | "
-                f"{r['any cited']:.2f} | {r['top chunk']:.2f} | "
-                f"{r.get('short answer', float('nan')):.2f} | {r['found']:.2f} |"
-            )
+    lines += _rows(result, result["distractors"], "rules")
+    if "learned reader" in result:
+        lines += _rows(result["learned reader"], result["distractors"], "learned")
     lines += ["", "Baselines on the index with distractors (the top result holds the fact):", ""]
-    lines += ["| system | " + " | ".join(names[g] for g in result["baselines"]) + " |"]
+    lines += ["| system | " + " | ".join(NAMES[g] for g in result["baselines"]) + " |"]
     lines += ["|---|" + "---:|" * len(result["baselines"])]
     systems = next(iter(result["baselines"].values())).keys()
     for system in systems:
