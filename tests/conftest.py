@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import os
 import shutil
 import socket
 import stat
+import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from qa.pipeline import QA
+    from qa.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -222,16 +230,82 @@ SMALL_ARTICLES = {
 }
 
 
+def small_corpus(folder: Path) -> Path:
+    """Create `folder` holding SMALL_ARTICLES: the corpus that many fixtures start from."""
+    folder.mkdir()
+    for name, text in SMALL_ARTICLES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def small_settings_at(root: Path) -> Settings:
+    """`Settings` over `root/corpus` (SMALL_ARTICLES, created here) and `root/index`, small chunks."""
+    from qa.settings import Settings
+
+    corpus = small_corpus(root / "corpus")
+    return Settings(corpus_dir=corpus, index_dir=root / "index", chunk_chars=160)
+
+
+def small_qa(root: Path) -> QA:
+    """`QA` over `small_settings_at(root)`, indexed with a `HashEmbedder`: no model to load."""
+    from qa.pipeline import QA
+
+    qa = QA(small_settings_at(root), embedder=HashEmbedder())
+    qa.index()
+    return qa
+
+
 @pytest.fixture
 def small_settings(tmp_path):
     """`Settings` over a fresh corpus of three short articles (no index yet), small chunks."""
-    from qa.settings import Settings
+    return small_settings_at(tmp_path)
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for name, text in SMALL_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", chunk_chars=160)
+
+# -- a small tmpfs to fill up or remount read-only (disk-error tests) ----------------------------
+PAGE = 4096
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs mounted for the test (root only; skipped with the reason otherwise)."""
+    target = tmp_path / "fs"
+    target.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip(f"mounting a tmpfs needs root (this test runs as uid {os.geteuid()})")
+    try:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(target)],
+            check=True,
+            capture_output=True,
+        )
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        reason = getattr(exc, "stderr", b"") or str(exc)
+        pytest.skip(f"cannot mount a tmpfs here: {reason!r}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def fill(fs: Path, free_pages: int) -> Path:
+    """Fill the file system, then give back exactly `free_pages` pages (unlink the file returned
+    to free the rest)."""
+    filler = fs / f"filler-{uuid.uuid4().hex}"
+    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * PAGE)
+    os.truncate(filler, max(0, filler.stat().st_size - free_pages * PAGE))
+    return filler
+
+
+@contextlib.contextmanager
+def read_only(fs: Path) -> Iterator[None]:
+    """`fs` remounted read-only for the block, read-write again after it (also on failure)."""
+    subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(fs)], check=True)
 
 
 # -- news: dated pages, feeds and syndicated copies (tests/data/news) -----------------------------

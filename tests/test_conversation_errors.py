@@ -2,48 +2,30 @@
 SQLite's range are 422, odd ids 404; on a full disk every write is 507 and on a read-only one 503,
 with nothing half-written (qa.conversations maps SQLite's errors to the typed storage errors).
 
-The disk cases mount a small tmpfs (root only; skipped with the reason otherwise), as
-tests/test_disk.py does.
+The disk cases mount a small tmpfs (root only; skipped with the reason otherwise): the
+`small_fs` fixture of tests/conftest.py, shared with tests/test_disk.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SMALL_ARTICLES, HashEmbedder
+from conftest import fill, read_only, small_qa
 
-from qa import QA, Settings
 from qa.conversations import ConversationStore
 from qa.serve.http import create_api
 
-PAGE = 4096
 QUESTION = "Cần Thơ xuất khẩu bao nhiêu gạo?"
 TURN_EDGES = [0, -1, 2**31, 2**32, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**100]
 K_EDGES = [0, -1, 21, 2**31, 2**63, 2**64, -(2**63) - 1]
 
 
-def make_qa(root: Path) -> QA:
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in SMALL_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=root / "index", chunk_chars=160)
-    qa = QA(settings, embedder=HashEmbedder())
-    qa.index()
-    return qa
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, live_server) -> str:
-    qa = make_qa(tmp_path_factory.mktemp("conv-errors"))
+    qa = small_qa(tmp_path_factory.mktemp("conv-errors"))
     return live_server(create_api(qa, qa.settings, api_key="")).url
 
 
@@ -95,39 +77,6 @@ def test_odd_ids_are_404_never_500(api: str):
 
 
 # -- full and read-only disks --------------------------------------------------------------------
-def mount(target: Path, size: str) -> None:
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
-        check=True,
-        capture_output=True,
-    )
-
-
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "fs"
-    target.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip(f"mounting a tmpfs needs root (this test runs as uid {os.geteuid()})")
-    try:
-        mount(target, "4m")
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {getattr(exc, 'stderr', b'') or exc!r}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False)
-
-
-def fill(fs: Path, free_pages: int) -> Path:
-    filler = fs / f"filler-{uuid.uuid4().hex}"
-    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
-        while True:
-            handle.write(b"\0" * PAGE)
-    os.truncate(filler, max(0, filler.stat().st_size - free_pages * PAGE))
-    return filler
-
-
 def rows(store: ConversationStore) -> list[tuple]:
     """Every row of the store, read with SQLite directly (what a half-write would show)."""
     db = sqlite3.connect(store.path)
@@ -152,7 +101,7 @@ def writes(client: httpx.Client, cid: str) -> list[httpx.Response]:
 
 
 def test_full_disk_is_507_and_nothing_half_written(small_fs: Path, live_server):
-    qa = make_qa(small_fs)
+    qa = small_qa(small_fs)
     store = ConversationStore.for_settings(qa.settings)
     server = live_server(create_api(qa, qa.settings, api_key="", conversations=store))
     tried = refused = 0
@@ -188,21 +137,18 @@ def test_full_disk_is_507_and_nothing_half_written(small_fs: Path, live_server):
 
 
 def test_read_only_disk_is_503_and_reading_still_works(small_fs: Path, live_server):
-    qa = make_qa(small_fs)
+    qa = small_qa(small_fs)
     store = ConversationStore.for_settings(qa.settings)
     server = live_server(create_api(qa, qa.settings, api_key="", conversations=store))
     with httpx.Client(base_url=server.url, timeout=60) as client:
         cid = client.post("/v1/conversations").json()["id"]
         client.post(f"/v1/conversations/{cid}/turns", json={"question": QUESTION})
         before = rows(store)
-        subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
-        try:
+        with read_only(small_fs):
             for response in writes(client, cid):
                 assert response.status_code == 503, (response.status_code, response.text)
                 assert "read-only" in response.json()["error"]
                 assert str(small_fs) not in response.text
             reread = client.get(f"/v1/conversations/{cid}")
             assert reread.status_code in (200, 503), reread.text
-        finally:
-            subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert rows(store) == before

@@ -10,61 +10,22 @@ index generation, the CURRENT pointer.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, SMALL_ARTICLES, HashEmbedder
+from conftest import REPO, SMALL_ARTICLES, HashEmbedder, fill, read_only, small_qa
 
 from qa import QA, Settings
 from qa.errors import StorageDenied, StorageFull, StorageReadOnly
 from qa.index.corpus_writes import storage_error
 from qa.serve.http import create_api
 
-PAGE = 4096
 REPLACEMENT = ("Cần Thơ xuất khẩu 2 triệu tấn gạo trong năm 2025. " * 20).encode()
-
-
-def mount(target: Path, size: str, *options: str) -> None:
-    opts = ",".join((f"size={size}", *options))
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(target)], check=True, capture_output=True
-    )
-
-
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "fs"
-    target.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip(f"mounting a tmpfs needs root (this test runs as uid {os.geteuid()})")
-    try:
-        mount(target, "4m")
-    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-        reason = getattr(exc, "stderr", b"") or str(exc)
-        pytest.skip(f"cannot mount a tmpfs here: {reason!r}")
-    try:
-        yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False)
-
-
-def make_qa(root: Path) -> QA:
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in SMALL_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=root / "index", chunk_chars=160)
-    qa = QA(settings, embedder=HashEmbedder())
-    qa.index()
-    return qa
 
 
 def snapshot(qa: QA) -> dict[str, bytes]:
@@ -77,17 +38,6 @@ def snapshot(qa: QA) -> dict[str, bytes]:
     return files
 
 
-def fill(fs: Path, free_pages: int) -> Path:
-    """Fill the file system, then give back exactly `free_pages` pages."""
-    filler = fs / f"filler-{uuid.uuid4().hex}"
-    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
-        while True:
-            handle.write(b"\0" * PAGE)
-    size = filler.stat().st_size
-    os.truncate(filler, max(0, size - free_pages * PAGE))
-    return filler
-
-
 def assert_no_temporaries(qa: QA) -> None:
     assert not (qa.settings.corpus_dir / ".qa-journal").exists()
     assert not list(qa.settings.index_dir.glob(".tmp-*"))
@@ -95,7 +45,7 @@ def assert_no_temporaries(qa: QA) -> None:
 
 
 def test_full_disk_at_every_stage_loses_nothing(small_fs: Path):
-    qa = make_qa(small_fs)
+    qa = small_qa(small_fs)
     outcomes = {"refused": 0, "stored": 0}
     for free in range(0, 48):
         before = snapshot(qa)
@@ -118,7 +68,7 @@ def test_full_disk_at_every_stage_loses_nothing(small_fs: Path):
 
 
 def test_full_disk_add_and_remove_change_nothing(small_fs: Path):
-    qa = make_qa(small_fs)
+    qa = small_qa(small_fs)
     filler = fill(small_fs, 0)
     before = snapshot(qa)
     with pytest.raises(StorageFull):
@@ -134,7 +84,7 @@ def test_full_disk_add_and_remove_change_nothing(small_fs: Path):
 
 
 def test_full_disk_over_http_is_507(small_fs: Path, live_server):
-    qa = make_qa(small_fs)
+    qa = small_qa(small_fs)
     server = live_server(create_api(qa, qa.settings, api_key=""))
     filler = fill(small_fs, 0)
     before = snapshot(qa)
@@ -151,11 +101,10 @@ def test_full_disk_over_http_is_507(small_fs: Path, live_server):
 
 
 def test_read_only_file_system(small_fs: Path, live_server):
-    qa = make_qa(small_fs)
+    qa = small_qa(small_fs)
     server = live_server(create_api(qa, qa.settings, api_key=""))
     before = snapshot(qa)
-    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
-    try:
+    with read_only(small_fs):
         with pytest.raises(StorageReadOnly, match="read-only"):
             qa.add_document("hue.txt", "Huế đón 3 triệu khách.".encode())
         with pytest.raises(StorageReadOnly):
@@ -169,8 +118,6 @@ def test_read_only_file_system(small_fs: Path, live_server):
             assert answer.status_code == 200  # reading still works
         fresh = QA(qa.settings, embedder=HashEmbedder())
         assert len(fresh.documents()) == 3
-    finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert snapshot(qa) == before
 
 
@@ -195,16 +142,13 @@ def test_cli_says_one_line_and_exits_2(small_fs: Path, tmp_path: Path):
         assert result.stderr.startswith("error: no space left") and "Traceback" not in result.stderr
     finally:
         filler.unlink()
-    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
-    try:
+    with read_only(small_fs):
         (tmp_path / "x").touch()
         result = subprocess.run(
             [*base, "add", str(article), *where], env=env, capture_output=True, text=True
         )
         assert result.returncode == 2 and "read-only" in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1
-    finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert hashlib.sha256((corpus / "can_tho.txt").read_bytes()).hexdigest() == digest
     assert not (corpus / "hue.txt").exists()
 

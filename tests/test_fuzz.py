@@ -15,7 +15,7 @@ from collections import Counter
 import httpx
 import pytest
 import schemathesis
-from conftest import SMALL_ARTICLES, HashEmbedder
+from conftest import HashEmbedder, small_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -32,10 +32,7 @@ ADMIN = "admin-token-for-fuzzing"
 @pytest.fixture(scope="module")
 def fuzz_url(tmp_path_factory, live_server) -> str:
     root = tmp_path_factory.mktemp("fuzz")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in SMALL_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
+    corpus = small_corpus(root / "corpus")
     config = Settings(corpus_dir=corpus, index_dir=root / "index", admin_token=ADMIN)
     qa = QA(config, embedder=HashEmbedder())
     qa.index()

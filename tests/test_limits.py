@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 import uvicorn
-from conftest import SMALL_ARTICLES, HashEmbedder, free_port
+from conftest import HashEmbedder, free_port, small_corpus
 
 from qa import QA, Settings
 from qa.serve.http import create_api
@@ -32,10 +32,7 @@ MB = 1024 * 1024
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("limits")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in SMALL_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
+    corpus = small_corpus(root / "corpus")
     settings = Settings(
         corpus_dir=corpus, index_dir=root / "index", admin_token=ADMIN, read_timeout=5
     )

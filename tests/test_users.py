@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from conftest import REPO, SMALL_ARTICLES, HashEmbedder
+from conftest import REPO, HashEmbedder, small_corpus
 
 from qa import QA, Settings
 from qa.serve import gate
@@ -28,10 +28,7 @@ QUESTION = "Cần Thơ xuất khẩu bao nhiêu gạo?"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, live_server):
     root = tmp_path_factory.mktemp("users")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in SMALL_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
+    corpus = small_corpus(root / "corpus")
     users_file = root / "users.json"
     settings = Settings(
         corpus_dir=corpus,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, SMALL_ARTICLES, HashEmbedder, free_port
+from conftest import REPO, SMALL_ARTICLES, HashEmbedder, free_port, small_qa
 
 from qa import QA, Settings
 
@@ -86,12 +86,7 @@ CHILD = textwrap.dedent(
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("write-crash")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in SMALL_ARTICLES.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    settings = Settings(corpus_dir=corpus, index_dir=root / "index", chunk_chars=160)
-    QA(settings, embedder=HashEmbedder()).index()
+    small_qa(root)
     return root
 
 
