@@ -13,7 +13,6 @@ is safe to share between threads and between the server and `qa feedback export`
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -37,6 +36,8 @@ from qa.errors import (
     StorageFull,
     StorageReadOnly,
     UnknownConversation,
+    os_storage_error,
+    storage_refusal,
 )
 from qa.pipeline import QA
 from qa.settings import Settings
@@ -145,24 +146,18 @@ def storage_error(exc: BaseException, folder: Path) -> QAError | None:
     condition, a bug to let through). Messages name the store, never its path."""
     where, outcome = "the conversation store", "nothing was saved"
     if isinstance(exc, OSError):
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return StorageFull(f"no space left on the disk of {where}; {outcome}")
-        if exc.errno == errno.EROFS:
-            return StorageReadOnly(f"{where} is on a read-only file system; {outcome}")
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return StorageDenied(f"no permission to write {where}; {outcome}")
-        return None
+        return os_storage_error(exc, where, outcome)
     if not isinstance(exc, sqlite3.Error):
         return None
     code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
     if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _full(folder)):
-        return StorageFull(f"no space left on the disk of {where}; {outcome}")
+        return storage_refusal(StorageFull, where, outcome)
     if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR) and (
         _read_only(folder)
     ):
-        return StorageReadOnly(f"{where} is on a read-only file system; {outcome}")
+        return storage_refusal(StorageReadOnly, where, outcome)
     if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
-        return StorageDenied(f"no permission to write {where}; {outcome}")
+        return storage_refusal(StorageDenied, where, outcome)
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return IndexLocked(f"{where} is busy; try again")
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):

@@ -6,6 +6,8 @@ read-only or forbidden folder to 503).
 
 from __future__ import annotations
 
+import errno
+
 
 class QAError(Exception):
     """Base class of every documented error of the package."""
@@ -64,6 +66,34 @@ class StorageReadOnly(StorageError):
 
 class StorageDenied(StorageError):
     """The process may not write the corpus or index folder (permissions)."""
+
+
+# One wording for every store that writes to disk (corpus and index, conversations), so that a
+# full or read-only disk reads the same whichever write met it.
+_REFUSALS: dict[type[StorageError], str] = {
+    StorageFull: "no space left on the disk of {where}; {outcome}",
+    StorageReadOnly: "{where} is on a read-only file system; {outcome}",
+    StorageDenied: "no permission to write {where}; {outcome}",
+}
+_ERRNO_REFUSALS: dict[int, type[StorageError]] = {
+    errno.ENOSPC: StorageFull,
+    errno.EDQUOT: StorageFull,
+    errno.EROFS: StorageReadOnly,
+    errno.EACCES: StorageDenied,
+    errno.EPERM: StorageDenied,
+}
+
+
+def storage_refusal(kind: type[StorageError], where: str, outcome: str) -> StorageError:
+    """A `kind` error saying `where` refused the write and what became of it (`outcome`)."""
+    return kind(_REFUSALS[kind].format(where=where, outcome=outcome))
+
+
+def os_storage_error(exc: OSError, where: str, outcome: str) -> StorageError | None:
+    """The typed error of an OS error met writing `where` (None when its errno is not a storage
+    condition: a bug, to let through). `where` names the store's role, never its path."""
+    kind = _ERRNO_REFUSALS.get(exc.errno) if exc.errno is not None else None
+    return None if kind is None else storage_refusal(kind, where, outcome)
 
 
 class UnknownConversation(QAError, KeyError):

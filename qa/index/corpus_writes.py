@@ -24,7 +24,6 @@ written so far is removed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -37,10 +36,8 @@ from typing import Any
 
 from qa.errors import (
     QAError,
-    StorageDenied,
     StorageError,
-    StorageFull,
-    StorageReadOnly,
+    os_storage_error,
 )
 from qa.index.build import IndexReport, Progress, update_index
 from qa.index.embed_store import discard_staging
@@ -71,13 +68,7 @@ def storage_error(exc: OSError, settings: Settings, changed: bool = False) -> St
     Messages name the folder's role, never its path on the server."""
     where = _where(exc.filename, settings)
     outcome = "the index and the corpus agree" if changed else "nothing was changed"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFull(f"no space left on the disk of {where}; {outcome}")
-    if exc.errno == errno.EROFS:
-        return StorageReadOnly(f"{where} is on a read-only file system; {outcome}")
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return StorageDenied(f"no permission to write {where}; {outcome}")
-    return None
+    return os_storage_error(exc, where, outcome)
 
 
 @contextlib.contextmanager
