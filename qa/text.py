@@ -14,6 +14,11 @@ from functools import lru_cache
 from qa import lexicon
 
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+# The end of a word, written after a word of a pattern: no letter, digit or combining mark
+# follows, so "tỉ" (billion) is not read out of "tỉnh" (province). `\w` takes every NFC
+# Vietnamese letter ("ỉ", "ư", "đ"); the combining marks (U+0300-U+036F) are for decomposed
+# text, where a tone mark would otherwise end "ti" inside "ti\u0309nh".
+WORD_END = r"(?![\w\u0300-\u036f])"
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Vietnamese letters that carry a diacritic (tone or vowel mark) or đ; one of them is enough to

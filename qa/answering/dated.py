@@ -20,7 +20,7 @@ from typing import Protocol
 
 from qa import lexicon
 from qa.ingest.dates import MONTHS_EN, Period, dating, parse_period, reference_day
-from qa.text import folded_words
+from qa.text import WORD_END, folded_words
 from qa.types import Answer, Citation, Document, Sentence
 
 # A copy's sentence is "the same sentence" when it shares this share of its words with the quote.
@@ -28,10 +28,8 @@ SAME_SENTENCE = 0.6
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Units after a figure (the lexicon's figure_units.txt), compared syllable by syllable.
 _UNITS = [w for unit in lexicon.figure_units() for w in unit.split()]
-_FIGURE = re.compile(
-    r"\d+(?:[.,]\d+)*(?:\s*%|(?:\s+(?:" + "|".join(re.escape(u) for u in _UNITS) + r")){0,2})",
-    re.I,
-)
+_UNIT_WORDS = "|".join(re.escape(u) for u in _UNITS)
+_FIGURE = re.compile(rf"\d+(?:[.,]\d+)*(?:\s*%|(?:\s+(?:{_UNIT_WORDS}){WORD_END}){{0,2}})", re.I)
 WORDS = {
     "vi": {
         "also": "cùng đưa tin",

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from qa import lexicon
 from qa.answering.facts import extract_facts
-from qa.text import fold
+from qa.text import WORD_END, fold
 
 MONTHS = [m.capitalize() for m in lexicon.month_names()]
 # The Vietnamese number modifiers with their English ("hơn" → "over"; "gấp" → "… times" by rule),
@@ -36,8 +36,8 @@ def _alternation(words: object) -> str:
 _QUANTITY_RE = re.compile(
     rf"^(?:(?P<mod>{_alternation(m.phrase for m in lexicon.modifiers('vi'))})\s+)?"
     rf"(?P<pre>US\$|\$|€)?\s*"
-    rf"(?P<num>\d+(?:[.,]\d+)*)\s*(?P<scale>{_alternation(_SCALES)})?\s*"
-    rf"(?P<cur>{_alternation(_CURRENCIES)})?\s*(?P<pct>%|phần trăm)?\s*(?P<rest>.*)$",
+    rf"(?P<num>\d+(?:[.,]\d+)*)\s*(?:(?P<scale>{_alternation(_SCALES)}){WORD_END})?\s*"
+    rf"(?:(?P<cur>{_alternation(_CURRENCIES)}){WORD_END})?\s*(?P<pct>%|phần trăm)?\s*(?P<rest>.*)$",
     re.I,
 )
 

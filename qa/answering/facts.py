@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qa import lexicon
+from qa.text import WORD_END
 
 # -- numbers -----------------------------------------------------------------------------------
 # The words are the lexicon's (qa/data/lexicon/): one list for the reader, the English rendering
@@ -42,7 +43,8 @@ def _alternation(words: Iterable[str]) -> str:
 
 
 _NUMERAL_RE = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")
-_SCALE_RE = re.compile(rf"\s*({_alternation(SCALES)})(?!\w)", re.I)
+# A whole word: "5 tỉnh" (provinces) is no "5 tỉ" (billion).
+_SCALE_RE = re.compile(rf"\s*({_alternation(SCALES)}){WORD_END}", re.I)
 _PERCENT_RE = re.compile(rf"\s*(%|(?:{_alternation(p for p in PERCENTS if p != '%')})(?!\w))", re.I)
 _CURRENCY_AFTER_RE = re.compile(
     rf"\s*({_alternation(c for c in CURRENCIES if c not in ('$', '₫', '€'))})(?!\w)|\s*([₫€$])",

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from qa import lexicon
 from qa.answering.facts import DATE_PATTERNS, PERIOD_PATTERNS
-from qa.text import fold, is_vi_syllable
+from qa.text import WORD_END, fold, is_vi_syllable
 
 
 @dataclass(frozen=True)
@@ -27,16 +27,19 @@ class Span:
 
 
 # Modifiers, scales, currencies and units are the lexicon's (qa/data/lexicon/), shared with the
-# English rendering and the grounding check. Scale abbreviations ("mn", "bn") are left out: the
-# scale needs no word boundary here, and "5 mn…" would read a word's start as a scale.
+# English rendering and the grounding check. A scale or percent word is a whole word
+# (WORD_END: "5 tỉnh" is 5 provinces, not "5 tỉ" + "nh"); scale abbreviations ("mn", "bn") are
+# left out of the reader's spans.
 _MOD = rf"(?:(?:{lexicon.alternation((m.phrase for m in lexicon.modifiers()), ' ')})\s+)?"
 _NUM = r"\d+(?:[.,]\d+)*"
-_SCALE = rf"(?:\s*(?:{lexicon.alternation(w for w, s in lexicon.scales().items() if s.form == 'word')}))?"
+_SCALE_WORDS = lexicon.alternation(w for w, s in lexicon.scales().items() if s.form == "word")
+_SCALE = rf"(?:\s*(?:{_SCALE_WORDS}){WORD_END})?"
 _CURRENCY = rf"(?:{lexicon.alternation(lexicon.currencies())})"
 _MONEY_RE = re.compile(
     rf"{_MOD}(?:(?:US\$|\$|€)\s?{_NUM}{_SCALE}|{_NUM}{_SCALE}\s*{_CURRENCY}(?!\w))", re.I
 )
-_PERCENT_RE = re.compile(rf"{_MOD}{_NUM}\s*(?:{lexicon.alternation(lexicon.percents())})", re.I)
+_PERCENT_WORDS = lexicon.alternation(p for p in lexicon.percents() if p != "%")
+_PERCENT_RE = re.compile(rf"{_MOD}{_NUM}\s*(?:%|(?:{_PERCENT_WORDS}){WORD_END})", re.I)
 _NUMBER_RE = re.compile(rf"{_MOD}(?<![\w.,]){_NUM}(?![\w]){_SCALE}", re.I)
 # Spelled-out numbers and scores ("bốn lựa chọn", "23-16"); "năm" only when no year follows.
 _WORD_NUMBER_RE = re.compile(
