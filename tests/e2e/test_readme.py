@@ -171,6 +171,21 @@ def run(command: str, cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def run_python(script: str, cwd: Path, env: dict[str, str], stdin: str | None = None) -> str:
+    """Run `script` in a fresh interpreter, as a user pastes it; its stdout once it exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=stdin,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def test_the_readme_has_one_example_per_door() -> None:
     """What a user reads in five minutes: the two commands, the answer object, every door."""
     assert len(README.encode()) <= 15_000, (
@@ -247,16 +262,7 @@ def test_python_example_as_doctest(page: str, example: str, user_dir, user_env) 
         "print(f'{runner.tries - runner.failures}/{runner.tries} examples passed')\n"
         "sys.exit(1 if runner.failures else 0)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        input=example,
-        cwd=user_dir,
-        env=user_env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_python(script, user_dir, user_env, stdin=example)
     if '"my_index"' in example:
         assert (user_dir / "my_index" / "CURRENT").exists()
 
@@ -357,19 +363,11 @@ CLIENT_FACTS = {"OpenAI(": "16 doanh nghiệp Hà Lan", "streamable_http_client"
 def test_client_snippet(page: str, snippet: str, user_dir, user_env, server) -> None:
     """A page's OpenAI and MCP snippets, run as written against the server (URL swapped)."""
     script = snippet.replace("http://127.0.0.1:7860", server.rstrip("/"))
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=user_dir,
-        env=user_env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip(), f"{page}: the snippet printed nothing"
+    printed = run_python(script, user_dir, user_env)
+    assert printed.strip(), f"{page}: the snippet printed nothing"
     for needle, fact in CLIENT_FACTS.items():
         if needle in snippet:
-            assert fact in done.stdout, done.stdout
+            assert fact in printed, printed
 
 
 def mcp_configurations() -> list[tuple[str, str]]:
