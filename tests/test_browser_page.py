@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import HA_LONG, HA_LONG_QUESTION
 
 from qa.pipeline import QA
 from qa.serve.web import create_app
@@ -33,17 +34,7 @@ ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
 READ, ADMIN = "reader-token-for-the-page", "admin-token-for-the-page"
 TIMEOUT = 60_000
 PHONE, DESKTOP, HEIGHT = 390, 1280, 844
-HA_LONG = """---
-title: Vịnh Hạ Long đón khách quốc tế kỷ lục
-date: 2024-06-15
-source: Báo Quảng Ninh
----
-Sáu tháng đầu năm 2024, Vịnh Hạ Long đón khoảng 2 triệu lượt khách quốc tế, tăng 30% so với cùng kỳ.
-
-Doanh thu từ phí tham quan vịnh đạt hơn 500 tỷ đồng, theo Ban quản lý Vịnh Hạ Long.
-"""
 QUESTION = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
-HA_LONG_QUESTION = "Vịnh Hạ Long đón bao nhiêu khách quốc tế?"
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import HA_LONG, HA_LONG_QUESTION
 
 from qa.ingest.documents import parse_document
 from qa.pipeline import QA
@@ -34,17 +35,8 @@ DATED = {
     "000_d64ab916eb4386f1": ("2023-11-20", "Báo Cảng Biển"),
     "003_d346f5a6b3a33b42": ("2024-08-08", "Tin Nhanh Việt"),
 }
-HA_LONG = """---
-title: Vịnh Hạ Long đón khách quốc tế kỷ lục
-date: 2024-06-15
-source: Báo Quảng Ninh
----
-Sáu tháng đầu năm 2024, Vịnh Hạ Long đón khoảng 2 triệu lượt khách quốc tế, tăng 30% so với cùng kỳ.
-
-Doanh thu từ phí tham quan vịnh đạt hơn 500 tỷ đồng, theo Ban quản lý Vịnh Hạ Long.
-"""
 EXTRA_QUESTIONS = [
-    "Vịnh Hạ Long đón bao nhiêu khách quốc tế?",
+    HA_LONG_QUESTION,
     "How many international visitors did Ha Long Bay receive?",
 ]
 
@@ -246,7 +238,7 @@ def test_doors_without_filters_give_the_unfiltered_answer(dated_qa, cases):
 def test_filter_that_leaves_nothing_says_what_it_left_out(dated_qa):
     """A filter that keeps no article: not found, and `filtered` says how many articles it left
     out and gives the best passage outside it (the unfiltered answer's first citation)."""
-    question = "Vịnh Hạ Long đón bao nhiêu khách quốc tế?"
+    question = HA_LONG_QUESTION
     unfiltered = dated_qa.answer(question)
     answer = dated_qa.answer(question, since="2030")
     assert not answer.found and answer.citations == []
@@ -269,7 +261,7 @@ def test_filter_note_helper(dated_qa):
     calls): counts, the passage outside, the wording in both languages."""
     from qa.retrieve.filters import Filters, filter_note, filter_note_text
 
-    question = "Vịnh Hạ Long đón bao nhiêu khách quốc tế?"
+    question = HA_LONG_QUESTION
     unfiltered = dated_qa.answer(question)
     view = dated_qa.news
     assert filter_note(view, Filters(), unfiltered) is None  # no filter, nothing to say
@@ -293,7 +285,7 @@ def test_cli_prints_what_the_filter_left_out(dated_qa, monkeypatch, capsys):
     from qa.serve import cli, cli_commands
 
     monkeypatch.setattr(cli_commands, "QA", lambda settings: dated_qa)
-    assert cli.main(["ask", "--since", "2030", "Vịnh Hạ Long đón bao nhiêu khách quốc tế?"]) == 0
+    assert cli.main(["ask", "--since", "2030", HA_LONG_QUESTION]) == 0
     out = capsys.readouterr().out
     assert "Bộ lọc (từ 2030-01-01) loại cả 3 bài viết" in out
     assert "Ngoài bộ lọc:" in out and "2 triệu" in out.split("Ngoài bộ lọc:")[1]

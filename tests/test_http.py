@@ -11,29 +11,12 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+from conftest import ANSWER_KEYS, CITATION_KEYS
 
 from qa.pipeline import QA
 from qa.serve.http import create_api
 from qa.serve.web import create_app
 from qa.settings import Settings
-
-ANSWER_KEYS = {
-    "question",
-    "language",
-    "found",
-    "answer",
-    "citations",
-    "related",
-    "mode",
-    "confidence",
-    "short_answer",
-    "conflicts",  # copies of a cited story that give other figures (qa.answering.dated)
-    "grounding",  # null unless a generator was asked; the same object as Answer.to_dict()
-}
-CITATION_KEYS = {
-    *("n", "doc_id", "title", "chunk_id", "quote", "start", "end", "score", "date"),
-    *("source", "url", "as_of", "as_of_label", "also"),  # outlet, URL, date of the fact, copies
-}
 
 DALAT = """---
 title: Du lịch Đà Lạt <b>2024</b>

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import ANSWER_KEYS
 
 from bench.corpus import corpus_questions
 from qa import QA, Answer, IndexMissing, InvalidQuestion, Settings, UnknownEmbedder
@@ -178,17 +179,7 @@ def test_search_returns_exact_passages(real_qa: QA) -> None:
 
 def test_answer_is_json_ready(real_qa: QA) -> None:
     data = real_qa.answer("Hải Phòng có bao nhiêu dự án đầu tư từ Trung Quốc?").to_dict()
-    assert set(data) >= {
-        "question",
-        "language",
-        "found",
-        "answer",
-        "citations",
-        "related",
-        "mode",
-        "confidence",
-        "short_answer",
-    }
+    assert set(data) >= ANSWER_KEYS
     assert data["mode"] == "extractive"
     assert 0.0 <= data["confidence"] <= 1.0
 

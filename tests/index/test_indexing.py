@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMALL_ARTICLES, HashEmbedder
+from conftest import SMALL_ARTICLES, HashEmbedder, assert_index_matches_embedder
 
 from qa import QA, DocumentError, Settings, UnknownDocument
 from qa.index.store import current_generation, load_index
@@ -36,19 +36,6 @@ def vectors_by_record(settings: Settings) -> dict[tuple, np.ndarray]:
     for sentence, vector in zip(data.sentences, data.sentence_vectors, strict=True):
         out[("sentence", sentence.doc_id, sentence.start, sentence.text)] = vector
     return out
-
-
-def assert_index_matches_embedder(settings: Settings) -> None:
-    """Every stored vector is the embedding of its own record's text (rows never shift)."""
-    reference = HashEmbedder()
-    data = load_index(settings.index_dir)
-    for chunk, vector in zip(data.chunks, data.chunk_vectors, strict=True):
-        assert data.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
-        np.testing.assert_allclose(vector, reference.vector(chunk.text), atol=1e-6)
-    for sentence, vector in zip(data.sentences, data.sentence_vectors, strict=True):
-        assert data.documents[sentence.doc_id].text[sentence.start : sentence.end] == sentence.text
-        np.testing.assert_allclose(vector, reference.vector(sentence.text), atol=1e-6)
-    assert data.search_index().ntotal == len(data.chunks)
 
 
 def test_first_run_embeds_every_chunk_and_sentence(small_settings: Settings) -> None:

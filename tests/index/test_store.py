@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HashEmbedder
+from conftest import HashEmbedder, assert_index_matches_embedder
 
 from qa import QA, IndexCorrupt, IndexLocked, IndexMismatch, IndexMissing, Settings
 from qa.index.store import current_generation, load_index, read_manifest, writer_lock
@@ -82,13 +82,7 @@ def test_a_generation_holds_every_file_with_its_checksum(small_settings: Setting
 def test_records_and_vectors_line_up(small_settings: Settings) -> None:
     embedder = HashEmbedder()
     built(small_settings, embedder)
-    data = load_index(small_settings.index_dir)
-    for chunk, vector in zip(data.chunks, data.chunk_vectors, strict=True):
-        assert data.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
-        np.testing.assert_allclose(vector, embedder.vector(chunk.text), atol=1e-6)
-    for sentence, vector in zip(data.sentences, data.sentence_vectors, strict=True):
-        assert data.documents[sentence.doc_id].text[sentence.start : sentence.end] == sentence.text
-        np.testing.assert_allclose(vector, embedder.vector(sentence.text), atol=1e-6)
+    assert_index_matches_embedder(small_settings, embedder)
 
 
 def test_each_change_publishes_a_new_generation_and_keeps_two(small_settings: Settings) -> None:
