@@ -21,7 +21,9 @@ import pytest
 
 if TYPE_CHECKING:
     from qa.pipeline import QA
+    from qa.records import Candidates
     from qa.settings import Settings
+    from qa.types import Document
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -357,6 +359,39 @@ def read_only(fs: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(fs)], check=True)
+
+
+# -- answering stages on hand-made records (no embedder, no index) ------------------------------
+def one_hit_candidates(doc: Document, order: list[int]) -> Candidates:
+    """`Candidates` for `doc` as one hit, one sentence per line, ranked in `order` (retrieval's
+    ranking): the records the answering stages read, built by hand so no retriever is involved."""
+    import numpy as np
+
+    from qa.records import Candidates, ScoredSentence
+    from qa.retrieve.lexical import BM25
+    from qa.types import Hit, Sentence
+
+    sentences, start = [], 0
+    for line in doc.text.split("\n"):
+        sentences.append(Sentence(doc.doc_id, start, start + len(line), line))
+        start += len(line) + 1
+    chunk_id = f"{doc.doc_id}:0"
+    hit = Hit(chunk_id, doc.doc_id, doc.title, doc.text, 0, len(doc.text), 1.0, 0.85, 3.0)
+    ranked = [
+        ScoredSentence(sentences[i], chunk_id, 1.0 - 0.1 * r, 0.85 - 0.01 * r, 2.0 - 0.5 * r)
+        for r, i in enumerate(order)
+    ]
+    stats = BM25([s.text for s in sentences])
+    return Candidates(
+        hits=[hit],
+        pool=np.array([[0.85, 0.80, 0.70], [0.86, 0.8, 0.7], [3.0, 1.0, 0.0]], np.float32),
+        ranked=ranked,
+        vector=np.zeros(4, np.float32),
+        sentence_stats=stats,
+        chunk_stats=stats,
+        ledes=frozenset({(doc.doc_id, 0)}),
+        documents={doc.doc_id: doc},
+    )
 
 
 # -- news: dated pages, feeds and syndicated copies (tests/data/news) -----------------------------

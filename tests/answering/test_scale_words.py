@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import unicodedata
 
-import numpy as np
 import pytest
+from conftest import one_hit_candidates
 
 from qa import lexicon
 from qa.analysis import Analyzer
@@ -19,10 +19,10 @@ from qa.answering.english import render
 from qa.answering.evidence import weigh
 from qa.answering.facts import extract_facts
 from qa.answering.spans import candidates
-from qa.records import Candidates, ScoredSentence, Verdict
-from qa.retrieve.lexical import BM25, DiacriticRestorer
+from qa.records import Candidates, Verdict
+from qa.retrieve.lexical import DiacriticRestorer
 from qa.settings import Settings
-from qa.types import Document, Hit, Sentence
+from qa.types import Document
 
 PROVINCES = "Hải Phòng có 5 tỉnh lân cận."
 CAPITAL = "Thành phố thu hút vốn 5 tỉ đồng từ các nhà đầu tư."
@@ -127,27 +127,7 @@ ARTICLE = f"Hải Phòng là thành phố cảng lớn ở miền Bắc.\n{PROVI
 
 def _candidates(order: list[int]) -> Candidates:
     """Candidates whose sentences come in `order` (retrieval's ranking), one hit."""
-    doc = Document("hp", "Hải Phòng", ARTICLE, "0" * 64)
-    sentences, start = [], 0
-    for line in ARTICLE.split("\n"):
-        sentences.append(Sentence(doc.doc_id, start, start + len(line), line))
-        start += len(line) + 1
-    hit = Hit("hp:0", doc.doc_id, doc.title, doc.text, 0, len(doc.text), 1.0, 0.85, 3.0)
-    ranked = [
-        ScoredSentence(sentences[i], "hp:0", 1.0 - 0.1 * r, 0.85 - 0.01 * r, 2.0 - 0.5 * r)
-        for r, i in enumerate(order)
-    ]
-    stats = BM25([s.text for s in sentences])
-    return Candidates(
-        hits=[hit],
-        pool=np.array([[0.85, 0.80, 0.70], [0.86, 0.8, 0.7], [3.0, 1.0, 0.0]], np.float32),
-        ranked=ranked,
-        vector=np.zeros(4, np.float32),
-        sentence_stats=stats,
-        chunk_stats=stats,
-        ledes=frozenset({(doc.doc_id, 0)}),
-        documents={doc.doc_id: doc},
-    )
+    return one_hit_candidates(Document("hp", "Hải Phòng", ARTICLE, "0" * 64), order)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ so a change that makes a stage reach back into the retriever fails here.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from conftest import one_hit_candidates
 
 from qa.analysis import Analyzer, asked_of, attribute, is_follow_up
 from qa.answering import rerank
@@ -16,10 +16,10 @@ from qa.answering.abstain import FEATURES, answerable, coverage, features, focus
 from qa.answering.compose import compose
 from qa.answering.evidence import READ_TOP, read_all, weigh
 from qa.answering.learned import LearnedSpan, Table, as_reading, reweigh, spans_by_sentence
-from qa.records import Candidates, Question, ScoredSentence, Verdict
-from qa.retrieve.lexical import BM25, DiacriticRestorer
+from qa.records import Candidates, Question, Verdict
+from qa.retrieve.lexical import DiacriticRestorer
 from qa.settings import Settings
-from qa.types import Document, Hit, Sentence
+from qa.types import Document
 
 ARTICLE = (
     "Hải Phòng đón đoàn doanh nghiệp Hà Lan.\n"
@@ -32,34 +32,9 @@ def _document() -> Document:
     return Document("hp", "Hải Phòng đón doanh nghiệp Hà Lan", ARTICLE, "0" * 64)
 
 
-def _sentences(doc: Document) -> list[Sentence]:
-    out, start = [], 0
-    for line in doc.text.split("\n"):
-        out.append(Sentence(doc.doc_id, start, start + len(line), line))
-        start += len(line) + 1
-    return out
-
-
 def _candidates(question: Question, order: list[int]) -> Candidates:
     """Candidates whose sentences come in `order` (retrieval's ranking), one hit."""
-    doc = _document()
-    sentences = _sentences(doc)
-    hit = Hit("hp:0", doc.doc_id, doc.title, doc.text, 0, len(doc.text), 1.0, 0.85, 3.0)
-    ranked = [
-        ScoredSentence(sentences[i], "hp:0", 1.0 - 0.1 * r, 0.85 - 0.01 * r, 2.0 - 0.5 * r)
-        for r, i in enumerate(order)
-    ]
-    stats = BM25([s.text for s in sentences])
-    return Candidates(
-        hits=[hit],
-        pool=np.array([[0.85, 0.80, 0.70], [0.86, 0.8, 0.7], [3.0, 1.0, 0.0]], np.float32),
-        ranked=ranked,
-        vector=np.zeros(4, np.float32),
-        sentence_stats=stats,
-        chunk_stats=stats,
-        ledes=frozenset({(doc.doc_id, 0)}),
-        documents={doc.doc_id: doc},
-    )
+    return one_hit_candidates(_document(), order)
 
 
 @pytest.fixture(scope="module")
