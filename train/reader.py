@@ -504,7 +504,8 @@ class Run:
         test_ids = {it.qid for it in self.valid_items + self.test_items}
         return build_cache(
             self.model,
-            self.train_items + [it for it in self.valid_items if it not in self.test_items]
+            self.train_items
+            + [it for it in self.valid_items if it not in self.test_items]
             + self.test_items,
             self.chunks,
             lambda it: sv if it.qid in test_ids else tv,
@@ -632,6 +633,22 @@ def bucketed(examples: list[Example], cache, batch: int, seed: int, window: int 
     return out
 
 
+def epoch_examples(
+    run: Run, cache, train_chunks: list[Chunk], epoch: int
+) -> tuple[list[Example], list[int]]:
+    """One epoch's examples (a fresh draw of chunks and negatives) and their batch order, both
+    seeded by the epoch, so a resumed run sees what the interrupted one would have."""
+    seed = run.args.seed * 1000 + epoch
+    examples = make_examples(
+        run.train_items,
+        train_chunks,
+        run.train_variants,
+        np.random.default_rng(seed),
+        run.args.negatives,
+    )
+    return examples, bucketed(examples, cache, run.args.batch, seed + 1)
+
+
 def train(run: Run) -> dict:
     args = run.args
     cache = run.cache()
@@ -663,14 +680,7 @@ def train(run: Run) -> dict:
     train_chunks = [c for c in run.chunks if c.article in TRAIN_ARTICLES]
     sample = eval_sample(run)
     warmup = max(1, min(100, args.steps // 10))
-    examples = make_examples(
-        run.train_items,
-        train_chunks,
-        run.train_variants,
-        np.random.default_rng(args.seed * 1000 + state["epoch"]),
-        args.negatives,
-    )
-    order = bucketed(examples, cache, args.batch, args.seed * 1000 + state["epoch"] + 1)
+    examples, order = epoch_examples(run, cache, train_chunks, state["epoch"])
     state["args"] = hyper
     run.log(f"epoch {state['epoch']}: {len(examples)} examples; {args.steps} steps of {args.batch}")
     t0, seen, losses = time.time(), 0, []
@@ -679,14 +689,7 @@ def train(run: Run) -> dict:
         if state["offset"] >= len(examples):
             state["epoch"] += 1
             state["offset"] = 0
-            examples = make_examples(
-                run.train_items,
-                train_chunks,
-                run.train_variants,
-                np.random.default_rng(args.seed * 1000 + state["epoch"]),
-                args.negatives,
-            )
-            order = bucketed(examples, cache, args.batch, args.seed * 1000 + state["epoch"] + 1)
+            examples, order = epoch_examples(run, cache, train_chunks, state["epoch"])
             run.log(f"epoch {state['epoch']}: {len(examples)} examples")
         batch = [examples[i] for i in order[state["offset"] : state["offset"] + args.batch]]
         state["offset"] += args.batch
