@@ -118,7 +118,11 @@ def span_type(question: Question, span: LearnedSpan, rule: Reading | None) -> st
 
 
 def as_reading(question: Question, span: LearnedSpan, rule: Reading | None) -> Reading:
-    """The model's span as a `Reading` that `compose` shows: a full fit, so it is shown."""
+    """The model's span as a `Reading` that `compose` shows: a full fit, so it is shown. Where
+    the model found the core of the rules' typed reading ("16" in "16 doanh nghiệp", "3,073" in
+    "hơn 3,073 tỷ USD"), the rules' span is shown: it keeps the unit, the scale and "hơn"."""
+    if rule is not None and rule.start <= span.start and span.end <= rule.end:
+        return replace(rule, fit=max(rule.fit, 1.0))
     kind = span_type(question, span, rule)
     base = rule or Reading(span.start, span.end, span.text, kind, 0.0, 1.0, 0.0)
     return replace(

@@ -16,6 +16,7 @@ from qa.answering.abstain import FEATURES, answerable, coverage, features, focus
 from qa.answering.compose import compose
 from qa.answering.evidence import READ_TOP, read_all, weigh
 from qa.answering.learned import LearnedSpan, Table, as_reading, reweigh, spans_by_sentence
+from qa.answering.reader import Reading
 from qa.records import Candidates, Question, Verdict
 from qa.retrieve.lexical import DiacriticRestorer
 from qa.settings import Settings
@@ -167,6 +168,11 @@ def test_learned_span_keeps_the_rule_type_where_they_overlap(analyzer: Analyzer)
     (span,) = spans_by_sentence([text], found)
     assert isinstance(span, LearnedSpan) and span.text == "16 doanh nghiệp"
     assert as_reading(asked, span, None).type == "count"
+    # The model's bare number inside the rules' reading: the rules' whole span is shown.
+    core = LearnedSpan(20, 22, "16", 5.0, 0.0)
+    rule = Reading(20, 35, "16 doanh nghiệp", "count", 0.0, 0.6, 0.0)
+    assert as_reading(asked, core, rule).text == "16 doanh nghiệp"
+    assert as_reading(asked, core, rule).fit >= 1.0  # shown
     word = LearnedSpan(0, 7, "Tham dự", 1.0, 0.0)
     assert as_reading(asked, word, None).type == "other"  # no number: not shown as a count
     table = Table({"vi": [1.0, 0.0, 0.0]}, {"vi": {"count": "rules"}})
