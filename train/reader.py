@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import types
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -366,8 +367,24 @@ def lr_factor(step: int, total: int, warmup: int, time_progress: float = 0.0) ->
     whichever runs out first (so a slow machine still ends on a decayed learning rate)."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = max((step - warmup) / max(total - warmup, 1), time_progress)
+    progress = max(step_progress(step, total, warmup), time_progress)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def step_progress(step: int, total: int, warmup: int) -> float:
+    return max(step - warmup, 0) / max(total - warmup, 1)
+
+
+def schedule_clock(args: argparse.Namespace, step: int, warmup: int) -> Callable[[], float]:
+    """The time part of the schedule for this process: from where the steps stand when it starts
+    (0 for a new run, the resumed step's progress for a resumed one — sessions apart, the wall
+    clock between them means nothing) to 1 at --deadline."""
+    end_at = deadline_epoch(args.deadline)
+    if end_at is None:
+        return lambda: 0.0
+    start, p0 = time.time(), step_progress(step, args.steps, warmup)
+    span = max(end_at - start, 1.0)
+    return lambda: p0 + (1 - p0) * (time.time() - start) / span
 
 
 def deadline_epoch(deadline: str) -> float | None:
@@ -458,7 +475,6 @@ def train(run: Run) -> dict:
         "best": None,
         "best_step": None,
         "history": [],
-        "started": time.time(),
     }
     hyper = {k: getattr(args, k) for k in ("steps", "batch", "lr", "head_lr", "seed", "negatives")}
     if args.resume and (run.dir / "last.json").exists():
@@ -474,6 +490,7 @@ def train(run: Run) -> dict:
     run.log(f"epoch {state['epoch']}: {len(examples)} examples; {args.steps} steps of {args.batch}")
     t0, seen, losses = time.time(), 0, []
     started = time.time()
+    clock = schedule_clock(args, state["step"], warmup)
     while state["step"] < args.steps:
         if state["offset"] >= len(examples):
             state["epoch"] += 1
@@ -482,11 +499,7 @@ def train(run: Run) -> dict:
             run.log(f"epoch {state['epoch']}: {len(examples)} examples")
         batch = [examples[i] for i in order[state["offset"] : state["offset"] + args.batch]]
         state["offset"] += args.batch
-        end_at = deadline_epoch(args.deadline)
-        time_progress = (
-            (time.time() - state["started"]) / max(end_at - state["started"], 1) if end_at else 0.0
-        )
-        f = lr_factor(state["step"], args.steps, warmup, time_progress)
+        f = lr_factor(state["step"], args.steps, warmup, clock())
         for g, lr in zip(opt.param_groups, base_lrs, strict=True):
             g["lr"] = lr * f
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
