@@ -25,7 +25,14 @@ from bench.retrieval import build_qa, token_f1
 from bench.xquad import QUERY_SETS, Question, load
 from qa.answering import listwise
 from qa.answering.evidence import weigh
-from qa.answering.learned import FEATURES, LEARNED_PATH, READ, features, spans_by_sentence
+from qa.answering.learned import (
+    FEATURES,
+    LEARNED_PATH,
+    READ,
+    as_reading,
+    features,
+    spans_by_sentence,
+)
 from qa.index.embedding import make_embedder
 from qa.pipeline import QA
 from qa.settings import Settings
@@ -51,7 +58,12 @@ def _row(qa: QA, q: Question, query_set: str) -> dict:
         "dev": q.article in FIT_ARTICLES,
         "x": [features(e.score, s) for e, s in zip(head, spans, strict=True)],
         "y": [gold in fold(t.lower()) for t in texts],
-        "f1_learned": [token_f1(s.text, q.answer) if s else 0.0 for s in spans],
+        # the model's span as `compose` would show it (the rules' typed reading where it wins)
+        "f1_learned": [
+            token_f1(as_reading(question.reading, s, e.reading).text, q.answer) if s else 0.0
+            for e, s in zip(head, spans, strict=True)
+        ],
+        "f1_model": [token_f1(s.text, q.answer) if s else 0.0 for s in spans],
         "f1_rules": [token_f1(e.reading.text, q.answer) if e.reading else 0.0 for e in head],
     }
 
@@ -71,6 +83,17 @@ def _first(row: dict, coef: list[float]) -> int:
 
 def _hit_at_1(rows: list[dict], coef: list[float]) -> float:
     return float(np.mean([bool(r["x"]) and r["y"][_first(r, coef)] for r in rows]))
+
+
+def span_f1(rows: list[dict], coef: list[float]) -> dict[str, float]:
+    """Mean F1 over the questions whose first-ranked sentence holds the gold: the span shown
+    (`as_reading`), the model's own and the rules' — what the rules' typed guard gains or costs."""
+    firsts = [(r, _first(r, coef)) for r in rows if r["x"]]
+    kept = [(r, i) for r, i in firsts if r["y"][i]]
+    return {
+        f"F1 {name}": float(np.mean([r[f"f1_{name}"][i] for r, i in kept])) if kept else 0.0
+        for name in ("learned", "model", "rules")
+    }
 
 
 def span_sources(rows: list[dict], coef: list[float]) -> dict[str, str]:
@@ -118,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             "dev hit@1": _hit_at_1(dev, coef),
             "test hit@1": _hit_at_1(test, coef),
             "test hit@1 rules order": _hit_at_1(test, rules_only),
+            "dev": span_f1(dev, coef),
+            "test": span_f1(test, coef),
         }
         print(group, table["groups"][group], table["measured"][group])
     temporary = LEARNED_PATH.with_suffix(".json.tmp")

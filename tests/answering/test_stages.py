@@ -179,6 +179,36 @@ def test_learned_span_keeps_the_rule_type_where_they_overlap(analyzer: Analyzer)
     assert not table.use_learned_span("vi", "count") and table.use_learned_span("vi", "date")
 
 
+def test_the_rules_typed_reading_wins_where_the_model_span_is_not_what_was_asked(
+    analyzer: Analyzer,
+) -> None:
+    # The corpus questions the learned reader missed before this guard, on their own sentences.
+    fdi = (
+        "Tổng thu hút vốn đầu tư nước ngoài đạt hơn 3,073 tỷ USD, gấp 1,68 lần so với cùng kỳ "
+        "năm 2022, đạt 153,68% kế hoạch thu hút 2023."
+    )
+    times = analyzer.analyze("Vốn thu hút đầu tư nước ngoài gấp bao nhiêu lần cùng kỳ năm 2022?")
+    percent = LearnedSpan(fdi.index("153,68%"), fdi.index("153,68%") + 7, "153,68%", 6.0, 0.0)
+    at = fdi.index("gấp 1,68 lần")
+    rule = Reading(at, at + 12, "gấp 1,68 lần", "count", 0.0, 1.0, 0.5)
+    assert (
+        as_reading(times, percent, rule).text == "gấp 1,68 lần"
+    )  # a percent is not "how many times"
+    leader = "Đoàn công tác của thành phố do ông Lê Tiến Châu dẫn đầu."
+    who = analyzer.analyze("Who led the Hai Phong delegation to the United States?")
+    wrap = LearnedSpan(0, leader.index(" dẫn"), leader[: leader.index(" dẫn")], 6.0, 0.0)
+    at = leader.index("Lê Tiến Châu")
+    person = Reading(at, at + 12, "Lê Tiến Châu", "person", 0.0, 1.0, 0.5)
+    assert as_reading(who, wrap, person).text == "Lê Tiến Châu"  # the name, not its clause
+    # Where the model's span is of the asked kind and the rules' is not, the model's stands.
+    capital = analyzer.analyze("Tổng vốn đầu tư của các dự án là bao nhiêu?")
+    money = LearnedSpan(
+        fdi.index("hơn 3,073"), fdi.index(" tỷ USD") + 7, "hơn 3,073 tỷ USD", 6.0, 0.0
+    )
+    number = Reading(fdi.index("2022"), fdi.index("2022") + 4, "2022", "amount", 0.0, 0.5, 0.2)
+    assert as_reading(capital, money, number).text == "hơn 3,073 tỷ USD"
+
+
 def test_a_pronoun_points_back_to_the_named_answer() -> None:
     from qa.analysis import antecedent, points_back, resolve
 
