@@ -50,7 +50,9 @@ def _row(qa: QA, q: Question, query_set: str) -> dict:
     question = qa.analyze(q.text[query_set])
     head = weigh(question.reading, qa.candidates(question))[:READ]
     texts = [e.scored.sentence.text for e in head]
-    spans = spans_by_sentence(texts, model.read(question.dense_text, texts, top=4 * len(texts)))
+    spans = spans_by_sentence(
+        texts, model.read(question.reading.dense_text, texts, top=4 * len(texts))
+    )
     gold = fold(q.answer.lower())
     return {
         "group": question.group,

@@ -209,6 +209,28 @@ def test_the_rules_typed_reading_wins_where_the_model_span_is_not_what_was_asked
     assert as_reading(capital, money, number).text == "hơn 3,073 tỷ USD"
 
 
+def test_the_model_reads_a_follow_up_alone_and_a_sum_is_shown_as_one(analyzer: Analyzer) -> None:
+    class Recording(_FixedModel):
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def read(self, question: str, passages: list[str], top: int = 5) -> list:
+            self.asked.append(question)
+            return super().read(question, passages, top)
+
+    last = "Ai dẫn đầu đoàn công tác của Hải Phòng tới Hoa Kỳ?"
+    follow = analyzer.analyze("Chức vụ của Lê Tiến Châu là gì?", [last], follows=True)
+    assert last in follow.dense_text  # retrieval reads the last turn ...
+    model = Recording()
+    reweigh(follow, weigh(follow.reading, _candidates(follow, [0, 1, 2])), model)
+    assert model.asked == ["Chức vụ của Lê Tiến Châu là gì?"]  # ... the reader does not
+    # A span that is wholly a sum of money is shown (and rendered in English) as one, even
+    # when the question's type was not recognised.
+    asked = analyzer.analyze("What was the total investment capital of the 7 Chinese companies?")
+    money = LearnedSpan(0, 13, "190 triệu USD", 5.0, 0.0)
+    assert asked.asked.type == "other" and as_reading(asked, money, None).type == "amount"
+
+
 def test_a_pronoun_points_back_to_the_named_answer() -> None:
     from qa.analysis import antecedent, points_back, resolve
 
