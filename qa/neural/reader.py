@@ -245,7 +245,8 @@ class NeuralReader:
 
     @torch.inference_mode()
     def read(self, question: str, passages: list[str], top: int = 5) -> list[SpanReading]:
-        """The `top` best spans over all passages, best first."""
+        """The `top` best spans over all passages, and each passage's best span, best first
+        (a long passage can hold all of the `top` best, and every passage needs its own)."""
         if not passages or not question.strip():
             return []
         model = self.model()
@@ -287,7 +288,12 @@ class NeuralReader:
             for score, i, j in spans:
                 key = (p, offsets[i][0], offsets[j][1])
                 found[key] = max(found.get(key, score), score)
-        ranked = sorted(found.items(), key=lambda kv: -kv[1])[:top]
+        ranked = sorted(found.items(), key=lambda kv: -kv[1])
+        own: dict[int, tuple] = {}
+        for item in ranked:
+            own.setdefault(item[0][0], item)
+        kept = set(ranked[:top]) | set(own.values())
+        ranked = [item for item in ranked if item in kept]
         return [
             SpanReading(passage=p, start=a, end=b, score=s, no_answer=no_answer[p])
             for (p, a, b), s in ranked

@@ -98,3 +98,11 @@ def test_no_answer_is_per_passage_and_threads_agree():
     assert all(r == first for r in results)
     assert len({r.no_answer for r in first if r.passage == first[0].passage}) == 1
     assert reader.read(question, []) == []
+
+
+def test_every_passage_gets_its_best_span_beyond_the_top():
+    # The learned reader's re-ranking needs each sentence's own span (its margin); a passage
+    # whose spans all rank below another passage's must still get one.
+    readings = reader.read("Ai làm trưởng đoàn công tác của Hải Phòng?", PASSAGES, top=1)
+    assert {r.passage for r in readings} == set(range(len(PASSAGES)))
+    assert readings[0].passage == 3 and readings == sorted(readings, key=lambda r: -r.score)
