@@ -82,10 +82,10 @@ class Settings:
     # passes qa.answering.grounding first.
     # Who reads the candidate sentences: "rules" (qa.answering.reader, the default) or
     # "learned" (the trained span model of qa.neural joined with the rules; the rules alone
-    # when its weights are missing). It stays opt-in: on held-out XQuAD it lifts short-answer F1
-    # (VI 0.30 -> 0.47, EN 0.19 -> 0.35 on a test sample), but its spans miss the demo corpus's
-    # expected short answers (VI 0.95 -> 0.82) and it takes ~1 s a question against ~50 ms on
-    # this 2-core machine (benchmarks/RESULTS.md).
+    # when its weights are missing). On held-out XQuAD it lifts short-answer F1 (VI 0.30 ->
+    # 0.46, EN 0.19 -> 0.33 on a test sample) and on the demo corpus it answers as the rules do
+    # (among distractors better), but it reads for ~0.5 s a question against ~50 ms on this
+    # 2-core machine, so it stays opt-in (benchmarks/RESULTS.md).
     reader: str = "rules"
     generator: str = "none"
     generator_timeout: float = 30.0
