@@ -31,7 +31,7 @@ from qa.answering.learned import (
     READ,
     as_reading,
     features,
-    spans_by_sentence,
+    read_sentences,
 )
 from qa.index.embedding import make_embedder
 from qa.pipeline import QA
@@ -50,9 +50,7 @@ def _row(qa: QA, q: Question, query_set: str) -> dict:
     question = qa.analyze(q.text[query_set])
     head = weigh(question.reading, qa.candidates(question))[:READ]
     texts = [e.scored.sentence.text for e in head]
-    spans = spans_by_sentence(
-        texts, model.read(question.reading.dense_text, texts, top=4 * len(texts))
-    )
+    spans = read_sentences(question, texts, model)
     gold = fold(q.answer.lower())
     return {
         "group": question.group,

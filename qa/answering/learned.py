@@ -103,6 +103,15 @@ def spans_by_sentence(texts: list[str], found: list) -> list[LearnedSpan | None]
     return best
 
 
+def read_sentences(
+    question: Question, texts: list[str], model: SpanModel
+) -> list[LearnedSpan | None]:
+    """The model's best span in each sentence, reading the question alone (`question.reading`:
+    a follow-up's own words, pronoun resolved, accents restored). The product (`reweigh`) and
+    the fitter (`bench.fit.learned`) both read through here, so they cannot drift apart."""
+    return spans_by_sentence(texts, model.read(question.reading.dense_text, texts, top=len(texts)))
+
+
 def features(rule_score: float, span: LearnedSpan | None) -> list[float]:
     """The values of FEATURES for one sentence."""
     if span is None:
@@ -199,9 +208,7 @@ def reweigh(question: Question, ranked: list[Evidence], model: SpanModel) -> lis
     if not head:
         return ranked
     texts = [e.scored.sentence.text for e in head]
-    spans = spans_by_sentence(
-        texts, model.read(question.reading.dense_text, texts, top=4 * len(texts))
-    )
+    spans = read_sentences(question, texts, model)
     fitted, group = table(), question.group
     if fitted.reader != getattr(model, "version", ""):  # fit on other weights: margin alone
         fitted = Table({}, {})
