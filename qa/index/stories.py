@@ -20,14 +20,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from qa.ingest.dates import parse_period
 from qa.text import folded_words
 from qa.types import Chunk, Document
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 VERSION = 1
 SHINGLE = 5
@@ -90,6 +92,10 @@ def signature(text: str) -> MinHash:
     """MinHash of the text's folded word 5-grams (the whole text when it is shorter)."""
     tokens = folded_words(text)
     shingles = {" ".join(tokens[i : i + SHINGLE]) for i in range(max(1, len(tokens) - SHINGLE + 1))}
+    # datasketch pulls in scipy (0.9 s): imported where an index is built, not by every
+    # `import qa` (the CLI, the server's start, a question)
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=NUM_PERM, seed=1)
     minhash.update_batch([s.encode("utf-8") for s in shingles])
     return minhash
@@ -144,6 +150,8 @@ def find_stories(documents: list[Document], chunks: list[Chunk], vectors: np.nda
     signatures = {d.doc_id: signature(d.text) for d in documents}
     means = _mean_vectors(documents, chunks, vectors)
     by_id = {d.doc_id: d for d in documents}
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=JACCARD_REWRITE, num_perm=NUM_PERM)
     for doc_id, minhash in signatures.items():
         lsh.insert(doc_id, minhash)
