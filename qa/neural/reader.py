@@ -267,12 +267,15 @@ class NeuralReader:
         ]
         states = model.bottom(seqs)
         q = states[0]
-        start, end, _ = model.top([q] * len(windows), states[1:])
+        # one window at a time: batched, every window is padded to the longest (a 200-token
+        # list sentence beside three short ones read 4 x 200 tokens, 3 times the work)
+        logits = [model.top([q], [p]) for p in states[1:]]
+        start, end = [s[0] for s, _, _ in logits], [e[0] for _, e, _ in logits]
         first = q.shape[0] + 1 + len(prefix)
         no_answer: dict[int, float] = {}
         found: dict[tuple[int, int, int], float] = {}
         for w, (p, _ids, offsets) in enumerate(windows):
-            na = float(start[w, 0] + end[w, 0])
+            na = float(start[w][0] + end[w][0])
             no_answer[p] = min(no_answer.get(p, na), na)
             valid = [a < b for a, b in offsets]
             spans = best_spans(
