@@ -11,7 +11,11 @@ Data (all under benchmarks/data/xquad/, CC BY-SA 4.0, read from the repository o
 (0-23); 20-23 choose the checkpoint; articles 24-47 are held out, read once by `export`. Each question, in all 12 languages and in Vietnamese without
 diacritics, is asked of Vietnamese passages: the chunk holding the gold Vietnamese span (a
 sentence, or consecutive sentences up to ~128 tokens), and as a negative ("no answer") another
-chunk of the same article. The held-out evaluation gives the reader the gold paragraph's chunks
+chunk of the same article. With `--own` (version 3) each language's questions are also asked
+over that language's own paragraph (12 times as many distinct passages and spans: with the
+Vietnamese paragraphs alone, 536 spans asked 13 times an epoch were learned by heart), and
+`--variants K` asks each question over the Vietnamese chunks in vi, en, unaccented vi and K
+other languages drawn per epoch; `--init` starts from exported weights. The held-out evaluation gives the reader the gold paragraph's chunks
 (the product's case: a few candidate passages) and scores the best span by token F1 / exact match
 (accents folded), for Vietnamese, English (against the Vietnamese gold span) and unaccented
 Vietnamese questions.
@@ -67,6 +71,7 @@ from train.reader_data import (  # noqa: E402
     evaluation_chunks,
     group_chunks,
     load_items,
+    load_own,
     make_examples,
     question_key,
 )
@@ -291,12 +296,20 @@ class Run:
                 chunks = chunk_paragraph(a, p, text)
                 # held-out paragraphs are only read as the evaluation reads them
                 self.chunks += chunks if a in TRAIN_ARTICLES else group_chunks(chunks)
+        self.own = [load_own(lang, TRAIN_ARTICLES) for lang in langs if lang != "vi" and args.own]
+        if args.smoke:
+            self.own = [
+                ([c for c in cs if (c.article, c.paragraph) == (0, 0)], its[:4])
+                for cs, its in self.own
+            ]
         self.config = R.ReaderConfig(split=args.split, rank=args.rank, alpha=2.0 * args.rank)
         self.model = R.ReaderModel(build_encoder(), self.config)
         self.log(
             f"data: {len(self.train_items)} train questions (articles 0-19), "
             f"{len(self.valid_items)} valid (20-23), {len(self.test_items)} held-out (24-47), "
             f"{len(self.chunks)} chunks, "
+            f"own-language: {sum(len(its) for _, its in self.own)} questions over "
+            f"{sum(len(cs) for cs, _ in self.own)} chunks, "
             f"variants {','.join(self.train_variants)}; files {[p.name for p in data_files(langs)]}"
         )
         self.cache_path = self.dir / "cache.safetensors"
@@ -315,8 +328,9 @@ class Run:
             self.model,
             self.train_items
             + [it for it in self.valid_items if it not in self.test_items]
-            + self.test_items,
-            self.chunks,
+            + self.test_items
+            + [it for _, its in self.own for it in its],
+            self.chunks + [c for cs, _ in self.own for c in cs],
             lambda it: sv if it.qid in test_ids else tv,
             self.cache_path,
             log=self.log,
@@ -343,6 +357,17 @@ def parse(argv: list[str] | None = None):
     ap.add_argument("--lr", type=float, default=1e-3, help="adapters and norms")
     ap.add_argument("--head-lr", type=float, default=3e-3)
     ap.add_argument("--negatives", type=float, default=0.5, help="negative chunks per question")
+    ap.add_argument(
+        "--variants",
+        type=int,
+        default=None,
+        help="ask each question over Vietnamese chunks in vi, en, unaccented and this many other "
+        "languages drawn per epoch (default: all)",
+    )
+    ap.add_argument(
+        "--own", action="store_true", help="also each language's questions over its own paragraph"
+    )
+    ap.add_argument("--init", default="", help="start from exported weights in this folder")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--eval-sample", type=int, default=120, help="valid questions per check")
     ap.add_argument("--note", default="", help="export: how this run went, for the manifest")
@@ -445,13 +470,17 @@ def epoch_examples(
     """One epoch's examples (a fresh draw of chunks and negatives) and their batch order, both
     seeded by the epoch, so a resumed run sees what the interrupted one would have."""
     seed = run.args.seed * 1000 + epoch
+    rng = np.random.default_rng(seed)
     examples = make_examples(
         run.train_items,
         train_chunks,
         run.train_variants,
-        np.random.default_rng(seed),
+        rng,
         run.args.negatives,
+        run.args.variants,
     )
+    for chunks, items in (own for own in run.own if own[0]):
+        examples += make_examples(items, chunks, (chunks[0].lang,), rng, run.args.negatives)
     return examples, bucketed(examples, cache, run.args.batch, seed + 1)
 
 
@@ -476,11 +505,17 @@ def train(run: Run) -> dict:
         "best_step": None,
         "history": [],
     }
-    hyper = {k: getattr(args, k) for k in ("steps", "batch", "lr", "head_lr", "seed", "negatives")}
+    hyper = {
+        k: getattr(args, k)
+        for k in ("steps", "batch", "lr", "head_lr", "seed", "negatives", "variants", "own", "init")
+    }
     if args.resume and (run.dir / "last.json").exists():
         state = load_checkpoint(run, opt, "last")
         state["args"] = hyper
         run.log(f"resumed at step {state['step']} (epoch {state['epoch']}, best {state['best']})")
+    elif args.init:
+        model.load_trained(load_file(str(Path(args.init) / R.WEIGHTS)))
+        run.log(f"started from the weights in {args.init}")
     prefix_len = len(R.passage_prefix(get_tokenizer()))
     train_chunks = [c for c in run.chunks if c.article in TRAIN_ARTICLES]
     sample = eval_sample(run)
@@ -582,19 +617,17 @@ def export(run: Run) -> dict:
         "data": {
             "files": [str(p.relative_to(ROOT)) for p in data_files(run.langs)],
             "licence": "XQuAD, CC BY-SA 4.0 (benchmarks/data/xquad/CC-BY-SA4.0.txt)",
-            "train": f"articles 0-19: {len(run.train_items)} questions x {len(run.train_variants)} "
-            f"variants ({','.join(run.train_variants)}) over Vietnamese chunks, negatives "
-            f"{run.args.negatives} per question (another chunk of the same article)",
+            "train": train_description(run),
             "valid": "articles 20-23 (the checkpoint is chosen on them)",
             "held_out": "articles 24-47, gold paragraph's chunks given",
         },
         "recipe": {
-            "command": f"python -m train.reader cache --langs {','.join(run.langs)} && "
-            f"python -m train.reader train --langs {','.join(run.langs)} "
+            "command": f"python -m train.reader cache --langs {','.join(run.langs)}"
+            f"{train_flags(run.args)} && python -m train.reader train --langs {','.join(run.langs)} "
             f"--steps {run.args.steps} --batch {run.args.batch} --lr {run.args.lr} "
             f"--head-lr {run.args.head_lr} --seed {run.args.seed} --split {run.config.split} "
-            f"--rank {run.config.rank}{' --bf16' if run.args.bf16 else ''} --deadline HH:MM && "
-            f"python -m train.reader export --langs {','.join(run.langs)}",
+            f"--rank {run.config.rank}{train_flags(run.args)} --deadline HH:MM && "
+            f"python -m train.reader export --langs {','.join(run.langs)}{train_flags(run.args)}",
             "note": "the learning rate decays on whichever runs out first, the steps or the time "
             "to --deadline; the checkpoint with the best mean F1 on the validation articles "
             "(20-23) ships. " + run.args.note,
@@ -618,6 +651,36 @@ def export(run: Run) -> dict:
     )
     run.log(f"exported {out / R.WEIGHTS} ({len(weights) / 1e6:.1f} MB) and {R.MANIFEST}")
     return manifest
+
+
+def train_description(run: Run) -> str:
+    asked = (
+        f"{len(run.train_variants)} variants ({','.join(run.train_variants)})"
+        if run.args.variants is None
+        else f"vi, en, vi_unaccented and {run.args.variants} of the other "
+        f"{len(run.train_variants) - 3} languages drawn per question and epoch"
+    )
+    own = (
+        f"; and each language's questions over its own paragraph's chunks "
+        f"({sum(len(its) for _, its in run.own)} questions)"
+        if run.own
+        else ""
+    )
+    init = f"; started from the weights of {run.args.init}" if run.args.init else ""
+    return (
+        f"articles 0-19: {len(run.train_items)} questions in {asked} over Vietnamese chunks"
+        f"{own}; negatives {run.args.negatives} per question (another chunk of the same "
+        f"article){init}"
+    )
+
+
+def train_flags(args: argparse.Namespace) -> str:
+    return (
+        (" --bf16" if args.bf16 else "")
+        + (" --own" if args.own else "")
+        + (f" --variants {args.variants}" if args.variants is not None else "")
+        + (f" --init {args.init}" if args.init else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,7 @@ class Chunk:
     start: int  # char range in the NFC paragraph
     end: int
     text: str
+    lang: str = "vi"  # the paragraph's language
 
 
 def data_files(langs: tuple[str, ...] = LANGS) -> list[Path]:
@@ -55,10 +56,7 @@ def data_files(langs: tuple[str, ...] = LANGS) -> list[Path]:
 
 def load_items(langs: tuple[str, ...] = LANGS) -> tuple[list[list[str]], list[Item]]:
     """Vietnamese paragraphs (NFC) per article, and every question with its variants."""
-    per_lang = {
-        lang: json.loads((DATA / f"xquad.{lang}.json").read_text(encoding="utf-8"))["data"]
-        for lang in langs
-    }
+    per_lang = {lang: read_lang(lang) for lang in langs}
     questions = {
         lang: {q["id"]: q["question"] for a in d for p in a["paragraphs"] for q in p["qas"]}
         for lang, d in per_lang.items()
@@ -67,31 +65,65 @@ def load_items(langs: tuple[str, ...] = LANGS) -> tuple[list[list[str]], list[It
     for a, article in enumerate(per_lang["vi"]):
         paragraphs.append([])
         for p, para in enumerate(article["paragraphs"]):
-            raw = para["context"]
-            context = nfc(raw)
+            context = nfc(para["context"])
             paragraphs[-1].append(context)
             for qa in para["qas"]:
-                gold = qa["answers"][0]
-                start = len(nfc(raw[: gold["answer_start"]]))
-                answer = nfc(gold["text"])
-                if context[start : start + len(answer)] != answer:
-                    found = context.find(answer)
-                    if found < 0:
-                        continue
-                    start = found
+                gold = gold_span(para["context"], context, qa)
+                if gold is None:
+                    continue
                 text = {lang: nfc(questions[lang].get(qa["id"], "")) for lang in langs}
                 text["vi_unaccented"] = unaccent(text["vi"])
-                items.append(Item(qa["id"], a, p, text, answer, start))
+                items.append(Item(qa["id"], a, p, text, *gold))
     return paragraphs, items
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+")
+def load_own(lang: str, articles: range) -> tuple[list[Chunk], list[Item]]:
+    """Questions of one language over that language's own paragraphs (the other half of the
+    data: 12 times as many distinct passages and spans as the Vietnamese paragraphs alone): the
+    paragraphs' chunks and the items, the span given in the own paragraph."""
+    chunks, items = [], []
+    for a, article in enumerate(read_lang(lang)):
+        if a not in articles:
+            continue
+        for p, para in enumerate(article["paragraphs"]):
+            context = nfc(para["context"])
+            chunks += chunk_paragraph(a, p, context, lang)
+            for qa in para["qas"]:
+                gold = gold_span(para["context"], context, qa)
+                if gold is not None:
+                    items.append(Item(qa["id"], a, p, {lang: nfc(qa["question"])}, *gold))
+    return chunks, items
 
 
-def sentences(text: str) -> list[tuple[int, int]]:
+def read_lang(lang: str) -> list[dict]:
+    return json.loads((DATA / f"xquad.{lang}.json").read_text(encoding="utf-8"))["data"]
+
+
+def gold_span(raw: str, context: str, qa: dict) -> tuple[str, int] | None:
+    """The first gold answer and its char offset in the NFC paragraph (found by search when
+    normalisation moved it; None when it is not there at all)."""
+    gold = qa["answers"][0]
+    start = len(nfc(raw[: gold["answer_start"]]))
+    answer = nfc(gold["text"])
+    if context[start : start + len(answer)] != answer:
+        start = context.find(answer)
+        if start < 0:
+            return None
+    return answer, start
+
+
+# after . ! ? … and a space; after the CJK full stops; after the Devanagari danda and a space
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+|(?<=[。！？])\s*|(?<=[।])\s+")
+
+
+# Thai marks no sentence end: a space separates phrases and sentences alike
+_THAI_END = re.compile(r"\s+")
+
+
+def sentences(text: str, lang: str = "vi") -> list[tuple[int, int]]:
     """[start, end) of each sentence (split after . ! ? … followed by space)."""
     spans, a = [], 0
-    for m in _SENTENCE_END.finditer(text):
+    for m in (_THAI_END if lang == "th" else _SENTENCE_END).finditer(text):
         if m.start() > a:
             spans.append((a, m.start()))
         a = m.end()
@@ -100,11 +132,11 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def chunk_paragraph(article: int, paragraph: int, text: str) -> list[Chunk]:
+def chunk_paragraph(article: int, paragraph: int, text: str, lang: str = "vi") -> list[Chunk]:
     """Two views of a paragraph: each sentence (very short ones joined to the next), and
     consecutive sentences grouped greedily up to CHUNK_TOKENS tokens."""
     tok = get_tokenizer()
-    sents = sentences(text)
+    sents = sentences(text, lang)
     lengths = [len(tok.ids(text[a:b])) for a, b in sents]
     chunks: list[tuple[int, int]] = []
     # sentences
@@ -129,11 +161,9 @@ def chunk_paragraph(article: int, paragraph: int, text: str) -> list[Chunk]:
     for s, e in chunks:
         if (s, e) not in seen:
             seen.add((s, e))
-            out.append(
-                Chunk(
-                    f"c{article:02d}_{paragraph:02d}_{s}_{e}", article, paragraph, s, e, text[s:e]
-                )
-            )
+            tag = "" if lang == "vi" else lang
+            key = f"c{tag}{article:02d}_{paragraph:02d}_{s}_{e}"
+            out.append(Chunk(key, article, paragraph, s, e, text[s:e], lang))
     return out
 
 
@@ -182,9 +212,21 @@ def token_span(chunk: Chunk, item: Item) -> tuple[int, int] | None:
     return starts[0], ends[-1]
 
 
+KEPT_VARIANTS = ("vi", "en", "vi_unaccented")  # the product's questions: asked every epoch
+
+
 def make_examples(
-    items: list[Item], chunks: list[Chunk], variants, rng: np.random.Generator, negatives: float
+    items: list[Item],
+    chunks: list[Chunk],
+    variants,
+    rng: np.random.Generator,
+    negatives: float,
+    sample: int | None = None,
 ) -> list[Example]:
+    """Per question and variant, the gold chunk with its token span and (with probability
+    `negatives`) a chunk of the same article without the answer. With `sample`, each question is
+    asked in the kept variants and `sample` others drawn per question: the same Vietnamese span
+    asked 13 times an epoch is what the reader learned by heart."""
     by_article: dict[int, list[Chunk]] = {}
     for c in chunks:
         by_article.setdefault(c.article, []).append(c)
@@ -207,7 +249,7 @@ def make_examples(
             if c.paragraph != it.paragraph
             or not (c.start <= it.start < c.end or c.start < it.start + len(it.answer) <= c.end)
         ]
-        for v in variants:
+        for v in variants if sample is None else sample_variants(variants, sample, rng):
             if not it.text.get(v):
                 continue
             q = question_key(it.qid, v)
@@ -219,6 +261,12 @@ def make_examples(
                 pool = same if same and rng.random() < 0.5 else others
                 out.append(Example(q, pool[rng.integers(len(pool))].key, -1, -1))
     return out
+
+
+def sample_variants(variants, k: int, rng: np.random.Generator) -> list[str]:
+    kept = [v for v in variants if v in KEPT_VARIANTS]
+    rest = [v for v in variants if v not in KEPT_VARIANTS]
+    return kept + [rest[i] for i in rng.permutation(len(rest))[:k]]
 
 
 def bucketed(examples: list[Example], cache, batch: int, seed: int, window: int = 32) -> list[int]:

@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_smoke_training_exports_a_loadable_reader(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "train.reader", "train", "--smoke", "--runs", str(tmp_path)],
+        [
+            *(sys.executable, "-m", "train.reader", "train", "--smoke", "--runs", str(tmp_path)),
+            *("--own", "--variants", "1"),  # the data of version 3: own paragraphs, sampled asks
+        ],
         cwd=ROOT,
         check=True,
         timeout=300,
@@ -26,6 +29,8 @@ def test_smoke_training_exports_a_loadable_reader(tmp_path):
     assert set(manifest["held_out"]) == {"vi", "en", "vi_unaccented"}
     assert (out / WEIGHTS).stat().st_size < 5_000_000  # adapters and head only
     assert (tmp_path / "smoke" / "last.safetensors").is_file()  # a checkpoint to resume from
+    assert "own paragraph" in manifest["data"]["train"]
+    assert "--own --variants 1" in manifest["recipe"]["command"]
 
     passages = ["Đội thủ Panthers đã thua 308 điểm.", "Trời hôm nay đẹp."]
     readings = NeuralReader(out).read("Panthers thua bao nhiêu điểm?", passages, top=3)
@@ -60,3 +65,30 @@ def test_joint_reader_reads_the_pair_as_the_encoder_does():
         model.top(*([s] for s in model.bottom([q, p])))
         plain = get_encoder()(torch.tensor([q + p]))
     assert torch.allclose(captured[0], plain, atol=1e-4)
+
+
+def test_each_language_over_its_own_paragraph():
+    """Version 3's other half of the data: questions over their own language's paragraph. The
+    gold span sits where the item says, in a chunk the reader can read (Thai marks no sentence
+    end and Chinese no space: both still cut into chunks of at most ~128 tokens)."""
+    from qa.neural.tokenizer import get_tokenizer
+    from train.reader_data import load_own, token_span
+
+    tok = get_tokenizer()
+    for lang in ("th", "zh", "en"):
+        chunks, items = load_own(lang, range(0, 2))
+        assert len(items) > 40 and all(
+            c.lang == lang and c.key.startswith(f"c{lang}") for c in chunks
+        )
+        assert max(len(tok.ids(c.text)) for c in chunks) <= 160
+        by_paragraph = {}
+        for c in chunks:
+            by_paragraph.setdefault((c.article, c.paragraph), []).append(c)
+        spans = 0
+        for it in items:
+            own = by_paragraph[(it.article, it.paragraph)]
+            holder = [c for c in own if c.start <= it.start and it.start + len(it.answer) <= c.end]
+            assert it.text[lang] and holder
+            assert holder[0].text[it.start - holder[0].start :].startswith(it.answer)
+            spans += any(token_span(c, it) is not None for c in own)
+        assert spans >= 0.9 * len(items), (lang, spans, len(items))
