@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from qa.answering.english import render
 from qa.answering.evidence import Evidence
-from qa.answering.learned import as_reading
+from qa.answering.learned import as_reading, shown_typed
 from qa.answering.statement import statement
 from qa.records import Question, ScoredSentence, Verdict
 from qa.settings import Settings
@@ -67,6 +67,8 @@ def short_answer(query: Question, evidence: Evidence) -> ShortAnswer | None:
         reading = as_reading(query.reading, evidence.learned, reading)
     if reading is None or reading.fit < MIN_FIT:
         return None
+    if query.language == "en":
+        reading = shown_typed(reading)
     start = evidence.scored.sentence.start + reading.start
     text = render(reading.text, reading.type) if query.language == "en" else reading.text
     return ShortAnswer(text, reading.type, 1, start, start + len(reading.text))

@@ -168,6 +168,17 @@ def test_follow_up_uses_the_history(
     assert_answers_with(real_qa, answer, fact)
 
 
+def test_english_follow_up_shows_the_fact_in_english(real_qa: QA) -> None:
+    """Asked without a type ("What is their total capital?"), the reading "Đạt 6,14 tỷ USD" is
+    mostly an amount: an English asker sees the amount rendered, not a Vietnamese phrase."""
+    history = ["How many Chinese investment projects does Hai Phong have?"]
+    answer = real_qa.answer("What is their total capital?", history=history)
+    assert_answers_with(real_qa, answer, "6,14 tỷ USD")
+    assert answer.short_answer is not None
+    assert (answer.short_answer.type, answer.short_answer.text) == ("amount", "USD 6.14 billion")
+    assert answer.answer.startswith("USD 6.14 billion [1]")
+
+
 def test_search_returns_exact_passages(real_qa: QA) -> None:
     hits = real_qa.search("Plug and Play Center Thung Lũng Silicon", k=3)
     assert 0 < len(hits) <= 3
