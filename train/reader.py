@@ -621,25 +621,7 @@ def export(run: Run) -> dict:
             "valid": "articles 20-23 (the checkpoint is chosen on them)",
             "held_out": "articles 24-47, gold paragraph's chunks given",
         },
-        "recipe": {
-            "command": f"python -m train.reader cache --langs {','.join(run.langs)}"
-            f"{train_flags(run.args)} && python -m train.reader train --langs {','.join(run.langs)} "
-            f"--steps {run.args.steps} --batch {run.args.batch} --lr {run.args.lr} "
-            f"--head-lr {run.args.head_lr} --seed {run.args.seed} --split {run.config.split} "
-            f"--rank {run.config.rank}{train_flags(run.args)} --deadline HH:MM && "
-            f"python -m train.reader export --langs {','.join(run.langs)}{train_flags(run.args)}",
-            "note": "the learning rate decays on whichever runs out first, the steps or the time "
-            "to --deadline; the checkpoint with the best mean F1 on the validation articles "
-            "(20-23) ships. " + run.args.note,
-            "seed": run.args.seed,
-            "steps": state["step"],
-            "steps_run": last["step"],
-            "batch": run.args.batch,
-            "lr": run.args.lr,
-            "head_lr": run.args.head_lr,
-            "train_seconds": round(last.get("train_seconds", 0.0)),
-            "history": last.get("history", []),
-        },
+        "recipe": recipe(run, state, last),
         "machine": machine(),
         "load_average_at_export": load_avg(),
         "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -651,6 +633,32 @@ def export(run: Run) -> dict:
     )
     run.log(f"exported {out / R.WEIGHTS} ({len(weights) / 1e6:.1f} MB) and {R.MANIFEST}")
     return manifest
+
+
+def recipe(run: Run, state: dict, last: dict) -> dict:
+    """How to train these weights again: the command with the training run's own arguments
+    (saved in its checkpoint; the export's command line may leave them at their defaults)."""
+    args = argparse.Namespace(**{**vars(run.args), **last.get("args", {})})
+    langs = ",".join(run.langs)
+    flags = train_flags(args)
+    return {
+        "command": f"python -m train.reader cache --langs {langs}{flags} && "
+        f"python -m train.reader train --langs {langs} --steps {args.steps} --batch {args.batch} "
+        f"--lr {args.lr} --head-lr {args.head_lr} --seed {args.seed} --split {run.config.split} "
+        f"--rank {run.config.rank}{flags} --deadline HH:MM && "
+        f"python -m train.reader export --langs {langs}{flags}",
+        "note": "the learning rate decays on whichever runs out first, the steps or the time "
+        "to --deadline; the checkpoint with the best mean F1 on the validation articles "
+        "(20-23) ships. " + run.args.note,
+        "seed": args.seed,
+        "steps": state["step"],
+        "steps_run": last["step"],
+        "batch": args.batch,
+        "lr": args.lr,
+        "head_lr": args.head_lr,
+        "train_seconds": round(last.get("train_seconds", 0.0)),
+        "history": last.get("history", []),
+    }
 
 
 def train_description(run: Run) -> str:
