@@ -232,6 +232,7 @@ def test_unknown_embedder(tmp_path: Path, name: str) -> None:
 LEARNED = {
     "vi-fdi-growth",
     "vi-shenzhen-date",
+    "vi-us-trip-date",  # reader a455b63b5bff alone picks the end date, "21/11"
     "vi-page-fdi",
     "unaccented-fdi-total",
     "unaccented-shenzhen-date",
@@ -239,6 +240,7 @@ LEARNED = {
     "en-delegation-leader",
     "en-startup-center",
     "en-shenzhen-where",
+    "en-us-trip-date",
 }
 
 

