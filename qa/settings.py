@@ -83,9 +83,9 @@ class Settings:
     # Who reads the candidate sentences: "rules" (qa.answering.reader, the default) or
     # "learned" (the trained span model of qa.neural joined with the rules; the rules alone
     # when its weights are missing). On held-out XQuAD it lifts short-answer F1 (VI 0.30 ->
-    # 0.46, EN 0.19 -> 0.33 on a test sample) and on the demo corpus it answers as the rules do
-    # (among distractors better), but it reads for ~0.5 s a question against ~50 ms on this
-    # 2-core machine, so it stays opt-in (benchmarks/RESULTS.md).
+    # 0.44, EN 0.19 -> 0.34 on a test sample) and on the demo corpus it answers as the rules do
+    # (among distractors better), but it reads for ~0.5-0.8 s a question against 50-80 ms on
+    # this 2-core machine, so it stays opt-in (benchmarks/RESULTS.md).
     reader: str = "rules"
     generator: str = "none"
     generator_timeout: float = 30.0
