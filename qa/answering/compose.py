@@ -12,8 +12,9 @@ from collections.abc import Mapping
 
 from qa.answering.english import render
 from qa.answering.evidence import Evidence
-from qa.answering.learned import as_reading, shown_typed
+from qa.answering.learned import as_reading
 from qa.answering.statement import statement
+from qa.answering.typed import shown_typed
 from qa.records import Question, ScoredSentence, Verdict
 from qa.settings import Settings
 from qa.text import folded_words

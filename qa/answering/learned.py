@@ -19,8 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from qa.answering.reader import FIT, Reading
-from qa.answering.spans import Span, candidates
+from qa.answering.reader import Reading
+from qa.answering.typed import NUMERIC, SHOWN_TYPES, core_type, span_fit
 from qa.records import Question
 
 if TYPE_CHECKING:
@@ -35,8 +35,6 @@ LEARNED_PATH = Path(__file__).resolve().parents[1] / "data" / "learned.json"
 # lifts a sentence from further down.
 READ = 4
 FEATURES = ("rules", "margin", "span")
-NUMERIC = ("count", "amount", "percent", "date", "period")
-SHOWN_TYPES = (*NUMERIC[1:], "person", "organisation", "place")
 
 
 @dataclass(frozen=True)
@@ -133,36 +131,6 @@ def span_type(question: Question, span: LearnedSpan, rule: Reading | None) -> st
     if asked == "other" and own in SHOWN_TYPES:
         return own  # a sum of money is shown (and rendered in English) as one, asked or not
     return asked
-
-
-def core_type(text: str) -> str:
-    """The kind of the rules' typed candidate that makes up most of `text` ("153,68%" is a
-    percent, "190 triệu USD" an amount), or "" for a phrase."""
-    core = typed_core(text)
-    return core.type if core else ""
-
-
-def typed_core(text: str) -> Span | None:
-    """The rules' typed candidate that makes up most of `text` ("6,14 tỷ USD" of "Đạt 6,14 tỷ
-    USD"), or None."""
-    core = [c for c in candidates(text) if len(c.text) >= 0.6 * len(text.strip())]
-    return core[0] if core else None
-
-
-def shown_typed(reading: Reading) -> Reading:
-    """An untyped reading that is mostly a fact of a shown kind, narrowed to it ("Đạt 6,14 tỷ
-    USD" → "6,14 tỷ USD", an amount): an English question then sees it rendered ("USD 6.14
-    billion") instead of a Vietnamese phrase."""
-    core = typed_core(reading.text) if reading.type == "other" else None
-    if core is None or core.type not in SHOWN_TYPES:
-        return reading
-    start = reading.start + core.start
-    return replace(reading, start=start, end=start + len(core.text), text=core.text, type=core.type)
-
-
-def span_fit(asked: str, text: str) -> float:
-    """How well the model's span fits the asked type, on the rules' scale (`reader.FIT`)."""
-    return FIT[asked].get(core_type(text), 0.2)
 
 
 def rules_typed(question: Question, span: LearnedSpan, rule: Reading | None) -> bool:
