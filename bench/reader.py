@@ -18,7 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from bench import pyplot, save
-from bench.retrieval import answer_tokens, build_qa, token_f1
+from bench.retrieval import build_qa
+from bench.scores import exact, token_f1
 from bench.xquad import QUERY_SETS, Question, load, load_quick, split
 from qa.answering.evidence import READ_TOP
 from qa.index.embedding import make_embedder
@@ -28,11 +29,6 @@ from qa.text import fold
 
 QUERY_SET_NAMES = {"vi": "VI", "en": "EN", "vi_unaccented": "unaccented VI"}
 ANCHOR = {"system": "mBERT, gold paragraph given (XQuAD paper)", "F1": 0.695, "EM": 0.496}
-
-
-def exact(prediction: str, gold: str) -> float:
-    """SQuAD-style exact match on folded word tokens (accents and punctuation aside)."""
-    return float(answer_tokens(prediction) == answer_tokens(gold))
 
 
 def outcome(qa: QA, q: Question, query_set: str) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench.scores import token_f1
 from bench.xquad import QUERY_SETS, Question
 from qa.index.build import index_corpus
 from qa.index.embedding import Embedder
@@ -132,20 +133,6 @@ def rrf_ranker(first: Ranker, second: Ranker, k: int = 60) -> Ranker:
 
 
 # -- answers -------------------------------------------------------------------------------------
-def answer_tokens(text: str) -> list[str]:
-    """Folded word tokens of an answer: what exact match and token F1 compare."""
-    return re.findall(r"\w+", fold(nfc(text)))
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    pred, ref = answer_tokens(prediction), answer_tokens(gold)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
 def answer_outcomes(qa: QA, questions: list[Question], query_set: str) -> dict[str, np.ndarray]:
     """Per question: hit (gold answer inside the first cited sentence), token F1 of that
     sentence against the gold answer, and whether the answer was "not found"."""

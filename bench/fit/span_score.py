@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import math
 
-from bench.retrieval import build_qa, token_f1
+from bench.retrieval import build_qa
+from bench.scores import token_f1
 from bench.xquad import load
 from qa.answering import listwise
 from qa.answering.english import known_places

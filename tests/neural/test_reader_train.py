@@ -40,6 +40,30 @@ def test_smoke_training_exports_a_loadable_reader(tmp_path):
     assert [r.score for r in readings] == sorted((r.score for r in readings), reverse=True)
 
 
+def test_recipe_names_the_starting_weights(tmp_path):
+    """With --init DIR the manifest's recipe carries the sha256 of DIR's weights; without, none."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from train.reader import parse
+    from train.reader_export import recipe
+
+    (tmp_path / WEIGHTS).write_bytes(b"starting weights")
+    run = SimpleNamespace(
+        args=parse(["--init", str(tmp_path)]),
+        langs=("vi", "en"),
+        config=SimpleNamespace(split=0, rank=8),
+    )
+    got = recipe(run, {"step": 3}, {"step": 4})
+    assert got["init_weights_sha256"] == hashlib.sha256(b"starting weights").hexdigest()
+    assert f"--init {tmp_path}" in got["command"]
+    # the hash taken when training began wins over the folder as it is at export
+    began = {"step": 4, "args": {"init_sha256": "0" * 64}}
+    assert recipe(run, {"step": 3}, began)["init_weights_sha256"] == "0" * 64
+    run.args = parse([])
+    assert "init_weights_sha256" not in recipe(run, {"step": 3}, {"step": 4})
+
+
 def test_joint_reader_reads_the_pair_as_the_encoder_does():
     """split 0: untrained adapters change nothing, so the reader's states over (question,
     passage) are the plain encoder's over "<s> query: q </s><s> passage: p </s>" — positions run
