@@ -276,7 +276,7 @@ class QA:
     def reader(self) -> SpanModel | None:
         """The trained reader (`settings.reader`), loaded on first use; None: rules only."""
         if self._reader is _UNSET:
-            self._reader = make_reader(self.settings.reader)
+            self._reader = make_reader(self.settings.reader, self.settings.threads)
         return self._reader  # type: ignore[return-value]
 
     def verdict(

@@ -104,6 +104,8 @@ class Settings:
                 object.__setattr__(self, name, Path(value))
         if self.threads < 0:
             raise QAError(f"threads must be 0 (OpenMP default) or more, not {self.threads}")
+        if self.reader not in ("rules", "learned"):
+            raise QAError(f"reader must be 'learned' or 'rules', not {self.reader!r}")
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the non-None overrides applied (CLI flags that were not given)."""

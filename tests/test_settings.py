@@ -112,3 +112,30 @@ def test_threads_default_to_one_per_query_and_read_qa_threads() -> None:
         Settings(threads=-1)
     with pytest.raises(QAError, match="QA_THREADS"):
         Settings.from_env({"QA_THREADS": "all"})
+
+
+def test_reader_is_checked_when_settings_are_made() -> None:
+    """A misspelt QA_READER is refused at start-up, not as an error inside the first answer."""
+    assert Settings.from_env({"QA_READER": "rules"}).reader == "rules"
+    with pytest.raises(QAError, match="reader must be 'learned' or 'rules'"):
+        Settings(reader="bert")
+    with pytest.raises(QAError, match="reader"):
+        Settings.from_env({"QA_READER": "Learned "})
+
+
+def test_trained_reader_reads_with_the_configured_threads() -> None:
+    """`Settings.threads` bounds one question's reading as it bounds its embedding: a server's
+    request threads then each read on one core instead of all fanning out."""
+    import torch
+
+    from qa.answering.learned import make_reader
+
+    reader = make_reader("learned", threads=1)
+    assert reader is not None and reader.threads == 1  # type: ignore[attr-defined]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert reader.read("Hải Phòng có bao nhiêu dự án?", ["Hải Phòng có 16 dự án."], top=1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

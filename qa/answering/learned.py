@@ -170,16 +170,17 @@ class SpanModel(Protocol):
     def read(self, question: str, passages: list[str], top: int = 5) -> list: ...
 
 
-def make_reader(name: str) -> SpanModel | None:
+def make_reader(name: str, threads: int = 0) -> SpanModel | None:
     """The reader chosen by name (`Settings.reader`): "learned" (the trained model; the rules
-    alone when its weights are not installed) or "rules"."""
+    alone when its weights are not installed) or "rules". `threads` (`Settings.threads`): how
+    many cores one question's reading may use, 0 for torch's default."""
     if name == "rules":
         return None
     if name != "learned":
         raise ValueError(f"unknown reader {name!r}: use 'learned' or 'rules'")
     from qa.neural.reader import get_reader
 
-    reader = get_reader()
+    reader = get_reader(threads)
     return reader if reader.available() else None
 
 

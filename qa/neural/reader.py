@@ -203,8 +203,10 @@ def best_spans(
 class NeuralReader:
     """Loads the base encoder and the trained weights once (lazily, thread-safe)."""
 
-    def __init__(self, directory: Path = DATA_DIR):
+    def __init__(self, directory: Path = DATA_DIR, threads: int = 0):
         self.directory = Path(directory)
+        # torch threads one `read` may use (`Settings.threads`); 0: torch's default (all cores)
+        self.threads = threads
         self._lock = threading.Lock()
         self._model: ReaderModel | None = None
         self.manifest: dict = {}
@@ -250,6 +252,10 @@ class NeuralReader:
         if not passages or not question.strip():
             return []
         model = self.model()
+        if self.threads:
+            # per calling thread, as the embedder does: a server's request threads each read
+            # with their own count instead of all fanning out over every core
+            torch.set_num_threads(self.threads)
         tok = get_tokenizer()
         prefix = passage_prefix(tok)
         windows: list[tuple[int, list[int], list[tuple[int, int]]]] = []
@@ -307,10 +313,13 @@ _lock = threading.Lock()
 _reader: NeuralReader | None = None
 
 
-def get_reader() -> NeuralReader:
-    """The process-wide reader over the shipped weights (loaded on first `read`)."""
+def get_reader(threads: int | None = None) -> NeuralReader:
+    """The process-wide reader over the shipped weights (loaded on first `read`); `threads`,
+    when given, is how many torch threads a `read` uses from now on (0: torch's default)."""
     global _reader
     with _lock:
         if _reader is None:
             _reader = NeuralReader()
+        if threads is not None:
+            _reader.threads = threads
         return _reader
