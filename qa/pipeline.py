@@ -260,7 +260,9 @@ class QA:
         (`qa.answering.learned`, `settings.reader`)."""
         ranked = weigh(question.reading, candidates)
         model = self.reader
-        return ranked if model is None else reweigh(question, ranked, model)
+        if model is None:
+            return ranked
+        return reweigh(question, ranked, model, self.embedder.fingerprint)
 
     @property
     def calibration_key(self) -> str:

