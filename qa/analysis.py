@@ -214,6 +214,9 @@ class Analyzer:
         follow-up); `said`: the question as typed, when `question` is it without the time
         and outlet words; `follows`: read the last turn even when the question does not look
         like a follow-up (its pronoun was already resolved)."""
+        # A question is one line: a pasted line break or text parts joined by "\n" (the
+        # OpenAI door) read as a space ("bao nhiêu\nvốn" is still an amount asked).
+        question = " ".join(question.split())
         language = detect_language(question)
         context = ""
         if history and (follows or is_follow_up(question)):

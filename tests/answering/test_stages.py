@@ -54,6 +54,24 @@ def test_question_is_analysed_once_for_retrieval_and_reading(analyzer: Analyzer)
     assert all("lan" not in run for (run,) in question.attribute)
 
 
+def test_a_question_is_read_as_one_line(analyzer: Analyzer) -> None:
+    """A line break inside a question (pasted, or the OpenAI door joining text parts with
+    "\n") reads as a space: "bao nhiêu\nvốn" is still an amount asked (it read as "gấp 1,68")."""
+    one = analyzer.analyze("Hải Phòng thu hút bao nhiêu vốn đầu tư nước ngoài?")
+    broken = analyzer.analyze("Hải Phòng thu hút bao nhiêu\nvốn đầu tư nước ngoài?\n")
+    assert broken.asked == one.asked and broken.asked.type == "amount"
+    assert (broken.dense_text, broken.terms) == (one.dense_text, one.terms)
+
+
+def test_the_model_reads_a_question_with_its_question_mark() -> None:
+    """Every question the reader was trained on ends with "?"; one typed without reads with it."""
+    from qa.answering.learned import as_asked
+
+    assert as_asked("Hải Phòng thu hút bao nhiêu vốn") == "Hải Phòng thu hút bao nhiêu vốn?"
+    assert as_asked("How much capital. ") == "How much capital?"
+    assert as_asked("Ai dẫn đầu?") == "Ai dẫn đầu?" and as_asked("哪里？") == "哪里？"
+
+
 def test_unaccented_question_is_read_with_accents_restored(analyzer: Analyzer) -> None:
     question = analyzer.analyze("co bao nhieu doanh nghiep ha lan tham du hoi nghi")
     assert question.kind == "vi_unaccented"
