@@ -83,14 +83,14 @@ def markdown(result: dict) -> str:
         'Recall of "not found" = unanswerable refused; precision = share of refusals that were '
         "right. The model reads retrieval and the reader (does the chosen sentence hold a span of "
         "the asked type, next to the asked words; does the evidence mention the asked attribute). "
-        f"The trained reader (`QA_READER=learned`; its own calibration where one is fit, else the rules') on every {LEARNED_SAMPLE}th "
-        "question.",
+        "The trained reader (the default; its own calibration where one is fit, else the rules') "
+        f"on every {LEARNED_SAMPLE}th question; `QA_READER=rules` on all.",
         "",
         "| questions | answerable wrongly refused | unanswerable refused (all) | other topic | same topic | precision | n answerable / unanswerable |",
         "|---|---|---|---|---|---|---|",
     ]
-    rows = [(g.upper(), r) for g, r in result["groups"].items()]
-    rows += [(f"{g.upper()}, `QA_READER=learned`", r) for g, r in result.get("learned", {}).items()]
+    rows = [(f"{g.upper()}, `QA_READER=rules`", r) for g, r in result["groups"].items()]
+    rows += [(f"{g.upper()}, trained reader", r) for g, r in result.get("learned", {}).items()]
     for label, r in rows:
         lines.append(
             f"| {label} | {r['answerable_refused']:.3f} | {r['unanswerable_refused']:.3f} | "

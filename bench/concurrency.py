@@ -44,7 +44,7 @@ _BURN = "while True: pass"
 _API_SCRIPT = """
 import json, sys, time
 from qa import QA, Settings
-qa = QA(Settings(index_dir=sys.argv[1], threads=int(sys.argv[2])))
+qa = QA(Settings(index_dir=sys.argv[1], threads=int(sys.argv[2]), reader="rules"))
 questions = json.loads(sys.argv[4])
 for q in questions[:3]:  # as in the speed benchmark: loads calibration, glossary, background
     qa.answer(q)

@@ -60,7 +60,7 @@ def corpus_questions(path: Path = QUESTIONS_PATH) -> list[CorpusQuestion]:
 
 
 def _index(documents: list[Document], folder: Path, embedder: Embedder) -> QA:
-    settings = Settings(index_dir=folder)
+    settings = Settings(index_dir=folder, reader="rules")
     index_corpus(settings, embedder, documents=documents)
     return QA(settings, embedder)
 
@@ -180,9 +180,9 @@ def markdown(result: dict) -> str:
         f"{result['distractors']} XQuAD-vi paragraphs indexed with the two articles. Share of "
         "answerable questions whose first cited sentence / any citation / top retrieved chunk "
         "holds the fact; short answer with the expected type and text; share of unanswerable "
-        "ones (same-topic: the attribute asked is not in the articles) refused. Reader `rules` "
-        "is the default; `learned` is `QA_READER=learned` (the trained reader joined with the "
-        "rules).",
+        "ones (same-topic: the attribute asked is not in the articles) refused. Reader `learned` "
+        "(the default) is the trained reader joined with the rules; `rules` is "
+        "`QA_READER=rules`.",
         "",
         "| reader | index | questions | n | first cited | any cited | top chunk | short answer "
         "| answered |",

