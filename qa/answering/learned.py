@@ -101,7 +101,8 @@ def fitted_for(model: SpanModel, embedder: str) -> Table:
     if fitted.reader != getattr(model, "version", ""):
         return Table({}, {})
     if fitted.embedder and embedder and fitted.embedder != embedder:
-        rules_order = {group: [1.0, 0.0, 0.0] for group in fitted.weights}
+        rules_alone = [1.0 if name == "rules" else 0.0 for name in FEATURES]
+        rules_order = {group: rules_alone for group in fitted.weights}
         return replace(fitted, weights=rules_order)
     return fitted
 
@@ -124,16 +125,7 @@ def read_sentences(
     """The model's best span in each sentence, reading the question alone (`question.reading`:
     a follow-up's own words, pronoun resolved, accents restored). The product (`reweigh`) and
     the fitter (`bench.fit.learned`) both read through here, so they cannot drift apart."""
-    asked = as_asked(question.reading.dense_text)
-    return spans_by_sentence(texts, model.read(asked, texts, top=len(texts)))
-
-
-def as_asked(text: str) -> str:
-    """The question as the model was trained to read one: every XQuAD question ends with a
-    question mark, and without it the model misread the page's own example ("Hải Phòng thu hút
-    bao nhiêu vốn đầu tư nước ngoài" → "5", of "5 loại hình giao thông")."""
-    text = text.rstrip()
-    return text if text.endswith(("?", "？")) else text.rstrip(".!") + "?"
+    return spans_by_sentence(texts, model.read(question.reading.dense_text, texts, top=len(texts)))
 
 
 def features(rule_score: float, span: LearnedSpan | None) -> list[float]:

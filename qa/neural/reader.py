@@ -252,6 +252,7 @@ class NeuralReader:
         if not passages or not question.strip():
             return []
         model = self.model()
+        question = as_asked(question)
         if self.threads:
             # per calling thread, as the embedder does: a server's request threads each read
             # with their own count instead of all fanning out over every core
@@ -307,6 +308,14 @@ class NeuralReader:
             SpanReading(passage=p, start=a, end=b, score=s, no_answer=no_answer[p])
             for (p, a, b), s in ranked
         ]
+
+
+def as_asked(text: str) -> str:
+    """The question as the model was trained to read one: every XQuAD question ends with a
+    question mark, and without it the model misread the page's own example ("Hải Phòng thu hút
+    bao nhiêu vốn đầu tư nước ngoài" → "5", of "5 loại hình giao thông")."""
+    text = text.rstrip()
+    return text if text.endswith(("?", "？")) else text.rstrip(".!") + "?"
 
 
 _lock = threading.Lock()

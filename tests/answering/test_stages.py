@@ -65,7 +65,7 @@ def test_a_question_is_read_as_one_line(analyzer: Analyzer) -> None:
 
 def test_the_model_reads_a_question_with_its_question_mark() -> None:
     """Every question the reader was trained on ends with "?"; one typed without reads with it."""
-    from qa.answering.learned import as_asked
+    from qa.neural.reader import as_asked
 
     assert as_asked("Hải Phòng thu hút bao nhiêu vốn") == "Hải Phòng thu hút bao nhiêu vốn?"
     assert as_asked("How much capital. ") == "How much capital?"
