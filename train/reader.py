@@ -185,6 +185,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--head-lr", type=float, default=3e-3)
     ap.add_argument("--negatives", type=float, default=0.5, help="negative chunks per question")
     ap.add_argument(
+        "--listwise",
+        type=int,
+        default=0,
+        help="K: each question's gold chunk with K negatives of its article, read as a group "
+        "(instead of --negatives)",
+    )
+    ap.add_argument(
+        "--shared",
+        type=float,
+        default=0.0,
+        help="weight of the shared-normalisation loss over a --listwise group",
+    )
+    ap.add_argument(
         "--variants",
         type=int,
         default=None,
@@ -235,9 +248,12 @@ def epoch_examples(
         rng,
         run.args.negatives,
         run.args.variants,
+        run.args.listwise,
     )
     for chunks, items in (own for own in run.own if own[0]):
-        examples += make_examples(items, chunks, (chunks[0].lang,), rng, run.args.negatives)
+        examples += make_examples(
+            items, chunks, (chunks[0].lang,), rng, run.args.negatives, listwise=run.args.listwise
+        )
     return examples, bucketed(examples, cache, run.args.batch, seed + 1)
 
 
@@ -264,7 +280,10 @@ def train(run: Run) -> dict:
     }
     hyper = {
         k: getattr(args, k)
-        for k in ("steps", "batch", "lr", "head_lr", "seed", "negatives", "variants", "own", "init")
+        for k in (
+            *("steps", "batch", "lr", "head_lr", "seed", "negatives", "variants", "own", "init"),
+            *("listwise", "shared"),
+        )
     }
     if args.resume and (run.dir / "last.json").exists():
         state = load_checkpoint(run.model, run.dir, opt, "last")
@@ -298,7 +317,7 @@ def train(run: Run) -> dict:
         for g, lr in zip(opt.param_groups, base_lrs, strict=True):
             g["lr"] = lr * f
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            loss = batch_loss(model, cache, batch, prefix_len)
+            loss = batch_loss(model, cache, batch, prefix_len, args.shared)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(rest + head, 1.0)

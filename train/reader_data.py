@@ -191,6 +191,7 @@ class Example:
     chunk: str  # cache key
     start: int  # answer token positions relative to the chunk's content, -1 = no answer
     end: int
+    group: str = ""  # a question's gold chunk and its negatives read together (`--listwise`)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -222,11 +223,15 @@ def make_examples(
     rng: np.random.Generator,
     negatives: float,
     sample: int | None = None,
+    listwise: int = 0,
 ) -> list[Example]:
     """Per question and variant, the gold chunk with its token span and (with probability
     `negatives`) a chunk of the same article without the answer. With `sample`, each question is
     asked in the kept variants and `sample` others drawn per question: the same Vietnamese span
-    asked 13 times an epoch is what the reader learned by heart."""
+    asked 13 times an epoch is what the reader learned by heart. With `listwise` K, the gold
+    chunk comes with K chunks of its article without the answer instead, as one group: the
+    product reads a question's few candidate sentences together and ranks them by the model's
+    scores, so training compares them too (`reader_steps.batch_loss`)."""
     by_article: dict[int, list[Chunk]] = {}
     for c in chunks:
         by_article.setdefault(c.article, []).append(c)
@@ -253,6 +258,12 @@ def make_examples(
             if not it.text.get(v):
                 continue
             q = question_key(it.qid, v)
+            if listwise:
+                # negatives that hold the answer's text elsewhere ("Denver Broncos" in many
+                # sentences) are left out: the group's softmax would teach to pass over it
+                clean = [c for c in others if it.answer not in c.text]
+                out += grouped(q, positives, clean, it.paragraph, listwise, rng)
+                continue
             if positives:
                 c, (s, e) = positives[rng.integers(len(positives))]
                 out.append(Example(q, c.key, s, e))
@@ -261,6 +272,28 @@ def make_examples(
                 pool = same if same and rng.random() < 0.5 else others
                 out.append(Example(q, pool[rng.integers(len(pool))].key, -1, -1))
     return out
+
+
+def grouped(
+    question: str,
+    positives: list[tuple[Chunk, tuple[int, int]]],
+    others: list[Chunk],
+    paragraph: int,
+    k: int,
+    rng: np.random.Generator,
+) -> list[Example]:
+    """One gold chunk and k distinct chunks without the answer, (k + 1) // 2 from the gold
+    paragraph where it has them (the nearest sentences: the hardest to tell apart), as a group."""
+    if not positives or not others:
+        return []
+    c, (s, e) = positives[rng.integers(len(positives))]
+    group = f"{question}|{c.key}"
+    same = [o for o in others if o.paragraph == paragraph]
+    rest = [o for o in others if o.paragraph != paragraph]
+    near = [same[i] for i in rng.permutation(len(same))[: (k + 1) // 2]]
+    far = [rest[i] for i in rng.permutation(len(rest))[: k - len(near)]]
+    negatives = [Example(question, o.key, -1, -1, group) for o in near + far]
+    return [Example(question, c.key, s, e, group), *negatives]
 
 
 def sample_variants(variants, k: int, rng: np.random.Generator) -> list[str]:
@@ -272,7 +305,9 @@ def sample_variants(variants, k: int, rng: np.random.Generator) -> list[str]:
 def bucketed(examples: list[Example], cache, batch: int, seed: int, window: int = 32) -> list[int]:
     """A shuffled order in which each batch holds examples of similar length (less padding):
     windows of `window` batches of the shuffled examples, sorted by length inside a window,
-    cut into batches, the batches shuffled."""
+    cut into batches, the batches shuffled. Grouped examples keep their group together."""
+    if any(e.group for e in examples):
+        return bucketed_groups(examples, cache, batch, seed, window)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(examples))
     out: list[int] = []
@@ -285,4 +320,31 @@ def bucketed(examples: list[Example], cache, batch: int, seed: int, window: int 
         batches = [part[b : b + batch] for b in range(0, len(part), batch)]
         for k in rng.permutation(len(batches)):
             out.extend(int(i) for i in batches[k])
+    return out
+
+
+def bucketed_groups(
+    examples: list[Example], cache, batch: int, seed: int, window: int = 32
+) -> list[int]:
+    """`bucketed` for grouped examples: the groups shuffled, sorted by their longest member
+    inside windows, and laid out whole, so that a batch of a multiple of the group size holds
+    whole groups."""
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        groups.setdefault(e.group or f"#{i}", []).append(i)
+    members = list(groups.values())
+
+    def length(i: int) -> int:
+        return cache[examples[i].question].shape[0] + cache[examples[i].chunk].shape[0]
+
+    order = rng.permutation(len(members))
+    per = max(1, batch // len(members[0]))  # groups per batch
+    out: list[int] = []
+    for a in range(0, len(order), window * per):
+        part = sorted(order[a : a + window * per], key=lambda g: max(map(length, members[g])))
+        runs = [part[b : b + per] for b in range(0, len(part), per)]
+        whole = len(runs) - (len(runs[-1]) < per)  # a short last run stays last
+        for k in [*rng.permutation(whole), *range(whole, len(runs))]:
+            out.extend(i for g in runs[k] for i in members[g])
     return out

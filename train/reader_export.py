@@ -136,10 +136,15 @@ def train_description(run: Run) -> str:
         else ""
     )
     init = f"; started from the weights of {run.args.init}" if run.args.init else ""
+    negatives = (
+        f"each gold chunk read with {run.args.listwise} chunks of its article without the "
+        f"answer as a group (shared-normalisation weight {run.args.shared})"
+        if run.args.listwise
+        else f"negatives {run.args.negatives} per question (another chunk of the same article)"
+    )
     return (
         f"articles 0-19: {len(run.train_items)} questions in {asked} over Vietnamese chunks"
-        f"{own}; negatives {run.args.negatives} per question (another chunk of the same "
-        f"article){init}"
+        f"{own}; {negatives}{init}"
     )
 
 
@@ -149,6 +154,8 @@ def train_flags(args: argparse.Namespace) -> str:
         + (" --own" if args.own else "")
         + (f" --variants {args.variants}" if args.variants is not None else "")
         + (f" --init {args.init}" if args.init else "")
+        + (f" --listwise {args.listwise}" if getattr(args, "listwise", 0) else "")
+        + (f" --shared {args.shared}" if getattr(args, "shared", 0.0) else "")
     )
 
 

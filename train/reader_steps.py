@@ -70,19 +70,26 @@ def build_cache(
 
 
 def batch_loss(
-    model: R.ReaderModel, cache: dict[str, torch.Tensor], batch: list[Example], prefix_len: int
+    model: R.ReaderModel,
+    cache: dict[str, torch.Tensor],
+    batch: list[Example],
+    prefix_len: int,
+    shared: float = 0.0,
 ) -> torch.Tensor:
+    """Each window's span loss (SQuAD 2.0: the gold span, or the question's <s> for "no
+    answer"), plus `shared` times the grouped windows' shared-normalisation loss."""
     qs = [cache[e.question].float() for e in batch]
     ps = [cache[e.chunk].float() for e in batch]
     start, end, qlen = model.top(qs, ps)
     # valid positions: the question's <s> (no answer) and the passage's content tokens
     valid = torch.zeros_like(start, dtype=torch.bool)
     valid[:, 0] = True
-    targets_s, targets_e = [], []
+    targets_s, targets_e, content = [], [], []
     for i, (e, p) in enumerate(zip(batch, ps, strict=True)):
         first = int(qlen[i]) + 1 + prefix_len
         last = int(qlen[i]) + p.shape[0] - 1
         valid[i, first:last] = True
+        content.append((first, last))
         targets_s.append(0 if e.start < 0 else first + e.start)
         targets_e.append(0 if e.end < 0 else first + e.end)
     neg = torch.finfo(torch.float32).min
@@ -90,7 +97,40 @@ def batch_loss(
     end = end.masked_fill(~valid, neg)
     ls = torch.nn.functional.cross_entropy(start, torch.tensor(targets_s))
     le = torch.nn.functional.cross_entropy(end, torch.tensor(targets_e))
-    return (ls + le) / 2
+    loss = (ls + le) / 2
+    if shared:
+        loss = loss + shared * shared_norm_loss(batch, start, end, content)
+    return loss
+
+
+def shared_norm_loss(
+    batch: list[Example],
+    start: torch.Tensor,
+    end: torch.Tensor,
+    content: list[tuple[int, int]],
+) -> torch.Tensor:
+    """Shared normalisation (Clark & Gardner 2018): one softmax over the content tokens of all
+    the windows of a group (the gold chunk and its negatives), the target the gold span. A
+    window's own softmax only says where in it the answer would be; this one makes span scores
+    comparable across the candidate sentences, as the product compares them. Groups split
+    across batches, or without their gold window here, are left out."""
+    members: dict[str, list[int]] = {}
+    for i, e in enumerate(batch):
+        if e.group:
+            members.setdefault(e.group, []).append(i)
+    terms = []
+    for rows in members.values():
+        gold = [i for i in rows if batch[i].start >= 0]
+        if len(rows) < 2 or len(gold) != 1:
+            continue
+        before = sum(content[i][1] - content[i][0] for i in rows[: rows.index(gold[0])])
+        s = torch.cat([start[i, content[i][0] : content[i][1]] for i in rows])
+        e = torch.cat([end[i, content[i][0] : content[i][1]] for i in rows])
+        ts = torch.tensor([before + batch[gold[0]].start])
+        te = torch.tensor([before + batch[gold[0]].end])
+        ce = torch.nn.functional.cross_entropy
+        terms.append((ce(s[None], ts) + ce(e[None], te)) / 2)
+    return torch.stack(terms).mean() if terms else start.new_zeros(())
 
 
 @torch.no_grad()

@@ -116,3 +116,55 @@ def test_each_language_over_its_own_paragraph():
             assert holder[0].text[it.start - holder[0].start :].startswith(it.answer)
             spans += any(token_span(c, it) is not None for c in own)
         assert spans >= 0.9 * len(items), (lang, spans, len(items))
+
+
+def test_listwise_groups_hold_the_gold_chunk_and_negatives_together():
+    """--listwise K: each question's gold chunk comes with K chunks of its article that do not
+    hold the answer, as one group, and the batch order keeps every group whole and in one batch
+    of 4 x (K + 1) windows."""
+    import numpy as np
+
+    from train.reader_data import bucketed, chunk_paragraph, load_items, make_examples
+
+    paragraphs, items = load_items(("vi", "en"))
+    items = [it for it in items if it.article == 0][:12]
+    chunks = [c for p, text in enumerate(paragraphs[0]) for c in chunk_paragraph(0, p, text)]
+    rng = np.random.default_rng(0)
+    examples = make_examples(items, chunks, ("vi", "en"), rng, 0.5, listwise=3)
+    groups: dict[str, list] = {}
+    for e in examples:
+        groups.setdefault(e.group, []).append(e)
+    assert "" not in groups and len(groups) >= 20
+    text = {c.key: c.text for c in chunks}
+    for members in groups.values():
+        gold = [e for e in members if e.start >= 0]
+        assert len(members) == 4 and len(gold) == 1
+        assert len({e.chunk for e in members}) == 4 and len({e.question for e in members}) == 1
+        item = next(it for it in items if gold[0].question.startswith(f"q{it.qid}_"))
+        assert all(item.answer not in text[e.chunk] for e in members if e.start < 0)  # anywhere
+    cache = {k: np.zeros((len(k) % 7 + 3, 2)) for e in examples for k in (e.question, e.chunk)}
+    order = bucketed(examples, cache, batch=16, seed=1)
+    assert sorted(order) == list(range(len(examples)))
+    for b in range(0, len(order), 16):
+        batch_groups = [examples[i].group for i in order[b : b + 16]]
+        assert all(batch_groups.count(g) == 4 for g in batch_groups)
+
+
+def test_shared_normalisation_compares_the_windows_of_a_group():
+    """The shared-normalisation loss is low when the gold window's span outscores the negative
+    windows' spans, high when a negative window holds the best span (each window's own softmax
+    cannot tell these apart), and zero without a whole group in the batch."""
+    import torch
+
+    from train.reader_data import Example
+    from train.reader_steps import shared_norm_loss
+
+    batch = [Example("q", "gold", 1, 2, "g"), Example("q", "other", -1, -1, "g")]
+    content = [(3, 7), (3, 7)]
+    start, end = torch.zeros(2, 8), torch.zeros(2, 8)
+    start[0, 4], end[0, 5] = 5.0, 5.0  # the gold span, token 1..2 of the gold window
+    right = shared_norm_loss(batch, start, end, content)
+    start[1, 3], end[1, 4] = 9.0, 9.0  # the negative window's span now scores higher
+    wrong = shared_norm_loss(batch, start, end, content)
+    assert right < 0.1 < 3.0 < wrong
+    assert float(shared_norm_loss(batch[:1], start, end, content)) == 0.0
