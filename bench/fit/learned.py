@@ -7,9 +7,11 @@ on), through retrieval as `QA.answer` runs it, for Vietnamese, English and unacc
 * sentence order: listwise weights over (rules' score, model margin, model span score), per
   language group, maximising the probability of the sentences holding the gold answer;
 * short answer: per language group and asked type, the model's span or the rules' — whichever
-  scored the higher token F1 on the gold-holding sentence ranked first.
+  scored the higher token F1 on the gold-holding sentence ranked first;
+* stop: per language group, the model's margin in the rules' first sentence from which the
+  others need not be read (no dev question's first sentence changes): fewer readings, same order.
 
-    python -m bench.fit.learned [--sample N]   # needs qa/data/reader/ (python -m train.reader)
+    python -m bench.fit.learned [--sample N] [--stop-only]   # needs qa/data/reader/
 """
 
 from __future__ import annotations
@@ -77,13 +79,38 @@ def collect(qa: QA, questions: list[Question]) -> list[dict]:
     ]
 
 
-def _first(row: dict, coef: list[float]) -> int:
-    scores = [float(np.dot(coef, x)) for x in row["x"]]
+def _first(row: dict, coef: list[float], stop: float | None = None) -> int:
+    """The sentence ranked first, as `reweigh` ranks: with `stop`, the sentences after the
+    rules' first are left unread when its margin reaches it."""
+    xs = row["x"]
+    if stop is not None and xs[0][1] >= stop:
+        xs = [xs[0]] + [features(x[0], None) for x in xs[1:]]
+    scores = [float(np.dot(coef, x)) for x in xs]
     return max(range(len(scores)), key=scores.__getitem__)
 
 
-def _hit_at_1(rows: list[dict], coef: list[float]) -> float:
-    return float(np.mean([bool(r["x"]) and r["y"][_first(r, coef)] for r in rows]))
+def _hit_at_1(rows: list[dict], coef: list[float], stop: float | None = None) -> float:
+    return float(np.mean([bool(r["x"]) and r["y"][_first(r, coef, stop)] for r in rows]))
+
+
+def _reads(rows: list[dict], stop: float | None) -> float:
+    """Sentences the model reads per question, on average, with `stop`."""
+    return float(
+        np.mean([1 if stop is not None and r["x"][0][1] >= stop else len(r["x"]) for r in rows])
+    )
+
+
+def early_stop(rows: list[dict], coef: list[float]) -> float | None:
+    """The lowest margin (whole logits, 0-12) from which the rules' first sentence stands
+    unread by the others and no dev question's first sentence changes (right or wrong):
+    `reweigh` then reads one sentence instead of READ for about half the questions. None when
+    no such margin."""
+    read = [r for r in rows if r["x"]]
+    full = [_first(r, coef) for r in read]
+    for stop in map(float, range(13)):
+        if [_first(r, coef, stop) for r in read] == full:
+            return stop
+    return None
 
 
 def span_f1(rows: list[dict], coef: list[float]) -> dict[str, float]:
@@ -117,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sample", type=int, default=0, help="every n-th test question only (the reader is slow)"
     )
+    parser.add_argument(
+        "--stop-only",
+        action="store_true",
+        help="keep the weights and span choices of qa/data/learned.json; fit only the stop",
+    )
     args = parser.parse_args(argv)
+    kept = json.loads(LEARNED_PATH.read_text(encoding="utf-8")) if args.stop_only else None
     documents, questions = load()
     fit = [q for q in questions if q.article in FIT_ARTICLES]
     questions = fit + [q for q in questions if q.article >= 24][:: max(args.sample, 1)]
@@ -129,20 +162,32 @@ def main(argv: list[str] | None = None) -> int:
         "reader": version,
         "embedder": qa.embedder.fingerprint,
         "questions": f"XQuAD: fit on dev articles 20-23 ({len(fit)} questions x 3 sets), "
-        f"measured on every {max(args.sample, 1)}th test question",
+        f"measured on every {max(args.sample, 1)}th test question"
+        + ("; weights and span choices kept from the table before (--stop-only)" if kept else ""),
         "groups": {},
         "measured": {},
     }
     for group in ("vi", "en"):
         dev = [r for r in rows if r["group"] == group and r["dev"]]
         test = [r for r in rows if r["group"] == group and not r["dev"]]
-        coef = listwise.fit(dev, L2, len(FEATURES))
+        if kept:
+            if kept["reader"] != version:
+                raise SystemExit(f"--stop-only: the table was fit on reader {kept['reader']}")
+            coef, span = kept["groups"][group]["coef"], kept["groups"][group]["span"]
+        else:
+            coef = listwise.fit(dev, L2, len(FEATURES))
+            span = span_sources(dev, coef)
         rules_only = [1.0, 0.0, 0.0]
-        table["groups"][group] = {"coef": coef, "span": span_sources(dev, coef)}
+        stop = early_stop(dev, coef)
+        table["groups"][group] = {"coef": coef, "span": span, "stop": stop}
         table["measured"][group] = {
             "dev hit@1": _hit_at_1(dev, coef),
             "test hit@1": _hit_at_1(test, coef),
             "test hit@1 rules order": _hit_at_1(test, rules_only),
+            "dev hit@1 with stop": _hit_at_1(dev, coef, stop),
+            "test hit@1 with stop": _hit_at_1(test, coef, stop),
+            "dev reads with stop": _reads(dev, stop),
+            "test reads with stop": _reads(test, stop),
             "dev": span_f1(dev, coef),
             "test": span_f1(test, coef),
         }

@@ -179,6 +179,43 @@ def test_learned_reader_reranks_by_its_margin_and_its_span_is_shown(analyzer: An
     assert answer.answer.startswith("16 Dutch enterprises")
 
 
+def test_the_first_sentence_stands_unread_by_the_others_from_the_fitted_margin(
+    analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a `stop` margin in the table, the rules' first sentence is read alone; where the
+    model's margin in it reaches `stop` the others are not read (it stays first, they keep the
+    rules' order), else they are read and ranked as without `stop`."""
+    import qa.answering.learned as learned
+
+    class Counting(_FixedModel):
+        version = "fixed"
+
+        def __init__(self) -> None:
+            self.reads: list[list[str]] = []
+
+        def read(self, question: str, passages: list[str], top: int = 5) -> list:
+            self.reads.append(passages)
+            return super().read(question, passages, top)
+
+    asked = analyzer.analyze("Có bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?")
+    rules = weigh(asked, _candidates(asked, [1, 0, 2]))
+    assert "16 doanh nghiệp" in rules[0].scored.sentence.text  # margin 9 - (-3) = 12
+    weights = {"vi": [1.0, 0.1, 0.0]}
+    for stop, reads in ((12.0, 1), (12.5, 2)):
+        fitted = Table(weights, {}, "fixed", "", {"vi": stop})
+        monkeypatch.setattr(learned, "table", lambda fitted=fitted: fitted)
+        model = Counting()
+        ranked = reweigh(asked, rules, model)
+        assert len(model.reads) == reads and model.reads[0] == [rules[0].scored.sentence.text]
+        assert ranked[0].scored is rules[0].scored and ranked[0].margin == 12.0
+        assert [e.margin for e in ranked[1:]] == ([-10.0, -10.0] if reads == 1 else [-6.0, -6.0])
+    # without a stop: one reading of all of them, as before
+    monkeypatch.setattr(learned, "table", lambda: Table(weights, {}, "fixed", ""))
+    model = Counting()
+    reweigh(asked, rules, model)
+    assert [len(r) for r in model.reads] == [3]
+
+
 def test_learned_span_keeps_the_rule_type_where_they_overlap(analyzer: Analyzer) -> None:
     asked = analyzer.analyze("Có bao nhiêu doanh nghiệp Hà Lan tham dự hội nghị?")
     text = "Tham dự hội nghị có 16 doanh nghiệp Hà Lan lần đầu đến Việt Nam."
