@@ -81,9 +81,9 @@ class Settings:
     # qa.neural, joined with the rules; the rules alone when its weights are missing) or "rules"
     # (qa.answering.reader alone). On held-out XQuAD the learned reader lifts short-answer F1
     # (VI 0.30 -> 0.44, EN 0.19 -> 0.34, unaccented 0.27 -> 0.43 on a test sample) and answers
-    # the English follow-ups the rules answered with Vietnamese fragments; it costs ~0.5-0.8 s a
-    # question against 50-80 ms, and ~450 MB of memory, on this 2-core machine
-    # (benchmarks/RESULTS.md). "rules" is the fast choice.
+    # the English follow-ups the rules answered with Vietnamese fragments; it costs ~0.2 s
+    # (Vietnamese, p50) to ~0.5 s (English) a question against 50-80 ms, and ~450 MB of memory,
+    # on this 2-core machine (benchmarks/RESULTS.md). "rules" is the fast choice.
     reader: str = "learned"
     # Generated answers (qa.answering.backends): "none" (extractive only), "llamacpp:<path.gguf>",
     # "transformers:<model id or path>" or "openai:<base_url>#<model>"; every generated answer
