@@ -254,14 +254,14 @@ def make_examples(
             if c.paragraph != it.paragraph
             or not (c.start <= it.start < c.end or c.start < it.start + len(it.answer) <= c.end)
         ]
+        # negatives that hold the answer's text elsewhere ("Denver Broncos" in many sentences)
+        # are left out of a group: its softmax would teach to pass over the answer
+        clean = [c for c in others if it.answer not in c.text] if listwise else []
         for v in variants if sample is None else sample_variants(variants, sample, rng):
             if not it.text.get(v):
                 continue
             q = question_key(it.qid, v)
             if listwise:
-                # negatives that hold the answer's text elsewhere ("Denver Broncos" in many
-                # sentences) are left out: the group's softmax would teach to pass over it
-                clean = [c for c in others if it.answer not in c.text]
                 out += grouped(q, positives, clean, it.paragraph, listwise, rng)
                 continue
             if positives:

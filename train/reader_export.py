@@ -154,8 +154,8 @@ def train_flags(args: argparse.Namespace) -> str:
         + (" --own" if args.own else "")
         + (f" --variants {args.variants}" if args.variants is not None else "")
         + (f" --init {args.init}" if args.init else "")
-        + (f" --listwise {args.listwise}" if getattr(args, "listwise", 0) else "")
-        + (f" --shared {args.shared}" if getattr(args, "shared", 0.0) else "")
+        + (f" --listwise {args.listwise}" if args.listwise else "")
+        + (f" --shared {args.shared}" if args.shared else "")
     )
 
 

@@ -118,7 +118,7 @@ def shared_norm_loss(
     for i, e in enumerate(batch):
         if e.group:
             members.setdefault(e.group, []).append(i)
-    terms = []
+    terms, ce = [], torch.nn.functional.cross_entropy
     for rows in members.values():
         gold = [i for i in rows if batch[i].start >= 0]
         if len(rows) < 2 or len(gold) != 1:
@@ -128,7 +128,6 @@ def shared_norm_loss(
         e = torch.cat([end[i, content[i][0] : content[i][1]] for i in rows])
         ts = torch.tensor([before + batch[gold[0]].start])
         te = torch.tensor([before + batch[gold[0]].end])
-        ce = torch.nn.functional.cross_entropy
         terms.append((ce(s[None], ts) + ce(e[None], te)) / 2)
     return torch.stack(terms).mean() if terms else start.new_zeros(())
 

